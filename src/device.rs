@@ -1,0 +1,102 @@
+//! `--device flex | tch-cpu | cuda[:N]`: parsed from the command line, checked against the
+//! build and the machine before any tensor exists (LibTorch panics deep inside C++ otherwise).
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::prelude::Device;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// burn's pure-Rust CPU backend.
+    #[default]
+    Flex,
+    /// LibTorch on the CPU.
+    TchCpu,
+    /// LibTorch on CUDA device N.
+    Cuda(usize),
+}
+
+impl FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "flex" => Ok(DeviceChoice::Flex),
+            "tch-cpu" => Ok(DeviceChoice::TchCpu),
+            "cuda" => Ok(DeviceChoice::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceChoice::Cuda)
+                .ok_or_else(|| format!("unknown device `{s}`; expected flex, tch-cpu, cuda or cuda:N")),
+        }
+    }
+}
+
+impl fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceChoice::Flex => write!(f, "flex"),
+            DeviceChoice::TchCpu => write!(f, "tch-cpu"),
+            DeviceChoice::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl DeviceChoice {
+    /// The burn device, or why this build or machine cannot provide it.
+    pub fn open(self) -> Result<Device, String> {
+        match self {
+            DeviceChoice::Flex => Ok(Device::flex()),
+            DeviceChoice::TchCpu | DeviceChoice::Cuda(_) => open_libtorch(self),
+        }
+    }
+}
+
+#[cfg(feature = "tch")]
+#[allow(deprecated)] // burn-tch is deprecated upstream but is the LibTorch path this tool offers.
+fn open_libtorch(choice: DeviceChoice) -> Result<Device, String> {
+    match choice {
+        DeviceChoice::Cuda(n) => {
+            let count = if tch::Cuda::is_available() { tch::Cuda::device_count() as usize } else { 0 };
+            if n >= count {
+                return Err(match count {
+                    0 => format!("device cuda:{n}: LibTorch finds no CUDA GPU on this machine (use --device tch-cpu or flex)"),
+                    _ => format!("device cuda:{n}: LibTorch finds {count} CUDA GPU(s), cuda:0..cuda:{}", count - 1),
+                });
+            }
+            Ok(Device::libtorch_cuda(n))
+        }
+        _ => Ok(Device::libtorch()),
+    }
+}
+
+#[cfg(not(feature = "tch"))]
+fn open_libtorch(choice: DeviceChoice) -> Result<Device, String> {
+    Err(format!(
+        "device {choice} needs LibTorch, and this banbench was built without it; rebuild with \
+         `cargo build --release --features tch` (see the README), or use --device flex"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices() {
+        assert_eq!("flex".parse(), Ok(DeviceChoice::Flex));
+        assert_eq!("tch-cpu".parse(), Ok(DeviceChoice::TchCpu));
+        assert_eq!("cuda".parse(), Ok(DeviceChoice::Cuda(0)));
+        assert_eq!("cuda:3".parse(), Ok(DeviceChoice::Cuda(3)));
+        assert!("gpu".parse::<DeviceChoice>().unwrap_err().contains("expected flex"));
+        assert!("cuda:x".parse::<DeviceChoice>().is_err());
+    }
+
+    #[test]
+    fn cuda_without_a_gpu_is_an_error_not_a_panic() {
+        // Development and CI machines have no GPU; with a GPU this asks for one that can't exist.
+        let err = DeviceChoice::Cuda(99).open().unwrap_err();
+        assert!(err.contains("cuda:99"), "{err}");
+    }
+}

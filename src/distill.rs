@@ -1,0 +1,316 @@
+//! The BAN controls: one loss function per control, each citing Furlanello et al. (ICML 2018).
+//!
+//! Every distillation term is computed from the student's log-softmax, never from the log of a
+//! softmax: a confident teacher's probabilities underflow to 0 in f32 and 0 x -inf is NaN. The
+//! teacher's logits arrive as a constant (computed in eval mode without autodiff).
+
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Int, TensorData};
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::spec::ControlKind;
+
+/// How a generation learns from labels and its predecessor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Control {
+    Label,
+    Ban { temperature: f64 },
+    BanL { temperature: f64 },
+    Cwtm,
+    Dkpp { temperature: f64 },
+    Kd { temperature: f64, alpha: f64 },
+}
+
+impl Control {
+    pub fn new(kind: ControlKind, temperature: f64, alpha: f64) -> Control {
+        match kind {
+            ControlKind::Label => Control::Label,
+            ControlKind::Ban => Control::Ban { temperature },
+            ControlKind::BanL => Control::BanL { temperature },
+            ControlKind::Cwtm => Control::Cwtm,
+            ControlKind::Dkpp => Control::Dkpp { temperature },
+            ControlKind::Kd => Control::Kd { temperature, alpha },
+        }
+    }
+
+    /// Whether the loss reads the previous generation's outputs.
+    pub fn needs_teacher(&self) -> bool {
+        !matches!(self, Control::Label)
+    }
+
+    /// The paper's name for the control.
+    pub fn name(&self) -> String {
+        let t = |t: &f64| if *t == 1.0 { String::new() } else { format!(" T={t}") };
+        match self {
+            Control::Label => "labels".into(),
+            Control::Ban { temperature } => format!("BAN{}", t(temperature)),
+            Control::BanL { temperature } => format!("BAN+L{}", t(temperature)),
+            Control::Cwtm => "CWTM".into(),
+            Control::Dkpp { temperature } => format!("DKPP{}", t(temperature)),
+            Control::Kd { temperature, alpha } => format!("KD T={temperature} a={alpha}"),
+        }
+    }
+
+    /// The training loss of one batch. `teacher_logits` must be present when
+    /// [`needs_teacher`](Self::needs_teacher); `rng` drives DKPP's permutations.
+    pub fn loss(
+        &self,
+        student_logits: Tensor<2>,
+        teacher_logits: Option<Tensor<2>>,
+        labels: Tensor<1, Int>,
+        rng: &mut ChaCha8Rng,
+    ) -> Tensor<1> {
+        let teacher = || teacher_logits.clone().expect("this control needs a teacher");
+        match *self {
+            Control::Label => label_loss(student_logits, labels),
+            Control::Ban { temperature } => ban_loss(student_logits, teacher(), temperature),
+            Control::BanL { temperature } => {
+                ban_l_loss(student_logits, teacher(), labels, temperature)
+            }
+            Control::Cwtm => cwtm_loss(student_logits, teacher(), labels),
+            Control::Dkpp { temperature } => dkpp_loss(student_logits, teacher(), temperature, rng),
+            Control::Kd { temperature, alpha } => {
+                kd_loss(student_logits, teacher(), labels, temperature, alpha)
+            }
+        }
+    }
+}
+
+/// Per-sample cross-entropy with the labels, -log q_y (shape `[batch]`).
+fn label_cross_entropy(student_logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let [batch, _] = student_logits.dims();
+    let log_q = log_softmax(student_logits, 1);
+    log_q.gather(1, labels.reshape([batch, 1])).reshape([batch]).neg()
+}
+
+/// Mean cross-entropy between target distributions `p` and the student's softmax at `temperature`:
+/// -(1/b) sum_s sum_i p_i log q_i. Its gradient with respect to the (tempered) student logits is
+/// (q - p)/b, the identity the paper's Section 3.1 builds on.
+fn soft_cross_entropy(target: Tensor<2>, student_logits: Tensor<2>, temperature: f64) -> Tensor<1> {
+    let log_q = log_softmax(student_logits / temperature, 1);
+    (target * log_q).sum_dim(1).neg().mean()
+}
+
+fn teacher_distribution(teacher_logits: Tensor<2>, temperature: f64) -> Tensor<2> {
+    softmax(teacher_logits / temperature, 1)
+}
+
+/// Generation 0 and plain retraining: the label cross-entropy (paper Section 3, Eq. 1's
+/// minimiser, argmin_theta L(y, f(x, theta))).
+pub fn label_loss(student_logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    label_cross_entropy(student_logits, labels).mean()
+}
+
+/// BAN: cross-entropy to the teacher's output distribution only, no labels (paper Section 3,
+/// L(f(x, argmin L(y, f(x, theta_1))), f(x, theta_2))); the paper finds T = 1 works.
+pub fn ban_loss(student_logits: Tensor<2>, teacher_logits: Tensor<2>, temperature: f64) -> Tensor<1> {
+    soft_cross_entropy(teacher_distribution(teacher_logits, temperature), student_logits, temperature)
+}
+
+/// BAN+L: the BAN term plus the label cross-entropy (paper Table 2, "BAN+L").
+pub fn ban_l_loss(
+    student_logits: Tensor<2>,
+    teacher_logits: Tensor<2>,
+    labels: Tensor<1, Int>,
+    temperature: f64,
+) -> Tensor<1> {
+    label_loss(student_logits.clone(), labels) + ban_loss(student_logits, teacher_logits, temperature)
+}
+
+/// CWTM weights (paper Section 3.2, Eq. 10): p_max(s) / sum_u p_max(u) over the minibatch, taken
+/// from the teacher's maximum even when the teacher is wrong. They sum to one.
+pub fn cwtm_weights(teacher_logits: Tensor<2>) -> Tensor<1> {
+    let [batch, _] = teacher_logits.dims();
+    let p_max = softmax(teacher_logits, 1).max_dim(1).reshape([batch]);
+    p_max.clone() / p_max.sum()
+}
+
+/// CWTM, Confidence Weighted by Teacher Max (paper Eq. 10): the label cross-entropy with each
+/// sample weighted by the teacher's confidence instead of 1/b; no dark knowledge.
+pub fn cwtm_loss(student_logits: Tensor<2>, teacher_logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let weights = cwtm_weights(teacher_logits);
+    (label_cross_entropy(student_logits, labels) * weights).sum()
+}
+
+/// DKPP's permutation (paper Section 3.2, Eq. 11), in place on one row-major `[batch, classes]`
+/// block of probabilities: per sample, the non-argmax entries are shuffled among the non-argmax
+/// positions; the argmax entry stays. Moments survive, class similarities do not.
+pub fn permute_dark_knowledge(probs: &mut [f32], classes: usize, rng: &mut ChaCha8Rng) {
+    for row in probs.chunks_mut(classes) {
+        let argmax = row
+            .iter()
+            .enumerate()
+            .fold(0, |best, (i, &p)| if p > row[best] { i } else { best });
+        let mut rest: Vec<f32> = row.iter().enumerate().filter(|&(i, _)| i != argmax).map(|(_, &p)| p).collect();
+        rest.shuffle(rng);
+        let mut rest = rest.into_iter();
+        for (i, p) in row.iter_mut().enumerate() {
+            if i != argmax {
+                *p = rest.next().expect("one value per non-argmax position");
+            }
+        }
+    }
+}
+
+/// DKPP, Dark Knowledge with Permuted Predictions (paper Eq. 11): the BAN loss against the
+/// teacher's distribution with its non-argmax entries permuted per sample.
+pub fn dkpp_loss(
+    student_logits: Tensor<2>,
+    teacher_logits: Tensor<2>,
+    temperature: f64,
+    rng: &mut ChaCha8Rng,
+) -> Tensor<1> {
+    let [batch, classes] = teacher_logits.dims();
+    let device = teacher_logits.device();
+    let mut probs: Vec<f32> = teacher_distribution(teacher_logits, temperature)
+        .into_data()
+        .try_into_vec()
+        .expect("teacher probabilities are f32");
+    permute_dark_knowledge(&mut probs, classes, rng);
+    let target = Tensor::from_data(TensorData::new(probs, [batch, classes]), &device);
+    soft_cross_entropy(target, student_logits, temperature)
+}
+
+/// Hinton et al. (2015) knowledge distillation, the paper's reference point (Section 2): both
+/// models softened at T, the soft term scaled by T^2 so its gradients keep their size, mixed with
+/// the labels by alpha. Cross-entropy and KL differ by the teacher's entropy, a constant.
+pub fn kd_loss(
+    student_logits: Tensor<2>,
+    teacher_logits: Tensor<2>,
+    labels: Tensor<1, Int>,
+    temperature: f64,
+    alpha: f64,
+) -> Tensor<1> {
+    let soft = ban_loss(student_logits.clone(), teacher_logits, temperature) * (temperature * temperature);
+    soft * alpha + label_loss(student_logits, labels) * (1.0 - alpha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    fn logits(rows: &[[f32; 3]], device: &Device) -> Tensor<2> {
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        Tensor::from_data(TensorData::new(flat, [rows.len(), 3]), device)
+    }
+
+    fn labels(l: &[i64], device: &Device) -> Tensor<1, Int> {
+        Tensor::from_data(TensorData::new(l.to_vec(), [l.len()]), device)
+    }
+
+    fn scalar(t: Tensor<1>) -> f32 {
+        t.into_data().try_into_vec::<f32>().unwrap()[0]
+    }
+
+    fn softmax_row(z: &[f32]) -> Vec<f32> {
+        let m = z.iter().cloned().fold(f32::MIN, f32::max);
+        let e: Vec<f32> = z.iter().map(|v| (v - m).exp()).collect();
+        let s: f32 = e.iter().sum();
+        e.iter().map(|v| v / s).collect()
+    }
+
+    #[test]
+    fn label_loss_matches_hand_computation() {
+        let d = device();
+        let z = [[1.0, 2.0, 3.0], [0.5, 0.0, -0.5]];
+        let loss = scalar(label_loss(logits(&z, &d), labels(&[2, 0], &d)));
+        let expected = -(softmax_row(&z[0])[2].ln() + softmax_row(&z[1])[0].ln()) / 2.0;
+        assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+    }
+
+    #[test]
+    fn ban_loss_matches_hand_computation_and_survives_a_saturated_teacher() {
+        let d = device();
+        let s = [[1.0, 0.0, -1.0]];
+        let t = [[0.0, 2.0, 0.0]];
+        let p = softmax_row(&t[0]);
+        let q = softmax_row(&s[0]);
+        let expected: f32 = -(0..3).map(|i| p[i] * q[i].ln()).sum::<f32>();
+        let loss = scalar(ban_loss(logits(&s, &d), logits(&t, &d), 1.0));
+        assert!((loss - expected).abs() < 1e-5);
+        // A teacher so confident that its other probabilities are exactly 0 in f32.
+        let loss = scalar(ban_loss(logits(&[[0.0, 0.0, 0.0]], &d), logits(&[[500.0, 0.0, 0.0]], &d), 1.0));
+        assert!(loss.is_finite() && (loss - 3f32.ln()).abs() < 1e-5, "{loss}");
+    }
+
+    #[test]
+    fn distillation_gradient_is_q_minus_p() {
+        let d = device().autodiff();
+        let s = [[0.3, -1.2, 2.0], [1.0, 1.0, 0.0]];
+        let t = [[2.0, 0.1, -0.5], [-1.0, 0.0, 3.0]];
+        let student = logits(&s, &d).require_grad();
+        let teacher = logits(&t, &device());
+        let grads = ban_loss(student.clone(), teacher, 1.0).backward();
+        let grad: Vec<f32> = student.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
+        for r in 0..2 {
+            let (q, p) = (softmax_row(&s[r]), softmax_row(&t[r]));
+            for i in 0..3 {
+                // Mean over the batch of 2 divides each row's q - p by 2.
+                let expected = (q[i] - p[i]) / 2.0;
+                assert!((grad[r * 3 + i] - expected).abs() < 1e-5, "row {r} class {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn cwtm_weights_sum_to_one_and_follow_teacher_confidence() {
+        let d = device();
+        let t = [[4.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+        let w: Vec<f32> = cwtm_weights(logits(&t, &d)).into_data().try_into_vec().unwrap();
+        assert!((w.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        let maxes: Vec<f32> = t.iter().map(|r| softmax_row(r).into_iter().fold(0.0, f32::max)).collect();
+        let total: f32 = maxes.iter().sum();
+        for (wi, m) in w.iter().zip(&maxes) {
+            assert!((wi - m / total).abs() < 1e-6);
+        }
+        // The loss is the weighted sum of the per-sample label cross-entropies.
+        let s = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let y = [0i64, 2, 1];
+        let loss = scalar(cwtm_loss(logits(&s, &d), logits(&t, &d), labels(&y, &d)));
+        let expected: f32 = (0..3).map(|r| -softmax_row(&s[r])[y[r] as usize].ln() * w[r]).sum();
+        assert!((loss - expected).abs() < 1e-5);
+    }
+
+    #[test]
+    fn dkpp_keeps_argmax_and_multiset_and_changes_order() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let classes = 10;
+        let row: Vec<f32> = (0..classes).map(|i| (i as f32 + 1.0) / 55.0).collect();
+        let mut probs: Vec<f32> = row.iter().chain(&row).copied().collect();
+        permute_dark_knowledge(&mut probs, classes, &mut rng);
+        let mut any_moved = false;
+        for out in probs.chunks(classes) {
+            assert_eq!(out[classes - 1], row[classes - 1], "argmax entry stays");
+            let mut a = out.to_vec();
+            let mut b = row.clone();
+            a.sort_by(f32::total_cmp);
+            b.sort_by(f32::total_cmp);
+            assert_eq!(a, b, "same multiset of probabilities");
+            any_moved |= out != row.as_slice();
+        }
+        assert!(any_moved, "the permutation changes the order");
+    }
+
+    #[test]
+    fn kd_scales_soft_term_by_t_squared_and_mixes_labels() {
+        let d = device();
+        let s = [[0.5, 0.1, -0.3]];
+        let t = [[1.0, 3.0, 0.0]];
+        let y = [1i64];
+        let temp = 4.0;
+        let soft = scalar(ban_loss(logits(&s, &d), logits(&t, &d), temp));
+        let hard = scalar(label_loss(logits(&s, &d), labels(&y, &d)));
+        let kd = scalar(kd_loss(logits(&s, &d), logits(&t, &d), labels(&y, &d), temp, 0.7));
+        assert!((kd - (0.7 * 16.0 * soft + 0.3 * hard)).abs() < 1e-4);
+        let banl = scalar(ban_l_loss(logits(&s, &d), logits(&t, &d), labels(&y, &d), 1.0));
+        let ban1 = scalar(ban_loss(logits(&s, &d), logits(&t, &d), 1.0));
+        assert!((banl - (ban1 + hard)).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,120 @@
+//! What the worker tells its driver (the headless printer or the TUI), and the records a run
+//! directory stores. No burn types: the UI side depends on this module only.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ensemble::Metrics;
+use crate::spec::Averaging;
+
+/// One line of metrics.jsonl: the end of one epoch of one generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub generation: usize,
+    /// 1-based.
+    pub epoch: usize,
+    pub epochs: usize,
+    pub train_loss: f64,
+    /// Percent, on the (augmented) training batches in train mode.
+    pub train_error: f64,
+    /// Percent, eval mode.
+    pub test_error: f64,
+    pub test_nll: f64,
+    /// Percent, eval mode; present when the spec holds out validation samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_error: Option<f64>,
+    pub lr: f64,
+    pub images_per_sec: f64,
+    /// Seconds spent in this generation so far.
+    pub seconds: f64,
+    /// Estimated seconds left in the whole run.
+    pub eta_seconds: f64,
+}
+
+/// A finished generation as results.json stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationResult {
+    pub generation: usize,
+    /// "Teacher", "BAN-1", ...
+    pub label: String,
+    pub model: String,
+    pub control: String,
+    pub parameters: usize,
+    pub train_seconds: f64,
+    pub metrics: Metrics,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paper_error: Option<f64>,
+}
+
+/// An ensemble of saved generations as results.json stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleResult {
+    pub name: String,
+    pub members: Vec<usize>,
+    pub average: Averaging,
+    pub metrics: Metrics,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paper_error: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Running,
+    Finished,
+    /// Stopped by the user; finished generations are kept and the run can be resumed.
+    Stopped,
+    Failed,
+}
+
+/// results.json: every finished generation and ensemble with its metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub name: String,
+    pub dataset: String,
+    pub test_samples: usize,
+    pub device: String,
+    pub state: RunState,
+    pub generations: Vec<GenerationResult>,
+    pub ensembles: Vec<EnsembleResult>,
+}
+
+/// The label of generation `k` in tables, as in the paper.
+pub fn generation_label(k: usize) -> String {
+    if k == 0 { "Teacher".into() } else { format!("BAN-{k}") }
+}
+
+/// Events from the worker, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Started {
+        name: String,
+        dataset: String,
+        device: String,
+        /// Generations including the teacher.
+        generations: usize,
+        epochs: usize,
+        batches_per_epoch: usize,
+        /// Generations already in the run directory (a resumed run).
+        resumed: Vec<usize>,
+    },
+    GenerationStarted {
+        generation: usize,
+        model: String,
+        control: String,
+        parameters: usize,
+    },
+    /// Within an epoch, a few times per second at most.
+    Progress {
+        generation: usize,
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        images_per_sec: f64,
+    },
+    Epoch(EpochRecord),
+    GenerationDone(GenerationResult),
+    Log(String),
+    /// The run ended (finished or stopped); `results` is what results.json now holds.
+    Ended(Results),
+    Failed(String),
+}

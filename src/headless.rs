@@ -1,0 +1,129 @@
+//! `banbench run`: drives the worker without a terminal UI (SSH, scripts, CI): one line per
+//! epoch, a progress line on a terminal, and the results table at the end.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use anyhow::Result;
+
+use crate::device::DeviceChoice;
+use crate::events::{Event, Results, generation_label};
+use crate::run_dir::{RunDir, results_table};
+use crate::spec::Spec;
+use crate::train::{self, RunControl, RunData};
+
+/// "1h02m", "3m05s", "42s".
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The printed form of one event, or None for events shown only as progress.
+pub fn event_line(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::Started { name, dataset, device, generations, epochs, resumed, .. } => {
+            let mut line = format!(
+                "banbench: {name} on {dataset}, device {device}: teacher + {} generation(s), {epochs} epoch(s) each",
+                generations - 1
+            );
+            if !resumed.is_empty() {
+                let labels: Vec<String> = resumed.iter().map(|&g| generation_label(g)).collect();
+                line.push_str(&format!(" (resuming: {} already done)", labels.join(", ")));
+            }
+            line
+        }
+        Event::GenerationStarted { generation, model, control, parameters } => format!(
+            "== {} : {model}, {parameters} parameters, trained on {control}",
+            generation_label(*generation)
+        ),
+        Event::Epoch(r) => {
+            let mut line = format!(
+                "{:<8} epoch {:>3}/{:<3} loss {:.4}  train err {:5.2}%  test err {:5.2}%",
+                generation_label(r.generation),
+                r.epoch,
+                r.epochs,
+                r.train_loss,
+                r.train_error,
+                r.test_error
+            );
+            if let Some(v) = r.validation_error {
+                line.push_str(&format!("  val err {v:5.2}%"));
+            }
+            line.push_str(&format!(
+                "  lr {:.4}  {:.0} img/s  ETA {}",
+                r.lr,
+                r.images_per_sec,
+                format_duration(r.eta_seconds)
+            ));
+            line
+        }
+        Event::GenerationDone(g) => format!(
+            "== {} done in {}: top-1 error {:.2}%, top-5 {:.2}%, NLL {:.4}, ECE {:.2}%",
+            g.label,
+            format_duration(g.train_seconds),
+            g.metrics.top1_error,
+            g.metrics.top5_error,
+            g.metrics.nll,
+            g.metrics.ece
+        ),
+        Event::Log(text) => text.clone(),
+        Event::Failed(message) => format!("error: {message}"),
+        Event::Progress { .. } | Event::Ended(_) => return None,
+    })
+}
+
+/// Runs the spec on a worker thread, printing its events; Ctrl-C stops it after saving what
+/// is finished. Returns the final results.
+pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -> Result<Results> {
+    let control = Arc::new(RunControl::default());
+    let handler_control = control.clone();
+    let _ = ctrlc::set_handler(move || {
+        if handler_control.stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("\nbanbench: stopping now; the unfinished generation is lost");
+            std::process::exit(130);
+        }
+        eprintln!("\nbanbench: stopping after this batch; finished generations are saved (Ctrl-C again to quit at once)");
+    });
+
+    let (events, received) = mpsc::channel();
+    let worker = {
+        let (spec, run_dir, control) = (spec.clone(), run_dir.clone(), control.clone());
+        std::thread::Builder::new().name("banbench-worker".into()).spawn(move || {
+            let mut emit = |e: Event| {
+                let _ = events.send(e);
+            };
+            train::run(&spec, &data, device, &run_dir, &control, &mut emit)
+        })?
+    };
+
+    let progress_line = std::io::stderr().is_terminal();
+    let mut stderr = std::io::stderr();
+    for event in received {
+        if let Event::Progress { generation, epoch, batch, batches, images_per_sec } = &event {
+            if progress_line {
+                let _ = write!(
+                    stderr,
+                    "\r{:<8} epoch {epoch:>3} batch {batch}/{batches}  {images_per_sec:.0} img/s ",
+                    generation_label(*generation)
+                );
+                let _ = stderr.flush();
+            }
+            continue;
+        }
+        if progress_line {
+            let _ = write!(stderr, "\r\x1b[2K");
+        }
+        if let Some(line) = event_line(&event) {
+            println!("{line}");
+        }
+    }
+    let results = worker.join().map_err(|_| anyhow::anyhow!("the training worker panicked"))??;
+    println!("\n{}", results_table(&results, spec));
+    println!("run directory: {}", run_dir.root.display());
+    Ok(results)
+}

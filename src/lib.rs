@@ -1,0 +1,15 @@
+//! banbench: a terminal lab bench for Born-Again Neural Networks (Furlanello et al., ICML 2018).
+//!
+//! The worker side (`train`, `models`, `distill`, `data`) owns burn; the driver side (`headless`,
+//! and the terminal UI) hears from it through `events` and reads the `run_dir` format.
+
+pub mod data;
+pub mod device;
+pub mod distill;
+pub mod ensemble;
+pub mod events;
+pub mod headless;
+pub mod models;
+pub mod run_dir;
+pub mod spec;
+pub mod train;
