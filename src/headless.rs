@@ -2,8 +2,6 @@
 //! epoch, a progress line on a terminal, and the results table at the end.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-use std::sync::mpsc;
 
 use anyhow::Result;
 
@@ -11,7 +9,8 @@ use crate::device::DeviceChoice;
 use crate::events::{Event, Results, generation_label};
 use crate::run_dir::{RunDir, results_table};
 use crate::spec::Spec;
-use crate::train::{self, RunControl, RunData};
+use crate::train::RunData;
+use crate::worker;
 
 /// "1h02m", "3m05s", "42s".
 pub fn format_duration(seconds: f64) -> String {
@@ -72,38 +71,27 @@ pub fn event_line(event: &Event) -> Option<String> {
             g.metrics.ece
         ),
         Event::Log(text) => text.clone(),
-        Event::Failed(message) => format!("error: {message}"),
-        Event::Progress { .. } | Event::Ended(_) => return None,
+        // A failure reaches the user as the run's error, printed once by the caller.
+        Event::Progress { .. } | Event::Ended(_) | Event::Failed(_) => return None,
     })
 }
 
 /// Runs the spec on a worker thread, printing its events; Ctrl-C stops it after saving what
 /// is finished. Returns the final results.
 pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -> Result<Results> {
-    let control = Arc::new(RunControl::default());
-    let handler_control = control.clone();
+    let worker = worker::spawn(spec.clone(), data, device, run_dir.clone())?;
+    let control = worker.control.clone();
     let _ = ctrlc::set_handler(move || {
-        if handler_control.stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if control.request_stop() {
             eprintln!("\nbanbench: stopping now; the unfinished generation is lost");
             std::process::exit(130);
         }
         eprintln!("\nbanbench: stopping after this batch; finished generations are saved (Ctrl-C again to quit at once)");
     });
 
-    let (events, received) = mpsc::channel();
-    let worker = {
-        let (spec, run_dir, control) = (spec.clone(), run_dir.clone(), control.clone());
-        std::thread::Builder::new().name("banbench-worker".into()).spawn(move || {
-            let mut emit = |e: Event| {
-                let _ = events.send(e);
-            };
-            train::run(&spec, &data, device, &run_dir, &control, &mut emit)
-        })?
-    };
-
     let progress_line = std::io::stderr().is_terminal();
     let mut stderr = std::io::stderr();
-    for event in received {
+    for event in worker.events {
         if let Event::Progress { generation, epoch, batch, batches, images_per_sec } = &event {
             if progress_line {
                 let _ = write!(
@@ -122,7 +110,7 @@ pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -
             println!("{line}");
         }
     }
-    let results = worker.join().map_err(|_| anyhow::anyhow!("the training worker panicked"))??;
+    let results = worker.handle.join().map_err(|_| anyhow::anyhow!("the training worker panicked"))??;
     println!("\n{}", results_table(&results, spec));
     println!("run directory: {}", run_dir.root.display());
     Ok(results)

@@ -3,6 +3,7 @@
 //! The worker side (`train`, `models`, `distill`, `data`) owns burn; the driver side (`headless`,
 //! and the terminal UI) hears from it through `events` and reads the `run_dir` format.
 
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod distill;
@@ -13,3 +14,4 @@ pub mod models;
 pub mod run_dir;
 pub mod spec;
 pub mod train;
+pub mod worker;

@@ -41,6 +41,16 @@ enum Command {
         /// The preset (TOML) to validate.
         preset: PathBuf,
     },
+    /// Measure training and inference throughput (images/s) of a preset's models on a device.
+    Bench {
+        /// The preset whose models, batch size and data are measured.
+        preset: PathBuf,
+        #[arg(long, default_value = "flex", value_name = "DEVICE")]
+        device: DeviceChoice,
+        /// Timed batches per measurement (after one warm-up batch).
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        steps: usize,
+    },
     /// Print the results table of a run directory (finished or still running).
     Report {
         /// A run directory written by `banbench run`.
@@ -78,6 +88,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Check { preset } => check(&preset),
+        Command::Bench { preset, device, steps } => bench(&preset, device, steps),
         Command::Report { run_dir } => report(&run_dir),
     };
     match outcome {
@@ -149,6 +160,17 @@ fn check(preset: &Path) -> Result<ExitCode, Failure> {
         if s.nesterov { " Nesterov" } else { "" },
         s.weight_decay
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench(preset: &Path, device: DeviceChoice, steps: usize) -> Result<ExitCode, Failure> {
+    let spec = Spec::load(preset, &Overrides::default()).map_err(|e| Failure::Input(e.into()))?;
+    device.open().map_err(|e| Failure::Input(anyhow::anyhow!(e)))?;
+    let data = train::load_data(&spec).map_err(Failure::Input)?;
+    println!("{}: batch {}, device {device}, {steps} timed batches", spec.name, spec.schedule.batch_size);
+    for t in banbench::bench::run(&spec, &data, device, steps.max(1)).map_err(Failure::Run)? {
+        println!("  {:>8.0} img/s  {}", t.images_per_sec, t.what);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

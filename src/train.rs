@@ -5,13 +5,12 @@
 //! This runs on the worker thread, which owns burn; its driver hears from it only through
 //! [`Event`]s and reads the run directory.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use rand::SeedableRng;
@@ -23,30 +22,9 @@ use crate::ensemble::{self, Logits};
 use crate::events::{EnsembleResult, EpochRecord, Event, GenerationResult, Results, RunState, generation_label};
 use crate::models::{Classifier, Shape};
 use crate::run_dir::{RunDir, TestLabels};
-use crate::spec::{Cifar100Labels, DataSource, Spec};
-
-/// Pause and stop requests from the driver (keys, Ctrl-C); checked between batches.
-#[derive(Debug, Default)]
-pub struct RunControl {
-    pub stop: AtomicBool,
-    pub pause: AtomicBool,
-}
-
-impl RunControl {
-    pub fn request_stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-    /// Blocks while paused; returns whether to stop.
-    fn wait_if_paused(&self) -> bool {
-        while self.pause.load(Ordering::SeqCst) && !self.stopping() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.stopping()
-    }
-}
+use crate::distill::Control;
+use crate::spec::{Cifar100Labels, DataSource, Schedule, Spec};
+use crate::worker::RunControl;
 
 /// The data one run trains and evaluates on, after subsets and the validation split.
 pub struct RunData {
@@ -129,8 +107,13 @@ pub fn run(
         generations: Vec::new(),
         ensembles: Vec::new(),
     });
-    results.generations.retain(|g| run_dir.logits_path(g.generation).exists() && run_dir.checkpoint_path(g.generation).exists());
-    let finished = results.generations.len();
+    let finished = results
+        .generations
+        .iter()
+        .enumerate()
+        .take_while(|&(k, g)| g.generation == k && run_dir.logits_path(k).exists() && run_dir.checkpoint_path(k).exists())
+        .count();
+    results.generations.truncate(finished);
     results.device = device_choice.to_string();
     results.state = RunState::Running;
     let mut history = run_dir.metrics()?;
@@ -146,7 +129,6 @@ pub fn run(
         started: Instant::now(),
         resumed_epochs: finished * spec.schedule.epochs,
     };
-
 
     emit(Event::Started {
         name: spec.name.clone(),
@@ -171,7 +153,11 @@ pub fn run(
             }
             continue;
         }
-        let Some((model, train_seconds)) = train_generation(&ctx, k, teacher.as_ref(), &mut history, emit)? else {
+        let trained = train_generation(&ctx, k, teacher.as_ref(), &mut history, emit).inspect_err(|_| {
+            results.state = RunState::Failed;
+            let _ = run_dir.write_results(&results, spec);
+        })?;
+        let Some((model, train_seconds)) = trained else {
             results.state = RunState::Stopped;
             run_dir.write_results(&results, spec)?;
             emit(Event::Log(format!("stopped during {}; finished generations are saved", generation_label(k))));
@@ -222,7 +208,7 @@ fn train_generation(
 ) -> Result<Option<(Classifier, f64)>> {
     let spec = ctx.spec;
     let schedule = &spec.schedule;
-    let control = if k == 0 { crate::distill::Control::Label } else { spec.generations.control_of(k) };
+    let control = if k == 0 { Control::Label } else { spec.generations.control_of(k) };
     if control.needs_teacher() && teacher.is_none() {
         bail!("generation {k} needs generation {} as its teacher", k - 1);
     }
@@ -232,14 +218,7 @@ fn train_generation(
     ctx.device.seed(seed);
     let train_device = ctx.device.clone().autodiff();
     let mut model = Classifier::new(spec.model_of(k), ctx.data.shape, &train_device);
-    let mut optimizer = SgdConfig::new()
-        .with_momentum((schedule.momentum > 0.0).then(|| MomentumConfig {
-            momentum: schedule.momentum,
-            dampening: schedule.dampening,
-            nesterov: schedule.nesterov,
-        }))
-        .with_weight_decay((schedule.weight_decay > 0.0).then(|| WeightDecayConfig::new(schedule.weight_decay as f32)))
-        .init();
+    let mut optimizer = sgd(schedule);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     emit(Event::GenerationStarted {
         generation: k,
@@ -266,21 +245,13 @@ fn train_generation(
                 continue;
             }
             let (images, labels) = images_and_labels(&ctx.batcher, train, indices, Some(&mut rng), &train_device);
-            // The teacher runs in eval mode without autodiff; its logits enter the loss as constants.
-            let teacher_logits = teacher.map(|t| t.forward(images.clone().without_autodiff()));
-            let logits = model.forward(images);
-            let predictions = logits.clone().argmax(1).reshape([indices.len()]);
-            let loss = control.loss(logits, teacher_logits, labels.clone(), &mut rng);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(lr, model, grads);
-
-            let batch_loss: f32 = loss.into_scalar();
+            let (next, batch_loss, correct) = train_step(model, &mut optimizer, images, labels, teacher, control, lr, &mut rng);
+            model = next;
             if !batch_loss.is_finite() {
                 bail!("{}: the training loss became {batch_loss} at epoch {}; lower schedule.lr", generation_label(k), epoch + 1);
             }
-            let correct: i64 = predictions.equal(labels).int().sum().into_scalar();
             loss_sum += batch_loss as f64 * indices.len() as f64;
-            wrong += indices.len() - correct as usize;
+            wrong += indices.len() - correct;
             seen += indices.len();
             if last_progress.elapsed() > Duration::from_millis(250) {
                 last_progress = Instant::now();
@@ -323,6 +294,44 @@ fn train_generation(
     Ok(Some((model, started.elapsed().as_secs_f64())))
 }
 
+/// SGD as the spec describes it; dampening is explicit because burn's default (0.1) is not
+/// PyTorch's or the paper's (0).
+pub fn sgd(schedule: &Schedule) -> ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum((schedule.momentum > 0.0).then(|| MomentumConfig {
+            momentum: schedule.momentum,
+            dampening: schedule.dampening,
+            nesterov: schedule.nesterov,
+        }))
+        .with_weight_decay((schedule.weight_decay > 0.0).then(|| WeightDecayConfig::new(schedule.weight_decay as f32)))
+        .init()
+}
+
+/// One SGD step of a student on one batch; returns the updated model, the batch loss and how
+/// many predictions were right.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step(
+    model: Classifier,
+    optimizer: &mut ModuleOptimizer,
+    images: Tensor<4>,
+    labels: Tensor<1, Int>,
+    teacher: Option<&Classifier>,
+    control: Control,
+    lr: f64,
+    rng: &mut ChaCha8Rng,
+) -> (Classifier, f32, usize) {
+    let batch = labels.dims()[0];
+    // The teacher runs in eval mode without autodiff; its logits enter the loss as constants.
+    let teacher_logits = teacher.map(|t| t.forward(images.clone().without_autodiff()));
+    let logits = model.forward(images);
+    let predictions = logits.clone().argmax(1).reshape([batch]);
+    let loss = control.loss(logits, teacher_logits, labels.clone(), rng);
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let model = optimizer.step(lr, model, grads);
+    let correct: i64 = predictions.equal(labels).int().sum().into_scalar();
+    (model, loss.into_scalar(), correct as usize)
+}
+
 /// Seconds left in the run, from the pace so far (epochs of all generations cost about the same).
 fn eta(ctx: &Shared, generation: usize, epochs_done: usize) -> f64 {
     let per_gen = ctx.spec.schedule.epochs;
@@ -335,7 +344,7 @@ fn eta(ctx: &Shared, generation: usize, epochs_done: usize) -> f64 {
 }
 
 /// A batch as tensors on `device`: normalised images and labels.
-fn images_and_labels(
+pub fn images_and_labels(
     batcher: &Batcher,
     set: &ImageSet,
     indices: &[usize],
@@ -350,7 +359,7 @@ fn images_and_labels(
 }
 
 /// Logits of every image of `set`, in eval mode on the plain (no autodiff) device.
-fn predict(model: &Classifier, batcher: &Batcher, set: &ImageSet, batch_size: usize, device: &Device) -> Logits {
+pub fn predict(model: &Classifier, batcher: &Batcher, set: &ImageSet, batch_size: usize, device: &Device) -> Logits {
     let all: Vec<usize> = (0..set.len()).collect();
     let mut values = Vec::new();
     let mut classes = 0;

@@ -1,0 +1,216 @@
+//! End-to-end: the real binary on tiny presets, read back through the run directory; and the
+//! command line's answers to bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use banbench::events::{Results, RunState};
+use banbench::run_dir::RunDir;
+
+const TINY: &str = r#"
+name = "tiny"
+description = "teacher + 1 BAN + ensemble on a few hundred embedded samples"
+seed = 3
+
+[data]
+source = "embedded"
+train_samples = 300
+test_samples = 200
+
+[teacher]
+arch = "cnn"
+width = 4
+
+[schedule]
+epochs = 1
+batch_size = 50
+lr = 0.05
+
+[generations]
+count = 1
+control = "ban+l"
+
+[[ensemble]]
+name = "Teacher+BAN-1"
+members = [0, 1]
+
+[paper]
+Teacher = 10.0
+"#;
+
+fn banbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_banbench")).args(args).output().expect("the binary runs")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn run_tiny_on(device: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = write(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("run");
+    let o = banbench(&["run", preset.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", device]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("BAN-1    epoch   1/1"), "one line per epoch:\n{stdout}");
+    assert!(stdout.contains("| Teacher+BAN-1 |"), "final table:\n{stdout}");
+
+    let run = RunDir::open(&out).unwrap();
+    let results: Results = run.results().unwrap().expect("results.json");
+    assert_eq!(results.state, RunState::Finished);
+    assert_eq!(results.device, device);
+    assert_eq!(results.test_samples, 200);
+    let gens: Vec<usize> = results.generations.iter().map(|g| g.generation).collect();
+    assert_eq!(gens, vec![0, 1]);
+    for g in &results.generations {
+        let m = g.metrics;
+        assert!((0.0..=100.0).contains(&m.top1_error) && m.top5_error <= m.top1_error && m.nll > 0.0, "{g:?}");
+        // Ten classes and one epoch on 300 images: well above chance (90% error) is learnt.
+        assert!(m.top1_error < 85.0, "{} did not learn: {m:?}", g.label);
+    }
+    assert_eq!(results.generations[0].paper_error, Some(10.0));
+    assert_eq!(results.generations[1].control, "BAN+L");
+    assert_eq!(results.ensembles.len(), 1);
+    assert_eq!(results.ensembles[0].members, vec![0, 1]);
+
+    // The saved logits reproduce the saved metrics without re-running a model.
+    let labels = run.labels().unwrap();
+    let logits = run.read_logits(1, 10, 200).unwrap();
+    let again = banbench::ensemble::metrics(&logits.probabilities(), 10, &labels.labels);
+    assert_eq!(again, results.generations[1].metrics);
+
+    let metrics = run.metrics().unwrap();
+    assert_eq!(metrics.len(), 2, "one record per epoch per generation");
+    assert!(run.checkpoint_path(0).exists() && run.checkpoint_path(1).exists());
+    for f in ["spec.toml", "results.md", "metrics.jsonl"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn tiny_preset_runs_end_to_end_on_flex() {
+    run_tiny_on("flex");
+}
+
+#[cfg(feature = "tch")]
+#[test]
+fn tiny_preset_runs_end_to_end_on_libtorch_cpu() {
+    run_tiny_on("tch-cpu");
+}
+
+#[test]
+fn a_run_resumes_from_its_first_unfinished_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = write(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("run");
+    let args = ["run", preset.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    assert!(banbench(&args).status.success());
+    // Forget BAN-1, as if the run had been stopped while training it.
+    let run = RunDir::open(&out).unwrap();
+    let mut results = run.results().unwrap().unwrap();
+    let teacher = results.generations[0].clone();
+    results.generations.truncate(1);
+    results.ensembles.clear();
+    results.state = RunState::Stopped;
+    let spec = run.spec().unwrap();
+    run.write_results(&results, &spec).unwrap();
+    std::fs::remove_file(run.logits_path(1)).unwrap();
+
+    let o = banbench(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("resuming: Teacher already done"), "{stdout}");
+    assert!(!stdout.contains("Teacher  epoch"), "the teacher is not retrained:\n{stdout}");
+    let results = run.results().unwrap().unwrap();
+    assert_eq!(results.state, RunState::Finished);
+    assert_eq!(results.generations[0], teacher);
+    assert_eq!(results.generations.len(), 2);
+}
+
+#[test]
+fn a_run_directory_of_another_spec_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = write(dir.path(), "tiny.toml", TINY);
+    let out = dir.path().join("run");
+    assert!(banbench(&["run", preset.to_str().unwrap(), "--out", out.to_str().unwrap()]).status.success());
+    let o = banbench(&["run", preset.to_str().unwrap(), "--out", out.to_str().unwrap(), "--seed", "99"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("holds a run of another spec"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_presets_exit_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (TINY.replace("lr = 0.05", "lr = -1.0"), "schedule.lr", "expected a positive number"),
+        (TINY.replace("width = 4", "width = 4\ndepth = 3"), "unknown field `depth`", "expected"),
+        (TINY.replace("control = \"ban+l\"", "control = \"bann\""), "unknown variant `bann`", "cwtm"),
+        (TINY.replace("members = [0, 1]", "members = [0, 4]"), "ensemble.members", "generation 4"),
+        (TINY.replace("source = \"embedded\"", "source = \"cifar10\""), "data.source", "path"),
+    ];
+    for (text, field, expected) in cases {
+        let preset = write(dir.path(), "bad.toml", &text);
+        for cmd in ["check", "run"] {
+            let o = banbench(&[cmd, preset.to_str().unwrap()]);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+            assert!(err.contains("bad.toml:") && err.contains(field) && err.contains(expected), "{cmd}: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+    let o = banbench(&["check", dir.path().join("missing.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing.toml") && stderr(&o).contains("cannot read"));
+}
+
+#[test]
+fn missing_data_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = TINY.replace("source = \"embedded\"", &format!("source = \"cifar100\"\npath = \"{}\"", dir.path().display()));
+    let preset = write(dir.path(), "c.toml", &text);
+    let o = banbench(&["check", preset.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(&dir.path().display().to_string()), "{}", stderr(&o));
+}
+
+#[test]
+fn unavailable_devices_exit_2_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = write(dir.path(), "tiny.toml", TINY);
+    let o = banbench(&["run", preset.to_str().unwrap(), "--device", "cuda:7", "--out", dir.path().join("r").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cuda:7"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+    let o = banbench(&["run", preset.to_str().unwrap(), "--device", "tpu"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("expected flex, tch-cpu, cuda or cuda:N"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_reports_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = write(dir.path(), "tiny.toml", TINY);
+    let o = banbench(&["check", preset.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("300 train, 0 validation, 200 test, 10 classes, 1x28x28"), "{stdout}");
+    assert!(stdout.contains("BAN-1     CNN-4"), "{stdout}");
+}
+
+#[test]
+fn shipped_presets_are_valid() {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/presets")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let o = banbench(&["check", path.to_str().unwrap()]);
+            assert!(o.status.success(), "{}: {}", path.display(), stderr(&o));
+        }
+    }
+}
