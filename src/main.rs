@@ -146,7 +146,7 @@ fn check(preset: &Path) -> Result<ExitCode, Failure> {
     }
     for e in spec.ensembles() {
         let members: Vec<String> = e.members.iter().map(|&m| banbench::events::generation_label(m)).collect();
-        println!("  {:<9} mean of {:?} over {}", e.name, e.average, members.join(" + "));
+        println!("  {:<9} mean of {} over {}", e.name, e.average, members.join(" + "));
     }
     let s = &spec.schedule;
     println!(

@@ -223,7 +223,7 @@ pub fn results_table(results: &Results, spec: &Spec) -> String {
         let (paper, delta) = paper_cells(e.paper_error, e.metrics.top1_error);
         let members: Vec<String> = e.members.iter().map(|&m| crate::events::generation_label(m)).collect();
         out.push_str(&format!(
-            "| {} | {} | mean of {:?} | | {} | {} | {} | {} | |\n",
+            "| {} | {} | mean of {} | | {} | {} | {} | {} | |\n",
             e.name,
             members.join(" + "),
             e.average,

@@ -17,13 +17,14 @@ source = "embedded"
 train_samples = 300
 test_samples = 200
 
+# An MLP: no batch-norm running statistics to settle in one short epoch.
 [teacher]
-arch = "cnn"
-width = 4
+arch = "mlp"
+hidden = [64]
 
 [schedule]
 epochs = 1
-batch_size = 50
+batch_size = 20
 lr = 0.05
 
 [generations]
@@ -150,7 +151,7 @@ fn bad_presets_exit_2_naming_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (TINY.replace("lr = 0.05", "lr = -1.0"), "schedule.lr", "expected a positive number"),
-        (TINY.replace("width = 4", "width = 4\ndepth = 3"), "unknown field `depth`", "expected"),
+        (TINY.replace("hidden = [64]", "hidden = [64]\ndepth = 3"), "unknown field `depth`", "expected"),
         (TINY.replace("control = \"ban+l\"", "control = \"bann\""), "unknown variant `bann`", "cwtm"),
         (TINY.replace("members = [0, 1]", "members = [0, 4]"), "ensemble.members", "generation 4"),
         (TINY.replace("source = \"embedded\"", "source = \"cifar10\""), "data.source", "path"),
@@ -201,7 +202,7 @@ fn check_reports_the_plan() {
     assert!(o.status.success(), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("300 train, 0 validation, 200 test, 10 classes, 1x28x28"), "{stdout}");
-    assert!(stdout.contains("BAN-1     CNN-4"), "{stdout}");
+    assert!(stdout.contains("BAN-1     MLP-64"), "{stdout}");
 }
 
 #[test]
