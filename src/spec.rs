@@ -108,6 +108,38 @@ pub enum ModelSpec {
         #[serde(default = "default_resnet_width")]
         width: usize,
     },
+    /// DenseNet-BC (Huang et al. 2017): a 3x3 stem conv to 2k channels, three dense blocks of
+    /// bottleneck layers (BN-ReLU-conv1x1 to 4k, BN-ReLU-conv3x3 to k) joined by transitions
+    /// (BN-ReLU-conv1x1 to `compression` x the channels, 2x2 average pool). The BAN paper's
+    /// "DenseNet-90-60" is `depth = 90, growth = 60`.
+    DensenetBc {
+        /// Layers with weights; each block has (depth - 4) / 6 bottleneck layers, rounded down
+        /// (90 and 80, the BAN paper's depths, give 14 and 12).
+        depth: usize,
+        /// Growth rate k: channels each bottleneck layer adds.
+        growth: usize,
+        /// Fraction of the channels a transition keeps (0.5 in DenseNet-BC).
+        #[serde(default = "default_densenet_compression")]
+        compression: f64,
+        /// Bottleneck layers per dense block, overriding the split derived from `depth` (which
+        /// must then be 2 x their sum + 4): for the BAN paper's Table 4 students.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        block_layers: Vec<usize>,
+        /// Channels of the stem conv (2 x growth when absent); Table 4's deeper, thinner
+        /// students keep their teacher's so that every post-transition width matches.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stem: Option<usize>,
+    },
+    /// Wide-ResNet-d-k (Zagoruyko & Komodakis 2016): depth = 6n + 4, three stages of n
+    /// pre-activation blocks at 16k, 32k and 64k channels, dropout between each block's convs.
+    WideResnet {
+        depth: usize,
+        /// Width multiplier k.
+        widen: usize,
+        /// Dropout probability between the two convs of a block (0.3 in the WRN paper).
+        #[serde(default = "default_wrn_dropout")]
+        dropout: f64,
+    },
 }
 
 fn default_mlp_hidden() -> Vec<usize> {
@@ -119,6 +151,12 @@ fn default_cnn_width() -> usize {
 fn default_resnet_width() -> usize {
     1
 }
+fn default_densenet_compression() -> f64 {
+    0.5
+}
+fn default_wrn_dropout() -> f64 {
+    0.3
+}
 
 impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -129,6 +167,28 @@ impl fmt::Display for ModelSpec {
             }
             ModelSpec::Cnn { width } => write!(f, "CNN-{width}"),
             ModelSpec::PreactResnet { depth, width } => write!(f, "PreAct-ResNet-{depth}-{width}"),
+            ModelSpec::DensenetBc {
+                depth,
+                growth,
+                compression,
+                block_layers,
+                stem,
+            } => {
+                write!(f, "DenseNet-BC-{depth}-{growth}")?;
+                // Only what departs from DenseNet-BC's definition, so paper names stay short.
+                if !block_layers.is_empty() {
+                    let sizes: Vec<String> = block_layers.iter().map(|n| n.to_string()).collect();
+                    write!(f, " blocks={}", sizes.join("/"))?;
+                }
+                if let Some(stem) = stem {
+                    write!(f, " stem={stem}")?;
+                }
+                if *compression != default_densenet_compression() {
+                    write!(f, " compression={compression}")?;
+                }
+                Ok(())
+            }
+            ModelSpec::WideResnet { depth, widen, .. } => write!(f, "WRN-{depth}-{widen}"),
         }
     }
 }
@@ -497,6 +557,94 @@ impl ModelSpec {
                 }
                 if *width == 0 || *width > 64 {
                     return Err(("width", format!("expected 1..=64, found {width}")));
+                }
+            }
+            ModelSpec::DensenetBc {
+                depth,
+                growth,
+                compression,
+                block_layers,
+                stem,
+            } => {
+                if *growth == 0 || *growth > 512 {
+                    return Err(("growth", format!("expected 1..=512, found {growth}")));
+                }
+                if !(compression.is_finite() && *compression > 0.0 && *compression <= 1.0) {
+                    return Err((
+                        "compression",
+                        format!(
+                            "expected 0 < compression <= 1 (DenseNet-BC uses 0.5), found {compression}"
+                        ),
+                    ));
+                }
+                if *stem == Some(0) {
+                    return Err(("stem", "expected at least 1 channel".into()));
+                }
+                let blocks = if block_layers.is_empty() {
+                    if *depth < 10 {
+                        return Err((
+                            "depth",
+                            format!(
+                                "expected at least 10: three blocks of (depth - 4) / 6 layers (40, 100, 190, 250, ...), found {depth}"
+                            ),
+                        ));
+                    }
+                    vec![(depth - 4) / 6; 3]
+                } else {
+                    if block_layers.len() != 3 || block_layers.contains(&0) {
+                        return Err((
+                            "block_layers",
+                            format!(
+                                "expected three dense blocks of at least 1 layer each, found {block_layers:?}"
+                            ),
+                        ));
+                    }
+                    let expected = 2 * block_layers.iter().sum::<usize>() + 4;
+                    if *depth != expected {
+                        return Err((
+                            "depth",
+                            format!(
+                                "expected {expected} = 2 x (sum of block_layers) + 4, found {depth}"
+                            ),
+                        ));
+                    }
+                    block_layers.clone()
+                };
+                // Each transition must keep at least one channel.
+                let mut channels = stem.unwrap_or(2 * growth);
+                for n in &blocks[..blocks.len() - 1] {
+                    channels = (compression * (channels + n * growth) as f64).floor() as usize;
+                    if channels == 0 {
+                        return Err((
+                            "compression",
+                            format!(
+                                "compression {compression} leaves a transition with no channels"
+                            ),
+                        ));
+                    }
+                }
+            }
+            ModelSpec::WideResnet {
+                depth,
+                widen,
+                dropout,
+            } => {
+                if *depth < 10 || (depth - 4) % 6 != 0 {
+                    return Err((
+                        "depth",
+                        format!(
+                            "expected 6n + 4 with n >= 1 (10, 16, 22, 28, 40, ...), found {depth}"
+                        ),
+                    ));
+                }
+                if *widen == 0 || *widen > 64 {
+                    return Err(("widen", format!("expected 1..=64, found {widen}")));
+                }
+                if !(0.0..1.0).contains(dropout) {
+                    return Err((
+                        "dropout",
+                        format!("expected 0 <= dropout < 1, found {dropout}"),
+                    ));
                 }
             }
         }

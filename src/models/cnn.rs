@@ -3,7 +3,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
-use super::Shape;
+use super::{Cost, Shape};
 
 /// conv3x3 -> batch norm -> ReLU.
 #[derive(Module, Debug)]
@@ -26,8 +26,26 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.activation.forward(self.norm.forward(self.conv.forward(x)))
+        self.activation
+            .forward(self.norm.forward(self.conv.forward(x)))
     }
+}
+
+/// The conv blocks' (from, to) channels: two stages of two blocks, then a widening block.
+fn convs(width: usize, channels: usize) -> [(usize, usize); 5] {
+    let w = width;
+    [
+        (channels, w),
+        (w, w),
+        (w, 2 * w),
+        (2 * w, 2 * w),
+        (2 * w, 4 * w),
+    ]
+}
+
+/// Downsample after each two-block stage.
+fn pools_after(block: usize) -> bool {
+    block == 1 || block == 3
 }
 
 /// A small CNN that learns Fashion-MNIST-sized images in minutes on a CPU: two stages of two
@@ -43,19 +61,14 @@ pub struct Cnn {
 
 impl Cnn {
     pub fn new(width: usize, shape: Shape, device: &Device) -> Cnn {
-        let (w, c) = (width, shape.channels);
-        let blocks = vec![
-            ConvBlock::new(c, w, device),
-            ConvBlock::new(w, w, device),
-            ConvBlock::new(w, 2 * w, device),
-            ConvBlock::new(2 * w, 2 * w, device),
-            ConvBlock::new(2 * w, 4 * w, device),
-        ];
         Cnn {
-            blocks,
+            blocks: convs(width, shape.channels)
+                .into_iter()
+                .map(|(from, to)| ConvBlock::new(from, to, device))
+                .collect(),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             head_pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
-            output: LinearConfig::new(4 * w, shape.classes).init(device),
+            output: LinearConfig::new(4 * width, shape.classes).init(device),
         }
     }
 
@@ -63,12 +76,27 @@ impl Cnn {
         let mut x = images;
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(x);
-            // Downsample after each two-block stage.
-            if i == 1 || i == 3 {
+            if pools_after(i) {
                 x = self.pool.forward(x);
             }
         }
         let x: Tensor<2> = self.head_pool.forward(x).flatten(1, 3);
         self.output.forward(x)
     }
+}
+
+/// Parameters and multiply-accumulates, layer by layer as `Cnn::new` builds them.
+pub(super) fn cost(width: usize, shape: Shape) -> Cost {
+    let mut cost = Cost::default();
+    let mut size = [shape.height, shape.width];
+    for (i, (from, to)) in convs(width, shape.channels).into_iter().enumerate() {
+        // `Same` padding keeps the map size; the 2x2 stride-2 max pool rounds down.
+        cost.conv(from, to, 3, size);
+        cost.norm(to);
+        if pools_after(i) {
+            size = size.map(|s| s / 2);
+        }
+    }
+    cost.linear(4 * width, shape.classes);
+    cost
 }

@@ -1,15 +1,21 @@
 //! The model registry: every architecture a spec can name, behind one `Classifier`.
-//! Adding a family is one file plus one arm in each match below.
+//! Adding a family is one file plus one arm in each match below (construction and cost).
 
 mod cnn;
+mod densenet;
 mod mlp;
 mod preact_resnet;
+mod wide_resnet;
 
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
 pub use cnn::Cnn;
+pub use densenet::{Densenet, DensenetLayout};
 pub use mlp::Mlp;
 pub use preact_resnet::PreactResnet;
+pub use wide_resnet::WideResnet;
 
 use crate::spec::ModelSpec;
 
@@ -28,6 +34,8 @@ pub enum Classifier {
     Mlp(Mlp),
     Cnn(Cnn),
     PreactResnet(PreactResnet),
+    Densenet(Densenet),
+    WideResnet(WideResnet),
 }
 
 impl Classifier {
@@ -38,6 +46,22 @@ impl Classifier {
             ModelSpec::PreactResnet { depth, width } => {
                 Classifier::PreactResnet(PreactResnet::new(*depth, *width, shape, device))
             }
+            ModelSpec::DensenetBc {
+                depth,
+                growth,
+                compression,
+                block_layers,
+                stem,
+            } => {
+                let layout =
+                    DensenetLayout::new(*depth, *growth, *compression, block_layers, *stem);
+                Classifier::Densenet(Densenet::new(&layout, shape, device))
+            }
+            ModelSpec::WideResnet {
+                depth,
+                widen,
+                dropout,
+            } => Classifier::WideResnet(WideResnet::new(*depth, *widen, *dropout, shape, device)),
         }
     }
 
@@ -46,21 +70,130 @@ impl Classifier {
             Classifier::Mlp(m) => m.forward(images),
             Classifier::Cnn(m) => m.forward(images),
             Classifier::PreactResnet(m) => m.forward(images),
+            Classifier::Densenet(m) => m.forward(images),
+            Classifier::WideResnet(m) => m.forward(images),
         }
     }
 }
 
-/// Parameter count of an architecture, computed by building it on the CPU.
+/// Trainable parameters of an architecture, as papers (and PyTorch's `parameters()`) count
+/// them: burn's `num_params()` also counts batch norm's running statistics. Computed from the
+/// definition without building the model; a test keeps it equal to the built model's trainable
+/// parameters for every family.
 pub fn parameter_count(spec: &ModelSpec, shape: Shape) -> usize {
-    Classifier::new(spec, shape, &Device::flex()).num_params()
+    cost(spec, shape).params
+}
+
+/// Forward FLOPs per sample: 2 x the multiply-accumulates of every convolution and linear layer
+/// (their biases, batch norm, activations, pooling, dropout and concatenation are not counted;
+/// they are a small fraction of the total for these networks).
+pub fn forward_flops(spec: &ModelSpec, shape: Shape) -> u64 {
+    2 * cost(spec, shape).macs
+}
+
+fn cost(spec: &ModelSpec, shape: Shape) -> Cost {
+    match spec {
+        ModelSpec::Mlp { hidden } => mlp::cost(hidden, shape),
+        ModelSpec::Cnn { width } => cnn::cost(*width, shape),
+        ModelSpec::PreactResnet { depth, width } => preact_resnet::cost(*depth, *width, shape),
+        ModelSpec::DensenetBc {
+            depth,
+            growth,
+            compression,
+            block_layers,
+            stem,
+        } => {
+            let layout = DensenetLayout::new(*depth, *growth, *compression, block_layers, *stem);
+            densenet::cost(&layout, shape)
+        }
+        ModelSpec::WideResnet { depth, widen, .. } => wide_resnet::cost(*depth, *widen, shape),
+    }
+}
+
+/// Parameters and forward multiply-accumulates per sample, added up layer by layer by each
+/// family's `cost`, which walks the same layers as its constructor.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Cost {
+    params: usize,
+    macs: u64,
+}
+
+impl Cost {
+    /// A biasless `kernel` x `kernel` convolution whose output map is `out` (height, width).
+    fn conv(&mut self, from: usize, to: usize, kernel: usize, out: [usize; 2]) {
+        let weights = from * to * kernel * kernel;
+        self.params += weights;
+        self.macs += (weights * out[0] * out[1]) as u64;
+    }
+
+    /// A linear layer with bias.
+    fn linear(&mut self, from: usize, to: usize) {
+        self.params += from * to + to;
+        self.macs += (from * to) as u64;
+    }
+
+    /// Batch norm: a scale and a shift per channel (the running statistics are not parameters).
+    fn norm(&mut self, channels: usize) {
+        self.params += 2 * channels;
+    }
+}
+
+/// A biasless convolution padded by `kernel / 2` on every side, the CIFAR ResNets' and
+/// DenseNets' convention (biases are redundant before batch norm).
+fn conv(from: usize, to: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
+    let p = kernel / 2;
+    Conv2dConfig::new([from, to], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .with_bias(false)
+        .init(device)
+}
+
+/// Output size of `conv` along one axis.
+fn conv_out(size: usize, kernel: usize, stride: usize) -> usize {
+    (size + 2 * (kernel / 2) - kernel) / stride + 1
 }
 
 #[cfg(test)]
 mod tests {
+    use burn::module::{ModuleVisitor, Param};
+
     use super::*;
 
-    const MNIST: Shape = Shape { channels: 1, height: 28, width: 28, classes: 10 };
-    const CIFAR: Shape = Shape { channels: 3, height: 32, width: 32, classes: 10 };
+    const MNIST: Shape = Shape {
+        channels: 1,
+        height: 28,
+        width: 28,
+        classes: 10,
+    };
+    const CIFAR: Shape = Shape {
+        channels: 3,
+        height: 32,
+        width: 32,
+        classes: 10,
+    };
+    const CIFAR100: Shape = Shape {
+        classes: 100,
+        ..CIFAR
+    };
+
+    fn densenet(depth: usize, growth: usize) -> ModelSpec {
+        ModelSpec::DensenetBc {
+            depth,
+            growth,
+            compression: 0.5,
+            block_layers: vec![],
+            stem: None,
+        }
+    }
+
+    fn wrn(depth: usize, widen: usize) -> ModelSpec {
+        ModelSpec::WideResnet {
+            depth,
+            widen,
+            dropout: 0.3,
+        }
+    }
 
     #[test]
     fn every_model_maps_images_to_logits() {
@@ -69,6 +202,11 @@ mod tests {
             (ModelSpec::Mlp { hidden: vec![32] }, MNIST),
             (ModelSpec::Cnn { width: 4 }, MNIST),
             (ModelSpec::PreactResnet { depth: 8, width: 1 }, CIFAR),
+            (densenet(40, 4), CIFAR),
+            (wrn(10, 1), CIFAR),
+            // Odd map sizes after pooling (28 -> 14 -> 7 -> 3).
+            (densenet(10, 2), MNIST),
+            (wrn(10, 2), MNIST),
         ] {
             let model = Classifier::new(&spec, shape, &device);
             let x = Tensor::zeros([2, shape.channels, shape.height, shape.width], &device);
@@ -76,12 +214,226 @@ mod tests {
         }
     }
 
+    /// Parameters the optimiser updates (`num_params` minus batch norm's running statistics).
+    fn trainable_params(model: &Classifier) -> usize {
+        struct Count(usize);
+        impl ModuleVisitor for Count {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if param.val().is_require_grad() {
+                    self.0 += param.shape().num_elements();
+                }
+            }
+        }
+        let mut count = Count(0);
+        model.visit(&mut count);
+        count.0
+    }
+
+    #[test]
+    fn analytic_parameter_counts_match_the_built_models() {
+        // On an autodiff device, where running statistics are the only untracked tensors.
+        let device = Device::flex().autodiff();
+        for (spec, shape) in [
+            (
+                ModelSpec::Mlp {
+                    hidden: vec![32, 16],
+                },
+                MNIST,
+            ),
+            (ModelSpec::Cnn { width: 4 }, MNIST),
+            (
+                ModelSpec::PreactResnet {
+                    depth: 14,
+                    width: 2,
+                },
+                CIFAR,
+            ),
+            (densenet(22, 6), CIFAR100),
+            (
+                ModelSpec::DensenetBc {
+                    depth: 18,
+                    growth: 5,
+                    compression: 0.75,
+                    block_layers: vec![1, 3, 3],
+                    stem: Some(7),
+                },
+                CIFAR,
+            ),
+            // Widen 1 has an identity shortcut in the first stage, widen 2 a projection.
+            (wrn(16, 1), CIFAR),
+            (wrn(10, 2), CIFAR100),
+        ] {
+            let model = Classifier::new(&spec, shape, &device);
+            assert_eq!(
+                parameter_count(&spec, shape),
+                trainable_params(&model),
+                "{spec}"
+            );
+        }
+    }
+
+    fn assert_within_1_percent(spec: &ModelSpec, shape: Shape, reference: f64) {
+        let n = parameter_count(spec, shape) as f64;
+        assert!(
+            (n / reference - 1.0).abs() < 0.01,
+            "{spec}: {n} parameters, reference {reference}"
+        );
+    }
+
     #[test]
     fn parameter_counts_follow_the_definitions() {
         // 784*32 + 32 + 32*10 + 10
-        assert_eq!(parameter_count(&ModelSpec::Mlp { hidden: vec![32] }, MNIST), 25_450);
+        assert_eq!(
+            parameter_count(&ModelSpec::Mlp { hidden: vec![32] }, MNIST),
+            25_450
+        );
         // PreAct ResNet-20 (0.27M in He et al.) with biasless convs and BN affine parameters.
-        let n = parameter_count(&ModelSpec::PreactResnet { depth: 20, width: 1 }, CIFAR);
+        let n = parameter_count(
+            &ModelSpec::PreactResnet {
+                depth: 20,
+                width: 1,
+            },
+            CIFAR,
+        );
         assert!((268_000..275_000).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn densenet_bc_parameter_counts_match_huang_et_al() {
+        assert_within_1_percent(&densenet(100, 12), CIFAR, 0.77e6);
+        assert_within_1_percent(&densenet(250, 24), CIFAR, 15.3e6);
+        assert_within_1_percent(&densenet(190, 40), CIFAR, 25.6e6);
+        // The BAN paper's CIFAR-100 DenseNets, by the same formula (see paper.md: the paper
+        // itself prints 6.3M, 16.1M, 22.4M and 50.4M).
+        assert_within_1_percent(&densenet(112, 33), CIFAR100, 6.99e6);
+        assert_within_1_percent(&densenet(90, 60), CIFAR100, 15.19e6);
+        assert_within_1_percent(&densenet(80, 80), CIFAR100, 21.10e6);
+        assert_within_1_percent(&densenet(80, 120), CIFAR100, 47.28e6);
+    }
+
+    #[test]
+    fn wide_resnet_parameter_counts_match_zagoruyko_and_komodakis() {
+        assert_within_1_percent(&wrn(28, 1), CIFAR, 0.369e6);
+        assert_within_1_percent(&wrn(28, 2), CIFAR, 1.468e6);
+        assert_within_1_percent(&wrn(28, 5), CIFAR, 9.133e6);
+        assert_within_1_percent(&wrn(28, 10), CIFAR, 36.48e6);
+    }
+
+    #[test]
+    fn flops_of_small_models_by_hand() {
+        // 2 x (784*32 + 32*10)
+        assert_eq!(
+            forward_flops(&ModelSpec::Mlp { hidden: vec![32] }, MNIST),
+            50_816
+        );
+
+        // CNN-1 on 1x4x4, 2 classes: 3x3 convs 1->1 and 1->1 at 4x4 (144 MACs each), pool to
+        // 2x2, 1->2 (72) and 2->2 (144), pool to 1x1, 2->4 (72), linear 4->2 (8): 584 MACs.
+        let tiny = Shape {
+            channels: 1,
+            height: 4,
+            width: 4,
+            classes: 2,
+        };
+        assert_eq!(forward_flops(&ModelSpec::Cnn { width: 1 }, tiny), 2 * 584);
+
+        // DenseNet-BC-10-1 on 3x4x4: stem 3->2 (54*16 = 864); block 1 at 4x4: 1x1 2->4 (128),
+        // 3x3 4->1 (576); transition 1x1 3->1 (48), pool to 2x2; block 2: 1->4 (16), 4->1
+        // (144); transition 2->1 (8), pool to 1x1; block 3: 1->4 (4), 4->1 (36); linear 2->10
+        // (20): 1844 MACs.
+        let tiny = Shape {
+            channels: 3,
+            height: 4,
+            width: 4,
+            classes: 10,
+        };
+        assert_eq!(forward_flops(&densenet(10, 1), tiny), 2 * 1844);
+
+        // WRN-10-1 on 3x4x4: stem 3->16 (432*16 = 6912); stage 1 at 4x4: two 3x3 16->16
+        // (2304*16 = 36864 each), identity shortcut; stage 2 at 2x2: 3x3 16->32 (4608*4 = 18432), 3x3 32->32
+        // (9216*4 = 36864), 1x1 shortcut 16->32 (512*4 = 2048); stage 3 at 1x1: 3x3 32->64
+        // (18432), 64->64 (36864), shortcut 32->64 (2048); linear 64->10 (640).
+        let macs = 6912 + 2 * 36_864 + 18_432 + 36_864 + 2048 + 18_432 + 36_864 + 2048 + 640;
+        assert_eq!(forward_flops(&wrn(10, 1), tiny), 2 * macs);
+    }
+
+    fn parse_model(model: &str) -> Result<ModelSpec, crate::spec::SpecError> {
+        let toml = format!(
+            "name = \"t\"\n[data]\nsource = \"embedded\"\n[teacher]\n{model}\n\
+             [schedule]\nepochs = 1\nbatch_size = 8\nlr = 0.1\n\
+             [generations]\ncount = 1\ncontrol = \"ban\"\n"
+        );
+        let spec = crate::spec::Spec::parse(&toml, "x.toml".as_ref(), &Default::default())?;
+        Ok(spec.teacher)
+    }
+
+    #[test]
+    fn new_families_parse_with_defaults_and_paper_names() {
+        let m = parse_model("arch = \"densenet-bc\"\ndepth = 100\ngrowth = 12").unwrap();
+        assert_eq!(m, densenet(100, 12));
+        assert_eq!(m.to_string(), "DenseNet-BC-100-12");
+        let m = parse_model("arch = \"wide-resnet\"\ndepth = 28\nwiden = 10").unwrap();
+        assert_eq!(m, wrn(28, 10));
+        assert_eq!(m.to_string(), "WRN-28-10");
+        // Table 4's 2xDepth student of DenseNet-90-60, spelled with explicit blocks.
+        let m = parse_model(
+            "arch = \"densenet-bc\"\ndepth = 172\ngrowth = 30\nblock_layers = [28, 28, 28]\n\
+             stem = 120\ncompression = 0.75",
+        )
+        .unwrap();
+        assert_eq!(
+            m.to_string(),
+            "DenseNet-BC-172-30 blocks=28/28/28 stem=120 compression=0.75"
+        );
+    }
+
+    #[test]
+    fn new_families_reject_bad_sizes_with_the_field_and_rule() {
+        for (model, field, rule) in [
+            (
+                "arch = \"wide-resnet\"\ndepth = 27\nwiden = 1",
+                "teacher.depth",
+                "6n + 4",
+            ),
+            (
+                "arch = \"wide-resnet\"\ndepth = 28\nwiden = 1\ndropout = 1.0",
+                "teacher.dropout",
+                "< 1",
+            ),
+            (
+                "arch = \"densenet-bc\"\ndepth = 4\ngrowth = 12",
+                "teacher.depth",
+                "at least 10",
+            ),
+            (
+                "arch = \"densenet-bc\"\ndepth = 40\ngrowth = 0",
+                "teacher.growth",
+                "1..=512",
+            ),
+            (
+                "arch = \"densenet-bc\"\ndepth = 40\ngrowth = 12\ncompression = 0.0",
+                "teacher.compression",
+                "0 < compression",
+            ),
+            (
+                "arch = \"densenet-bc\"\ndepth = 40\ngrowth = 1\ncompression = 0.1",
+                "teacher.compression",
+                "no channels",
+            ),
+            (
+                "arch = \"densenet-bc\"\ndepth = 40\ngrowth = 12\nblock_layers = [6, 6]",
+                "teacher.block_layers",
+                "three",
+            ),
+            (
+                "arch = \"densenet-bc\"\ndepth = 40\ngrowth = 12\nblock_layers = [6, 6, 7]",
+                "teacher.depth",
+                "expected 42",
+            ),
+        ] {
+            let err = parse_model(model).unwrap_err();
+            assert_eq!(err.field, field, "{model}");
+            assert!(err.message.contains(rule), "{model}: {}", err.message);
+        }
     }
 }

@@ -1,17 +1,9 @@
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, Relu};
 use burn::prelude::*;
 
-use super::Shape;
-
-fn conv(from: usize, to: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([from, to], [kernel, kernel])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(kernel / 2, kernel / 2, kernel / 2, kernel / 2))
-        .with_bias(false)
-        .init(device)
-}
+use super::{Cost, Shape, conv, conv_out};
 
 /// Pre-activation basic block (He et al., "Identity Mappings in Deep Residual Networks"):
 /// BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus a shortcut (1x1 conv when the shape changes).
@@ -32,7 +24,7 @@ impl PreactBlock {
             conv1: conv(from, to, 3, stride, device),
             norm2: BatchNormConfig::new(to).init(device),
             conv2: conv(to, to, 3, 1, device),
-            shortcut: (stride != 1 || from != to).then(|| conv(from, to, 1, stride, device)),
+            shortcut: has_projection(from, to, stride).then(|| conv(from, to, 1, stride, device)),
             activation: Relu::new(),
         }
     }
@@ -45,9 +37,31 @@ impl PreactBlock {
             None => x,
         };
         let out = self.conv1.forward(out);
-        let out = self.conv2.forward(self.activation.forward(self.norm2.forward(out)));
+        let out = self
+            .conv2
+            .forward(self.activation.forward(self.norm2.forward(out)));
         out + shortcut
     }
+}
+
+fn has_projection(from: usize, to: usize, stride: usize) -> bool {
+    stride != 1 || from != to
+}
+
+/// The blocks' (from, to, stride): three stages of (depth - 2) / 6 blocks at 16w, 32w and 64w
+/// channels with strides 1, 2, 2, after a 16-channel stem.
+fn blocks(depth: usize, width: usize) -> Vec<(usize, usize, usize)> {
+    let per_stage = (depth - 2) / 6;
+    let mut from = 16;
+    let mut plan = Vec::new();
+    for (stage, to) in [16 * width, 32 * width, 64 * width].into_iter().enumerate() {
+        for i in 0..per_stage {
+            let stride = if stage > 0 && i == 0 { 2 } else { 1 };
+            plan.push((from, to, stride));
+            from = to;
+        }
+    }
+    plan
 }
 
 /// CIFAR-style pre-activation ResNet: depth = 6n + 2 (three stages of n blocks at 16w, 32w
@@ -64,24 +78,17 @@ pub struct PreactResnet {
 
 impl PreactResnet {
     pub fn new(depth: usize, width: usize, shape: Shape, device: &Device) -> PreactResnet {
-        let per_stage = (depth - 2) / 6;
-        let channels = [16 * width, 32 * width, 64 * width];
-        let mut blocks = Vec::new();
-        let mut from = 16;
-        for (stage, &to) in channels.iter().enumerate() {
-            for i in 0..per_stage {
-                let stride = if stage > 0 && i == 0 { 2 } else { 1 };
-                blocks.push(PreactBlock::new(from, to, stride, device));
-                from = to;
-            }
-        }
+        let channels = 64 * width;
         PreactResnet {
             stem: conv(shape.channels, 16, 3, 1, device),
-            blocks,
-            norm: BatchNormConfig::new(from).init(device),
+            blocks: blocks(depth, width)
+                .into_iter()
+                .map(|(from, to, stride)| PreactBlock::new(from, to, stride, device))
+                .collect(),
+            norm: BatchNormConfig::new(channels).init(device),
             activation: Relu::new(),
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
-            output: LinearConfig::new(from, shape.classes).init(device),
+            output: LinearConfig::new(channels, shape.classes).init(device),
         }
     }
 
@@ -94,4 +101,25 @@ impl PreactResnet {
         let x: Tensor<2> = self.pool.forward(x).flatten(1, 3);
         self.output.forward(x)
     }
+}
+
+/// Parameters and multiply-accumulates, layer by layer as `PreactResnet::new` builds them.
+pub(super) fn cost(depth: usize, width: usize, shape: Shape) -> Cost {
+    let mut cost = Cost::default();
+    let mut size = [shape.height, shape.width];
+    cost.conv(shape.channels, 16, 3, size);
+    for (from, to, stride) in blocks(depth, width) {
+        let out = size.map(|s| conv_out(s, 3, stride));
+        cost.norm(from);
+        cost.conv(from, to, 3, out);
+        cost.norm(to);
+        cost.conv(to, to, 3, out);
+        if has_projection(from, to, stride) {
+            cost.conv(from, to, 1, out);
+        }
+        size = out;
+    }
+    cost.norm(64 * width);
+    cost.linear(64 * width, shape.classes);
+    cost
 }
