@@ -299,6 +299,15 @@ pub enum Averaging {
     Logits,
 }
 
+impl fmt::Display for Averaging {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Averaging::Probabilities => "probabilities",
+            Averaging::Logits => "logits",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnsembleSpec {
