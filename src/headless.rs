@@ -2,6 +2,7 @@
 //! epoch, a progress line on a terminal, and the results table at the end.
 
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex, Once};
 
 use anyhow::Result;
 
@@ -10,7 +11,7 @@ use crate::events::{Event, Results, generation_label};
 use crate::run_dir::{RunDir, results_table};
 use crate::spec::Spec;
 use crate::train::RunData;
-use crate::worker;
+use crate::worker::{self, RunControl};
 
 /// "1h02m", "3m05s", "42s".
 pub fn format_duration(seconds: f64) -> String {
@@ -76,19 +77,30 @@ pub fn event_line(event: &Event) -> Option<String> {
     })
 }
 
+/// Points Ctrl-C (and SIGTERM/SIGHUP) at `control`: the first stops after the current batch,
+/// keeping finished generations; the second quits at once. The process has one handler, so
+/// successive runs (the chains of a table) each take it over.
+fn stop_on_ctrl_c(control: Arc<RunControl>) {
+    static CURRENT: Mutex<Option<Arc<RunControl>>> = Mutex::new(None);
+    static INSTALL: Once = Once::new();
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(control);
+    INSTALL.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            let current = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if current.is_none_or(|c| c.request_stop()) {
+                eprintln!("\nbanbench: stopping now; the unfinished generation is lost");
+                std::process::exit(130);
+            }
+            eprintln!("\nbanbench: stopping after this batch; finished generations are saved (Ctrl-C again to quit at once)");
+        });
+    });
+}
+
 /// Runs the spec on a worker thread, printing its events; Ctrl-C stops it after saving what
 /// is finished. Returns the final results.
 pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -> Result<Results> {
     let worker = worker::spawn(spec.clone(), data, device, run_dir.clone())?;
-    let control = worker.control.clone();
-    let _ = ctrlc::set_handler(move || {
-        if control.request_stop() {
-            eprintln!("\nbanbench: stopping now; the unfinished generation is lost");
-            std::process::exit(130);
-        }
-        eprintln!("\nbanbench: stopping after this batch; finished generations are saved (Ctrl-C again to quit at once)");
-    });
-
+    stop_on_ctrl_c(worker.control.clone());
     let progress_line = std::io::stderr().is_terminal();
     let mut stderr = std::io::stderr();
     for event in worker.events {

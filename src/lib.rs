@@ -13,5 +13,6 @@ pub mod headless;
 pub mod models;
 pub mod run_dir;
 pub mod spec;
+pub mod table;
 pub mod train;
 pub mod worker;

@@ -4,10 +4,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use banbench::device::DeviceChoice;
-use banbench::events::RunState;
+use anyhow::anyhow;
+use banbench::events::{RunState, generation_label};
+use banbench::models::Shape;
 use banbench::run_dir::{RunDir, results_table};
-use banbench::spec::{Overrides, Spec};
-use banbench::{headless, models, train};
+use banbench::spec::{Cifar100Labels, DataSource, ModelSpec, Overrides, Spec};
+use banbench::table::{self, Chain, TablePreset};
+use banbench::{data, headless, models, train};
 
 /// A terminal lab bench for Born-Again Neural Networks (Furlanello et al., ICML 2018).
 ///
@@ -36,10 +39,17 @@ enum Command {
     /// Ctrl-C stops after the current batch, keeping finished generations; running the same
     /// preset with the same options and --out resumes from the first unfinished generation.
     Run(RunArgs),
-    /// Validate a preset without training: parse, check every field, report the plan.
+    /// Validate a preset without training: parse, check every field, load the data, report the
+    /// plan. For a paper table preset, every chain of the profile is checked.
     Check {
         /// The preset (TOML) to validate.
         preset: PathBuf,
+        /// Profile of a table preset [default: full].
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+        /// Directory of the data files, replacing the preset's `data.path`.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
     },
     /// Measure training and inference throughput (images/s) of a preset's models on a device.
     Bench {
@@ -50,6 +60,24 @@ enum Command {
         /// Timed batches per measurement (after one warm-up batch).
         #[arg(long, default_value_t = 20, value_name = "N")]
         steps: usize,
+    },
+    /// Parameter counts (the paper's beside them, where a table preset has them) and forward
+    /// FLOPs per sample of a preset's models.
+    Inspect {
+        /// A preset or a paper table preset.
+        preset: PathBuf,
+        /// Profile of a table preset [default: full].
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
+    /// Write synthetic data in the CIFAR-10 and CIFAR-100 binary formats (class-coloured stripes
+    /// plus noise) into DIR/cifar-10-batches-bin and DIR/cifar-100-binary, for trying presets
+    /// and the paper tables' smoke profiles without the real data (`--data DIR`).
+    SyntheticCifar {
+        /// Output directory.
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Print the results table of a run directory (finished or still running).
     Report {
@@ -75,6 +103,13 @@ struct RunArgs {
     /// Override the seed (generation k is initialised from seed + k).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
+    /// Directory of the data files, replacing the preset's `data.path` (CIFAR, IDX).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Profile of a paper table preset: `full` (the paper's protocol) or `smoke` (the same
+    /// structure shrunk to minutes on a CPU) [default: full].
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
 }
 
 /// Bad input (a preset, a path, a device) exits with 2; a failure while running with 1.
@@ -87,7 +122,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => run(args),
-        Command::Check { preset } => check(&preset),
+        Command::Check { preset, profile, data } => {
+            let overrides = Overrides { data, ..Default::default() };
+            check(&preset, profile.as_deref(), &overrides)
+        }
+        Command::Inspect { preset, profile } => inspect(&preset, profile.as_deref()),
+        Command::SyntheticCifar { dir, seed } => synthetic_cifar(&dir, seed),
         Command::Bench { preset, device, steps } => bench(&preset, device, steps),
         Command::Report { run_dir } => report(&run_dir),
     };
@@ -104,26 +144,77 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: RunArgs) -> Result<ExitCode, Failure> {
-    let overrides = Overrides { epochs: args.epochs, seed: args.seed };
-    let spec = Spec::load(&args.preset, &overrides).map_err(|e| Failure::Input(e.into()))?;
-    args.device.open().map_err(|e| Failure::Input(anyhow::anyhow!(e)))?;
-    let data = train::load_data(&spec).map_err(Failure::Input)?;
-    let out = args.out.unwrap_or_else(|| {
-        PathBuf::from("runs").join(format!("{}-{}", spec.name, chrono::Local::now().format("%Y%m%d-%H%M%S")))
-    });
-    let run_dir = RunDir::create(&out, &spec).map_err(Failure::Input)?;
-    let results = headless::run(&spec, data, args.device, &run_dir).map_err(Failure::Run)?;
-    Ok(match results.state {
-        RunState::Stopped => ExitCode::from(130),
-        _ => ExitCode::SUCCESS,
-    })
+fn input<E: Into<anyhow::Error>>(e: E) -> Failure {
+    Failure::Input(e.into())
 }
 
-fn check(preset: &Path) -> Result<ExitCode, Failure> {
-    let spec = Spec::load(preset, &Overrides::default()).map_err(|e| Failure::Input(e.into()))?;
-    let data = train::load_data(&spec).map_err(Failure::Input)?;
-    println!("{}: ok", preset.display());
+/// A preset is either one chain (a spec) or a paper table of chains.
+enum Preset {
+    Spec(Box<Spec>),
+    Table(TablePreset, Vec<Chain>, String),
+}
+
+fn load_preset(path: &Path, profile: Option<&str>, overrides: &Overrides) -> Result<Preset, Failure> {
+    let source = std::fs::read_to_string(path).map_err(|e| input(anyhow!("{}: cannot read the preset: {e}", path.display())))?;
+    if table::is_table_preset(&source) {
+        let preset = TablePreset::load(path).map_err(input)?;
+        let profile = profile.unwrap_or("full").to_string();
+        let chains = preset.chains(path, &profile, overrides).map_err(input)?;
+        return Ok(Preset::Table(preset, chains, profile));
+    }
+    if let Some(p) = profile {
+        return Err(input(anyhow!("{}: --profile {p}: only paper table presets have profiles", path.display())));
+    }
+    Ok(Preset::Spec(Box::new(Spec::parse(&source, path, overrides).map_err(input)?)))
+}
+
+fn default_out(name: &str) -> PathBuf {
+    PathBuf::from("runs").join(format!("{name}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S")))
+}
+
+fn run(args: RunArgs) -> Result<ExitCode, Failure> {
+    let overrides = Overrides { epochs: args.epochs, seed: args.seed, data: args.data };
+    let preset = load_preset(&args.preset, args.profile.as_deref(), &overrides)?;
+    args.device.open().map_err(|e| input(anyhow!(e)))?;
+    let finished = match preset {
+        Preset::Spec(spec) => {
+            let data = train::load_data(&spec).map_err(Failure::Input)?;
+            let run_dir = RunDir::create(&args.out.unwrap_or_else(|| default_out(&spec.name)), &spec).map_err(input)?;
+            headless::run(&spec, data, args.device, &run_dir).map_err(Failure::Run)?.state == RunState::Finished
+        }
+        Preset::Table(table, chains, profile) => {
+            // Every chain's data must load before hours of training start.
+            for chain in &chains {
+                train::load_data(&chain.spec).map_err(|e| input(e.context(format!("row `{}`, chain `{}`", chain.row, chain.name))))?;
+            }
+            let out = args.out.unwrap_or_else(|| default_out(&format!("{}-{profile}", table.table.name)));
+            let (rendered, finished) = table::run(&table, &chains, &profile, args.device, &out).map_err(Failure::Run)?;
+            println!("\n{rendered}\ntable directory: {}", out.display());
+            finished
+        }
+    };
+    Ok(if finished { ExitCode::SUCCESS } else { ExitCode::from(130) })
+}
+
+fn check(path: &Path, profile: Option<&str>, overrides: &Overrides) -> Result<ExitCode, Failure> {
+    match load_preset(path, profile, overrides)? {
+        Preset::Spec(spec) => {
+            println!("{}: ok", path.display());
+            print_plan(&spec)?;
+        }
+        Preset::Table(table, chains, profile) => {
+            println!("{}: ok, profile `{profile}` (profiles: {})", path.display(), table.profile_names().join(", "));
+            for chain in &chains {
+                println!("\nrow `{}`, chain `{}`{}", chain.row, chain.name, chain.teacher_from.as_ref().map(|t| format!(" (teacher from `{t}`)")).unwrap_or_default());
+                print_plan(&chain.spec)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_plan(spec: &Spec) -> Result<(), Failure> {
+    let data = train::load_data(spec).map_err(Failure::Input)?;
     println!(
         "  data      {}: {} train, {} validation, {} test, {} classes, {}x{}x{}",
         data.name,
@@ -138,14 +229,10 @@ fn check(preset: &Path) -> Result<ExitCode, Failure> {
     for k in 0..=spec.generations.count {
         let model = spec.model_of(k);
         let control = if k == 0 { "labels".to_string() } else { spec.generations.control_of(k).name() };
-        println!(
-            "  {:<9} {model} ({} parameters), trained on {control}",
-            banbench::events::generation_label(k),
-            models::parameter_count(model, data.shape)
-        );
+        println!("  {:<9} {model} ({} parameters), trained on {control}", generation_label(k), models::parameter_count(model, data.shape));
     }
     for e in spec.ensembles() {
-        let members: Vec<String> = e.members.iter().map(|&m| banbench::events::generation_label(m)).collect();
+        let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
         println!("  {:<9} mean of {} over {}", e.name, e.average, members.join(" + "));
     }
     let s = &spec.schedule;
@@ -160,11 +247,72 @@ fn check(preset: &Path) -> Result<ExitCode, Failure> {
         if s.nesterov { " Nesterov" } else { "" },
         s.weight_decay
     );
+    Ok(())
+}
+
+/// Input shape of a data source without reading its files (inspect needs no data).
+fn shape_of(spec: &Spec) -> Shape {
+    let (channels, side, classes) = match (spec.data.source, spec.data.labels) {
+        (DataSource::Embedded | DataSource::Idx, _) => (1, 28, 10),
+        (DataSource::Cifar10, _) => (3, 32, 10),
+        (DataSource::Cifar100, Cifar100Labels::Fine) => (3, 32, 100),
+        (DataSource::Cifar100, Cifar100Labels::Coarse) => (3, 32, 20),
+    };
+    Shape { channels, height: side, width: side, classes }
+}
+
+fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
+    // (row, model, paper's parameter count)
+    let mut models: Vec<(String, ModelSpec, Shape, Option<String>)> = Vec::new();
+    match load_preset(path, profile, &Overrides::default())? {
+        Preset::Spec(spec) => {
+            let shape = shape_of(&spec);
+            models.push(("teacher".into(), spec.teacher.clone(), shape, None));
+            if let Some(student) = &spec.student {
+                models.push(("student".into(), student.clone(), shape, None));
+            }
+        }
+        Preset::Table(table, chains, _) => {
+            for chain in &chains {
+                let row = table.rows.iter().find(|r| r.name == chain.row).expect("chains come from rows");
+                let paper = row.paper.get("Params").map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+                for (role, model) in [("teacher", Some(&chain.spec.teacher)), ("student", chain.spec.student.as_ref())] {
+                    let Some(model) = model else { continue };
+                    if !models.iter().any(|(_, m, _, _)| m == model) {
+                        let paper = if role == "teacher" { paper.clone() } else { None };
+                        models.push((format!("{} {role}", chain.row), model.clone(), shape_of(&chain.spec), paper));
+                    }
+                }
+            }
+        }
+    }
+    println!("{:<28} {:<36} {:>12} {:>8} {:>14}", "row", "model", "parameters", "paper", "forward FLOPs");
+    for (row, model, shape, paper) in models {
+        let params = models::parameter_count(&model, shape);
+        println!(
+            "{row:<28} {:<36} {:>11.3}M {:>8} {:>13.3}G",
+            model.to_string(),
+            params as f64 / 1e6,
+            paper.unwrap_or_default(),
+            models::forward_flops(&model, shape) as f64 / 1e9
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn synthetic_cifar(dir: &Path, seed: u64) -> Result<ExitCode, Failure> {
+    let write = |sub: &str, f: fn(&Path, u64) -> std::io::Result<()>| {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).and_then(|_| f(&path, seed)).map_err(|e| input(anyhow!("{}: {e}", path.display())))
+    };
+    write("cifar-10-batches-bin", data::write_synthetic_cifar10)?;
+    write("cifar-100-binary", data::write_synthetic_cifar100)?;
+    println!("wrote synthetic CIFAR-10 and CIFAR-100 binary files under {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }
 
 fn bench(preset: &Path, device: DeviceChoice, steps: usize) -> Result<ExitCode, Failure> {
-    let spec = Spec::load(preset, &Overrides::default()).map_err(|e| Failure::Input(e.into()))?;
+    let spec = Spec::load(preset, &Overrides::default()).map_err(input)?;
     device.open().map_err(|e| Failure::Input(anyhow::anyhow!(e)))?;
     let data = train::load_data(&spec).map_err(Failure::Input)?;
     println!("{}: batch {}, device {device}, {steps} timed batches", spec.name, spec.schedule.batch_size);

@@ -345,6 +345,8 @@ impl fmt::Display for SpecError {
 pub struct Overrides {
     pub epochs: Option<usize>,
     pub seed: Option<u64>,
+    /// Directory of the data files (`data.path`).
+    pub data: Option<PathBuf>,
 }
 
 impl Spec {
@@ -384,6 +386,9 @@ impl Spec {
     fn apply(&mut self, overrides: &Overrides) {
         if let Some(seed) = overrides.seed {
             self.seed = seed;
+        }
+        if overrides.data.is_some() && self.data.source != DataSource::Embedded {
+            self.data.path = overrides.data.clone();
         }
         if let Some(epochs) = overrides.epochs {
             // Keep the schedule's shape: milestones move in proportion to the new length.
@@ -763,12 +768,12 @@ control = "ban"
 
     #[test]
     fn epochs_override_rescales_milestones() {
-        let o = Overrides { epochs: Some(200), seed: Some(9) };
+        let o = Overrides { epochs: Some(200), seed: Some(9), data: None };
         let spec = Spec::parse(MINIMAL, Path::new("x"), &o).unwrap();
         assert_eq!(spec.schedule.epochs, 200);
         assert_eq!(spec.schedule.milestones, vec![100, 150]);
         assert_eq!(spec.seed, 9);
-        let o = Overrides { epochs: Some(1), seed: None };
+        let o = Overrides { epochs: Some(1), ..Default::default() };
         let spec = Spec::parse(MINIMAL, Path::new("x"), &o).unwrap();
         assert!(spec.schedule.milestones.is_empty());
     }

@@ -27,6 +27,7 @@ use crate::spec::{Cifar100Labels, DataSource, Schedule, Spec};
 use crate::worker::RunControl;
 
 /// The data one run trains and evaluates on, after subsets and the validation split.
+#[derive(Clone)]
 pub struct RunData {
     pub name: String,
     pub class_names: Vec<String>,

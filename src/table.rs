@@ -1,0 +1,367 @@
+//! Paper-table presets: a grid of chains whose results fill the paper's rows and columns.
+//!
+//! A table preset holds a `[base]` spec shared by every chain, `[profiles.NAME]` that change it
+//! (`full`: the paper's protocol; `smoke`: the same structure shrunk), `[[chain]]` templates run
+//! for every `[[row]]` (a chain may start from another chain's teacher, as the paper's controls
+//! all distill the same teacher), and `[table].cells` mapping each column to a chain's row label
+//! ("main:Teacher", "cwtm:BAN-1", "main:Ens*2", or "main:Teacher:params").
+//! Each chain is an ordinary run directory under `OUT/ROW/CHAIN`, so a stopped table resumes
+//! chain by chain and any chain opens in `banbench report` and the TUI.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::device::DeviceChoice;
+use crate::events::{Results, RunState};
+use crate::headless;
+use crate::run_dir::RunDir;
+use crate::spec::{DataSpec, ModelSpec, Overrides, Spec, SpecError};
+use crate::train::{self, RunData};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TablePreset {
+    pub table: TableHeader,
+    /// Spec fields every chain starts from.
+    pub base: toml::Table,
+    pub profiles: BTreeMap<String, Profile>,
+    #[serde(rename = "chain")]
+    pub chains: Vec<ChainTemplate>,
+    #[serde(rename = "row")]
+    pub rows: Vec<Row>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableHeader {
+    pub name: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Columns in the paper's order.
+    pub columns: Vec<String>,
+    /// Column -> "CHAIN:LABEL" or "CHAIN:LABEL:params".
+    pub cells: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(default)]
+    pub description: String,
+    /// Replace every architecture by a narrow, shallow one of the same family.
+    #[serde(default)]
+    pub shrink: bool,
+    /// Spec fields this profile changes.
+    #[serde(default)]
+    pub set: toml::Table,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainTemplate {
+    pub name: String,
+    /// Start from this earlier chain's teacher (generation 0) instead of training one.
+    #[serde(default)]
+    pub teacher_from: Option<String>,
+    #[serde(default)]
+    pub set: toml::Table,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Row {
+    pub name: String,
+    /// Read the chains of this earlier row instead of running new ones (a second line of the
+    /// same experiments, e.g. Table 4's parameter counts).
+    #[serde(default)]
+    pub same_as: Option<String>,
+    /// Column -> cell sources for this row, replacing `table.cells` where given.
+    #[serde(default)]
+    pub cells: BTreeMap<String, String>,
+    #[serde(default)]
+    pub set: toml::Table,
+    /// The paper's numbers (errors) or text (parameter counts) per column.
+    #[serde(default)]
+    pub paper: BTreeMap<String, toml::Value>,
+}
+
+/// One chain of one row, resolved to a spec.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    pub row: String,
+    pub name: String,
+    pub teacher_from: Option<String>,
+    pub spec: Spec,
+}
+
+/// Whether a TOML file is a table preset (it has a `[table]` section).
+pub fn is_table_preset(source: &str) -> bool {
+    toml::from_str::<toml::Table>(source).is_ok_and(|t| t.contains_key("table"))
+}
+
+/// Recursively merges `over` into `base`: tables merge, everything else is replaced.
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+impl TablePreset {
+    pub fn load(path: &Path) -> Result<TablePreset> {
+        let source = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let preset: TablePreset = toml::from_str(&source).map_err(|e| SpecError {
+            file: path.to_path_buf(),
+            line: e.span().map(|s| source[..s.start].matches('\n').count() + 1),
+            field: String::new(),
+            message: e.message().trim().to_string(),
+        })?;
+        Ok(preset)
+    }
+
+    pub fn profile_names(&self) -> Vec<String> {
+        self.profiles.keys().cloned().collect()
+    }
+
+    /// Every chain of every row under `profile`, validated; errors name the row, chain and field.
+    pub fn chains(&self, file: &Path, profile: &str, overrides: &Overrides) -> Result<Vec<Chain>> {
+        let Some(p) = self.profiles.get(profile) else {
+            bail!("{}: no profile `{profile}`; this table has {}", file.display(), self.profile_names().join(", "));
+        };
+        let row_cells = self.rows.iter().flat_map(|r| &r.cells);
+        for (column, cell) in self.table.cells.iter().chain(row_cells) {
+            let chain = cell.split(':').next().unwrap_or("");
+            if !self.table.columns.contains(column) || !self.chains.iter().any(|c| c.name == chain) {
+                bail!("{}: cells.{column} = \"{cell}\": expected a column of table.columns and an existing chain", file.display());
+            }
+        }
+        let mut out = Vec::new();
+        for (i, row) in self.rows.iter().enumerate() {
+            if let Some(same) = &row.same_as {
+                if !self.rows[..i].iter().any(|r| &r.name == same && r.same_as.is_none()) {
+                    bail!("{}: row `{}`: same_as = \"{same}\" must name an earlier row that runs its own chains", file.display(), row.name);
+                }
+                continue;
+            }
+            for (i, template) in self.chains.iter().enumerate() {
+                if let Some(from) = &template.teacher_from
+                    && !self.chains[..i].iter().any(|c| &c.name == from)
+                {
+                    bail!("{}: chain `{}`: teacher_from = \"{from}\" must name an earlier chain", file.display(), template.name);
+                }
+                let mut table = self.base.clone();
+                merge(&mut table, &p.set);
+                merge(&mut table, &row.set);
+                merge(&mut table, &template.set);
+                table.insert("name".into(), format!("{}-{}-{}", self.table.name, row.name, template.name).into());
+                let text = toml::to_string(&table).context("a merged table serialises")?;
+                let place = PathBuf::from(format!("{} (row `{}`, chain `{}`)", file.display(), row.name, template.name));
+                let mut spec = Spec::parse(&text, &place, overrides).map_err(|mut e| {
+                    e.line = None; // lines of the merged text mean nothing to the reader
+                    e
+                })?;
+                if p.shrink {
+                    spec.teacher = shrink(&spec.teacher);
+                    spec.student = spec.student.as_ref().map(shrink);
+                }
+                spec.paper = row
+                    .paper
+                    .iter()
+                    .filter_map(|(column, value)| {
+                        let cell = row.cells.get(column).or_else(|| self.table.cells.get(column))?;
+                        let (chain, label) = cell.split_once(':')?;
+                        (chain == template.name && !label.ends_with(":params")).then(|| value.as_float().map(|v| (label.to_string(), v)))?
+                    })
+                    .collect();
+                out.push(Chain { row: row.name.clone(), name: template.name.clone(), teacher_from: template.teacher_from.clone(), spec });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The smoke profile's rule: the same family, as narrow and shallow as it goes, so a table's
+/// whole structure runs on 2 CPU cores in minutes. Relations between teacher and student that
+/// a table compares (a deeper student, another compression) survive in miniature.
+pub fn shrink(model: &ModelSpec) -> ModelSpec {
+    match model {
+        ModelSpec::Mlp { .. } => ModelSpec::Mlp { hidden: vec![16] },
+        ModelSpec::Cnn { .. } => ModelSpec::Cnn { width: 4 },
+        ModelSpec::PreactResnet { .. } => ModelSpec::PreactResnet { depth: 8, width: 1 },
+        ModelSpec::DensenetBc { depth, compression, block_layers, stem, .. } => {
+            // One layer per block for the usual depths, more for a deeper student.
+            let layers = |l: usize| l.div_ceil(12).max(1);
+            let block_layers: Vec<usize> = block_layers.iter().map(|&l| layers(l)).collect();
+            let depth = if block_layers.is_empty() {
+                6 * layers((depth - 4) / 6) + 4
+            } else {
+                2 * block_layers.iter().sum::<usize>() + 4
+            };
+            ModelSpec::DensenetBc {
+                depth,
+                growth: 2,
+                compression: *compression,
+                block_layers,
+                stem: stem.map(|_| 4),
+            }
+        }
+        ModelSpec::WideResnet { dropout, .. } => ModelSpec::WideResnet { depth: 10, widen: 1, dropout: *dropout },
+    }
+}
+
+/// Where a chain's run directory lives inside a table's output directory.
+pub fn chain_dir(out: &Path, chain: &Chain) -> PathBuf {
+    out.join(sanitize(&chain.row)).join(sanitize(&chain.name))
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.+".contains(c) { c } else { '_' }).collect()
+}
+
+/// Seeds a chain's run directory with another chain's finished teacher, so that the generation
+/// loop resumes after it instead of training a new one.
+pub fn adopt_teacher(from: &RunDir, to: &RunDir, spec: &Spec) -> Result<()> {
+    if to.results()?.is_some_and(|r| !r.generations.is_empty()) {
+        return Ok(());
+    }
+    let source = from.results()?.context("the teacher's chain has no results")?;
+    let teacher = source.generations.first().filter(|g| g.generation == 0).context("the teacher's chain has no finished teacher")?;
+    if spec.model_of(0).to_string() != teacher.model {
+        bail!("teacher_from: the chain's teacher is {}, the adopted one is {}", spec.model_of(0), teacher.model);
+    }
+    std::fs::copy(from.checkpoint_path(0), to.checkpoint_path(0)).context("copying the teacher's checkpoint")?;
+    std::fs::copy(from.logits_path(0), to.logits_path(0)).context("copying the teacher's logits")?;
+    let records: Vec<_> = from.metrics()?.into_iter().filter(|r| r.generation == 0).collect();
+    to.write_metrics(&records)?;
+    let results = Results {
+        name: spec.name.clone(),
+        state: RunState::Stopped,
+        generations: vec![teacher.clone()],
+        ensembles: Vec::new(),
+        ..source
+    };
+    to.write_results(&results, spec)
+}
+
+/// One measured (and paper) cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub measured: Option<String>,
+    pub paper: Option<String>,
+    pub delta: Option<f64>,
+}
+
+/// The table as the paper lays it out, filled from the chains' results.
+pub fn render(preset: &TablePreset, profile: &str, results: &BTreeMap<(String, String), Results>) -> String {
+    let mut out = format!(
+        "# {}\n\nProfile `{profile}`. Each cell: measured (paper, measured - paper); errors in %.\n\n",
+        preset.table.title
+    );
+    if !preset.table.description.is_empty() {
+        out.push_str(&format!("{}\n\n", preset.table.description));
+    }
+    out.push_str(&format!("| {} | {} |\n", "Network", preset.table.columns.join(" | ")));
+    out.push_str(&format!("|---|{}\n", "---|".repeat(preset.table.columns.len())));
+    for row in &preset.rows {
+        let cells: Vec<String> = preset
+            .table
+            .columns
+            .iter()
+            .map(|column| {
+                let cell = cell(preset, row, column, results);
+                let measured = cell.measured.unwrap_or_else(|| "-".into());
+                match (cell.paper, cell.delta) {
+                    (Some(p), Some(d)) => format!("{measured} ({p}, {d:+.2})"),
+                    (Some(p), None) => format!("{measured} ({p})"),
+                    _ => measured,
+                }
+            })
+            .collect();
+        out.push_str(&format!("| {} | {} |\n", row.name, cells.join(" | ")));
+    }
+    out
+}
+
+fn format_parameters(n: usize) -> String {
+    if n >= 1_000_000 { format!("{:.2}M", n as f64 / 1e6) } else { format!("{:.1}K", n as f64 / 1e3) }
+}
+
+/// The measured value of `column` in `row`, beside the paper's.
+pub fn cell(preset: &TablePreset, row: &Row, column: &str, results: &BTreeMap<(String, String), Results>) -> Cell {
+    let paper_value = row.paper.get(column);
+    let paper = paper_value.map(|v| match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let source = row.cells.get(column).or_else(|| preset.table.cells.get(column));
+    let mut parts = source.map(|c| c.split(':')).into_iter().flatten();
+    let (chain, label, what) = (parts.next(), parts.next(), parts.next());
+    let chains_of = row.same_as.as_ref().unwrap_or(&row.name);
+    let results = chain.and_then(|chain| results.get(&(chains_of.clone(), chain.to_string())));
+    let measured = results.zip(label).and_then(|(r, label)| {
+        if let Some(g) = r.generations.iter().find(|g| g.label == label) {
+            return Some(if what == Some("params") {
+                (format_parameters(g.parameters), None)
+            } else {
+                (format!("{:.2}", g.metrics.top1_error), Some(g.metrics.top1_error))
+            });
+        }
+        r.ensembles.iter().find(|e| e.name == label).map(|e| (format!("{:.2}", e.metrics.top1_error), Some(e.metrics.top1_error)))
+    });
+    let delta = measured.as_ref().and_then(|(_, m)| Some((*m)? - paper_value?.as_float()?));
+    Cell { measured: measured.map(|(m, _)| m), paper, delta }
+}
+
+/// Runs (or resumes) every chain of a table under `profile` into `out`, writing the table's
+/// results.md after each chain. Returns the rendered table and whether it finished (false when
+/// the user stopped it).
+pub fn run(
+    preset: &TablePreset,
+    chains: &[Chain],
+    profile: &str,
+    device: DeviceChoice,
+    out: &Path,
+) -> Result<(String, bool)> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut results = BTreeMap::new();
+    let mut cache: Vec<(DataSpec, RunData)> = Vec::new();
+    for (i, chain) in chains.iter().enumerate() {
+        let run_dir = RunDir::create(&chain_dir(out, chain), &chain.spec)?;
+        if let Some(from) = &chain.teacher_from {
+            let source = chains.iter().find(|c| c.row == chain.row && &c.name == from).expect("validated: an earlier chain");
+            adopt_teacher(&RunDir::open(&chain_dir(out, source))?, &run_dir, &chain.spec)?;
+        }
+        println!("\n=== [{}/{}] {} / {}", i + 1, chains.len(), chain.row, chain.name);
+        let chain_results = match run_dir.results()? {
+            Some(r) if r.state == RunState::Finished => {
+                println!("already finished in {}", run_dir.root.display());
+                r
+            }
+            _ => {
+                let data = match cache.iter().position(|(d, _)| d == &chain.spec.data) {
+                    Some(at) => cache.swap_remove(at).1,
+                    None => train::load_data(&chain.spec)?,
+                };
+                let r = headless::run(&chain.spec, data.clone(), device, &run_dir)?;
+                cache.push((chain.spec.data.clone(), data));
+                r
+            }
+        };
+        let stopped = chain_results.state != RunState::Finished;
+        results.insert((chain.row.clone(), chain.name.clone()), chain_results);
+        let table = render(preset, profile, &results);
+        crate::run_dir::write_atomic(&out.join("results.md"), table.as_bytes())?;
+        if stopped {
+            return Ok((table, false));
+        }
+    }
+    Ok((render(preset, profile, &results), true))
+}

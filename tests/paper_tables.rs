@@ -1,0 +1,119 @@
+//! Every paper table preset: `inspect` prints the standard parameter counts, and the smoke
+//! profile runs end to end on synthetic CIFAR-format data into a table shaped like the paper's.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn banbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_banbench")).args(args).output().expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const TABLES: [&str; 4] = [
+    "table1-cifar10",
+    "table2-cifar100-densenet",
+    "table3-cifar100-wrn",
+    "table4-cifar100-modified-students",
+];
+
+fn preset(name: &str) -> String {
+    format!("{}/presets/paper/{name}.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn inspect_prints_the_standard_parameter_counts() {
+    let out = stdout(&banbench(&["inspect", &preset("table1-cifar10")]));
+    for (model, params) in [
+        ("WRN-28-1", "0.369M"),
+        ("WRN-28-2", "1.468M"),
+        ("WRN-28-5", "9.133M"),
+        ("WRN-28-10", "36.479M"),
+    ] {
+        let line = out.lines().find(|l| l.contains(&format!(" {model} "))).unwrap_or_else(|| panic!("{model}:\n{out}"));
+        assert!(line.contains(params), "{line}");
+    }
+    let out = stdout(&banbench(&["inspect", &preset("table2-cifar100-densenet")]));
+    for (model, params) in [
+        ("DenseNet-BC-112-33", "6.988M"),
+        ("DenseNet-BC-90-60", "15.189M"),
+        ("DenseNet-BC-80-80", "21.104M"),
+        ("DenseNet-BC-80-120", "47.278M"),
+    ] {
+        let line = out.lines().find(|l| l.contains(model)).unwrap_or_else(|| panic!("{model}:\n{out}"));
+        assert!(line.contains(params), "{line}");
+    }
+}
+
+fn run_smoke(name: &str, data: &Path, out: &Path) -> String {
+    let o = banbench(&[
+        "run",
+        &preset(name),
+        "--profile",
+        "smoke",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_to_string(out.join("results.md")).unwrap()
+}
+
+#[test]
+fn every_smoke_profile_runs_into_the_papers_layout_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar");
+    let o = banbench(&["synthetic-cifar", data.to_str().unwrap()]);
+    assert!(o.status.success());
+
+    for name in TABLES {
+        let out = dir.path().join(name);
+        let table = run_smoke(name, &data, &out);
+        let header = table.lines().find(|l| l.starts_with("| Network |")).unwrap_or_else(|| panic!("{table}"));
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Network")).collect();
+        match name {
+            "table1-cifar10" => {
+                assert_eq!(header, "| Network | Params | Teacher | BAN |");
+                assert_eq!(rows.len(), 8);
+                assert!(rows[0].starts_with("| WRN-28-1 | ") && rows[0].contains("(6.69, "), "{}", rows[0]);
+            }
+            "table2-cifar100-densenet" => {
+                assert!(header.contains("| Teacher | BAN | BAN+L | CWTM | DKPP | BAN-1 | BAN-2 | BAN-3 | Ens*2 | Ens*3 |"));
+                assert_eq!(rows.len(), 4);
+                assert!(rows[3].contains("(14.9, "), "{}", rows[3]);
+            }
+            "table3-cifar100-wrn" => assert_eq!(rows.len(), 4),
+            _ => {
+                assert_eq!(rows.len(), 2);
+                assert!(rows[1].starts_with("| Params |") && rows[1].contains("(80.5M)"), "{}", rows[1]);
+            }
+        }
+        // Every cell is measured: no "-" placeholders (Table 2's BAN-3 of DenseNet-80-120 has
+        // a measurement but no paper number).
+        for row in &rows {
+            assert!(!row.split('|').any(|c| c.trim() == "-"), "{row}");
+        }
+    }
+
+    // A second run of a finished table re-runs nothing.
+    let out = dir.path().join("table3-cifar100-wrn");
+    let o = banbench(&["run", &preset("table3-cifar100-wrn"), "--profile", "smoke", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o).matches("already finished").count(), 8, "{}", stdout(&o));
+    assert!(!stdout(&o).contains("epoch   1/1"));
+}
+
+#[test]
+fn a_table_with_a_missing_profile_or_data_is_refused_up_front() {
+    let o = banbench(&["check", &preset("table1-cifar10"), "--profile", "fast"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no profile `fast`; this table has full, smoke"));
+    let dir = tempfile::tempdir().unwrap();
+    let o = banbench(&["run", &preset("table1-cifar10"), "--data", dir.path().to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("row `WRN-28-1`") && err.contains("data_batch_1.bin"), "{err}");
+}
