@@ -22,7 +22,10 @@ pub struct Throughput {
     pub images_per_sec: f64,
 }
 
-/// Times `steps` batches (after one warm-up batch) of: a label-trained step, a distillation
+/// Warm-up batches before timing: LibTorch spends its first steps starting thread pools.
+const WARM_UP: usize = 3;
+
+/// Times `steps` batches (after a few warm-up batches) of: a label-trained step, a distillation
 /// step with a teacher, and eval-mode inference.
 pub fn run(spec: &Spec, data: &RunData, device: DeviceChoice, steps: usize) -> Result<Vec<Throughput>> {
     let device = device.open().map_err(anyhow::Error::msg)?;
@@ -40,8 +43,8 @@ pub fn run(spec: &Spec, data: &RunData, device: DeviceChoice, steps: usize) -> R
         let mut model = Classifier::new(spec.student(), data.shape, &train_device);
         let mut optimizer = train::sgd(&spec.schedule);
         let mut started = Instant::now();
-        for step in 0..=steps {
-            if step == 1 {
+        for step in 0..WARM_UP + steps {
+            if step == WARM_UP {
                 started = Instant::now();
             }
             let (images, labels) = train::images_and_labels(&batcher, &data.train, &indices, Some(&mut rng), &train_device);

@@ -26,8 +26,9 @@ use banbench::{data, headless, models, train};
 #[derive(Parser, Debug)]
 #[command(name = "banbench", version, verbatim_doc_comment)]
 struct Cli {
+    /// Without a subcommand, the terminal UI opens.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -57,7 +58,7 @@ enum Command {
         preset: PathBuf,
         #[arg(long, default_value = "flex", value_name = "DEVICE")]
         device: DeviceChoice,
-        /// Timed batches per measurement (after one warm-up batch).
+        /// Timed batches per measurement (after three warm-up batches).
         #[arg(long, default_value_t = 20, value_name = "N")]
         steps: usize,
     },
@@ -78,6 +79,18 @@ enum Command {
         dir: PathBuf,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Open the terminal UI (the default): compose or pick an experiment, watch it train, compare
+    /// generations and ensembles.
+    ///
+    /// TARGET is a preset to select, or a run directory to open (one still training elsewhere,
+    /// say from `banbench run` in another SSH session, is followed as it goes).
+    Tui {
+        /// A preset (TOML) or a run directory.
+        target: Option<PathBuf>,
+        /// Device for runs started from the UI: flex, tch-cpu or cuda[:N].
+        #[arg(long, default_value = "flex", value_name = "DEVICE")]
+        device: DeviceChoice,
     },
     /// Print the results table of a run directory (finished or still running).
     Report {
@@ -121,15 +134,17 @@ enum Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Run(args) => run(args),
-        Command::Check { preset, profile, data } => {
+        None => tui(None, DeviceChoice::default()),
+        Some(Command::Tui { target, device }) => tui(target, device),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Check { preset, profile, data }) => {
             let overrides = Overrides { data, ..Default::default() };
             check(&preset, profile.as_deref(), &overrides)
         }
-        Command::Inspect { preset, profile } => inspect(&preset, profile.as_deref()),
-        Command::SyntheticCifar { dir, seed } => synthetic_cifar(&dir, seed),
-        Command::Bench { preset, device, steps } => bench(&preset, device, steps),
-        Command::Report { run_dir } => report(&run_dir),
+        Some(Command::Inspect { preset, profile }) => inspect(&preset, profile.as_deref()),
+        Some(Command::SyntheticCifar { dir, seed }) => synthetic_cifar(&dir, seed),
+        Some(Command::Bench { preset, device, steps }) => bench(&preset, device, steps),
+        Some(Command::Report { run_dir }) => report(&run_dir),
     };
     match outcome {
         Ok(code) => code,
@@ -170,6 +185,11 @@ fn load_preset(path: &Path, profile: Option<&str>, overrides: &Overrides) -> Res
 
 fn default_out(name: &str) -> PathBuf {
     PathBuf::from("runs").join(format!("{name}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S")))
+}
+
+fn tui(target: Option<PathBuf>, device: DeviceChoice) -> Result<ExitCode, Failure> {
+    banbench::tui::run(target, device).map_err(Failure::Input)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
