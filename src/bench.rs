@@ -27,19 +27,33 @@ const WARM_UP: usize = 3;
 
 /// Times `steps` batches (after a few warm-up batches) of: a label-trained step, a distillation
 /// step with a teacher, and eval-mode inference.
-pub fn run(spec: &Spec, data: &RunData, device: DeviceChoice, steps: usize) -> Result<Vec<Throughput>> {
+pub fn run(
+    spec: &Spec,
+    data: &RunData,
+    device: DeviceChoice,
+    steps: usize,
+) -> Result<Vec<Throughput>> {
     let device = device.open().map_err(anyhow::Error::msg)?;
     let batch = spec.schedule.batch_size.min(data.train.len());
     let batcher = Batcher {
         normalization: Normalization::from_images(&data.train),
-        augment: Augment { crop_padding: spec.data.crop_padding, horizontal_flip: spec.data.horizontal_flip },
+        augment: Augment {
+            crop_padding: spec.data.crop_padding,
+            horizontal_flip: spec.data.horizontal_flip,
+        },
     };
     let train_device = device.clone().autodiff();
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let indices: Vec<usize> = (0..batch).collect();
     let teacher = Classifier::new(&spec.teacher, data.shape, &device).valid();
     let mut out = Vec::new();
-    for (what, control) in [("train step, labels", Control::Label), ("train step, BAN (with teacher)", spec.generations.control_of(1))] {
+    for (what, control) in [
+        ("train step, labels", Control::Label),
+        (
+            "train step, BAN (with teacher)",
+            spec.generations.control_of(1),
+        ),
+    ] {
         let mut model = Classifier::new(spec.student(), data.shape, &train_device);
         let mut optimizer = train::sgd(&spec.schedule);
         let mut started = Instant::now();
@@ -47,9 +61,25 @@ pub fn run(spec: &Spec, data: &RunData, device: DeviceChoice, steps: usize) -> R
             if step == WARM_UP {
                 started = Instant::now();
             }
-            let (images, labels) = train::images_and_labels(&batcher, &data.train, &indices, Some(&mut rng), &train_device);
+            let (images, labels) = train::images_and_labels(
+                &batcher,
+                &data.train,
+                &indices,
+                Some(&mut rng),
+                &train_device,
+            );
             let teacher = control.needs_teacher().then_some(&teacher);
-            model = train::train_step(model, &mut optimizer, images, labels, teacher, control, spec.schedule.lr, &mut rng).0;
+            model = train::train_step(
+                model,
+                &mut optimizer,
+                images,
+                labels,
+                teacher,
+                control,
+                spec.schedule.lr,
+                &mut rng,
+            )
+            .0;
         }
         out.push(Throughput {
             what: format!("{what}: {}", spec.student()),
@@ -57,7 +87,13 @@ pub fn run(spec: &Spec, data: &RunData, device: DeviceChoice, steps: usize) -> R
         });
     }
     let started = Instant::now();
-    let logits = train::predict(&teacher, &batcher, &data.test, spec.schedule.batch_size, &device);
+    let logits = train::predict(
+        &teacher,
+        &batcher,
+        &data.test,
+        spec.schedule.batch_size,
+        &device,
+    );
     out.push(Throughput {
         what: format!("inference (eval mode): {}", spec.teacher),
         images_per_sec: logits.samples() as f64 / started.elapsed().as_secs_f64(),

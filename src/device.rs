@@ -28,7 +28,9 @@ impl FromStr for DeviceChoice {
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
                 .map(DeviceChoice::Cuda)
-                .ok_or_else(|| format!("unknown device `{s}`; expected flex, tch-cpu, cuda or cuda:N")),
+                .ok_or_else(|| {
+                    format!("unknown device `{s}`; expected flex, tch-cpu, cuda or cuda:N")
+                }),
         }
     }
 }
@@ -58,11 +60,20 @@ impl DeviceChoice {
 fn open_libtorch(choice: DeviceChoice) -> Result<Device, String> {
     match choice {
         DeviceChoice::Cuda(n) => {
-            let count = if tch::Cuda::is_available() { tch::Cuda::device_count() as usize } else { 0 };
+            let count = if tch::Cuda::is_available() {
+                tch::Cuda::device_count() as usize
+            } else {
+                0
+            };
             if n >= count {
                 return Err(match count {
-                    0 => format!("device cuda:{n}: LibTorch finds no CUDA GPU on this machine (use --device tch-cpu or flex)"),
-                    _ => format!("device cuda:{n}: LibTorch finds {count} CUDA GPU(s), cuda:0..cuda:{}", count - 1),
+                    0 => format!(
+                        "device cuda:{n}: LibTorch finds no CUDA GPU on this machine (use --device tch-cpu or flex)"
+                    ),
+                    _ => format!(
+                        "device cuda:{n}: LibTorch finds {count} CUDA GPU(s), cuda:0..cuda:{}",
+                        count - 1
+                    ),
                 });
             }
             Ok(Device::libtorch_cuda(n))
@@ -89,7 +100,12 @@ mod tests {
         assert_eq!("tch-cpu".parse(), Ok(DeviceChoice::TchCpu));
         assert_eq!("cuda".parse(), Ok(DeviceChoice::Cuda(0)));
         assert_eq!("cuda:3".parse(), Ok(DeviceChoice::Cuda(3)));
-        assert!("gpu".parse::<DeviceChoice>().unwrap_err().contains("expected flex"));
+        assert!(
+            "gpu"
+                .parse::<DeviceChoice>()
+                .unwrap_err()
+                .contains("expected flex")
+        );
         assert!("cuda:x".parse::<DeviceChoice>().is_err());
     }
 

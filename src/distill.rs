@@ -42,7 +42,13 @@ impl Control {
 
     /// The paper's name for the control.
     pub fn name(&self) -> String {
-        let t = |t: &f64| if *t == 1.0 { String::new() } else { format!(" T={t}") };
+        let t = |t: &f64| {
+            if *t == 1.0 {
+                String::new()
+            } else {
+                format!(" T={t}")
+            }
+        };
         match self {
             Control::Label => "labels".into(),
             Control::Ban { temperature } => format!("BAN{}", t(temperature)),
@@ -62,7 +68,11 @@ impl Control {
         labels: Tensor<1, Int>,
         rng: &mut ChaCha8Rng,
     ) -> Tensor<1> {
-        let teacher = || teacher_logits.clone().expect("this control needs a teacher");
+        let teacher = || {
+            teacher_logits
+                .clone()
+                .expect("this control needs a teacher")
+        };
         match *self {
             Control::Label => label_loss(student_logits, labels),
             Control::Ban { temperature } => ban_loss(student_logits, teacher(), temperature),
@@ -82,7 +92,10 @@ impl Control {
 fn label_cross_entropy(student_logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     let [batch, _] = student_logits.dims();
     let log_q = log_softmax(student_logits, 1);
-    log_q.gather(1, labels.reshape([batch, 1])).reshape([batch]).neg()
+    log_q
+        .gather(1, labels.reshape([batch, 1]))
+        .reshape([batch])
+        .neg()
 }
 
 /// Mean cross-entropy between target distributions `p` and the student's softmax at `temperature`:
@@ -105,8 +118,16 @@ pub fn label_loss(student_logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1
 
 /// BAN: cross-entropy to the teacher's output distribution only, no labels (paper Section 3,
 /// L(f(x, argmin L(y, f(x, theta_1))), f(x, theta_2))); the paper finds T = 1 works.
-pub fn ban_loss(student_logits: Tensor<2>, teacher_logits: Tensor<2>, temperature: f64) -> Tensor<1> {
-    soft_cross_entropy(teacher_distribution(teacher_logits, temperature), student_logits, temperature)
+pub fn ban_loss(
+    student_logits: Tensor<2>,
+    teacher_logits: Tensor<2>,
+    temperature: f64,
+) -> Tensor<1> {
+    soft_cross_entropy(
+        teacher_distribution(teacher_logits, temperature),
+        student_logits,
+        temperature,
+    )
 }
 
 /// BAN+L: the BAN term plus the label cross-entropy (paper Table 2, "BAN+L").
@@ -116,7 +137,8 @@ pub fn ban_l_loss(
     labels: Tensor<1, Int>,
     temperature: f64,
 ) -> Tensor<1> {
-    label_loss(student_logits.clone(), labels) + ban_loss(student_logits, teacher_logits, temperature)
+    label_loss(student_logits.clone(), labels)
+        + ban_loss(student_logits, teacher_logits, temperature)
 }
 
 /// CWTM weights (paper Section 3.2, Eq. 10): p_max(s) / sum_u p_max(u) over the minibatch, taken
@@ -129,7 +151,11 @@ pub fn cwtm_weights(teacher_logits: Tensor<2>) -> Tensor<1> {
 
 /// CWTM, Confidence Weighted by Teacher Max (paper Eq. 10): the label cross-entropy with each
 /// sample weighted by the teacher's confidence instead of 1/b; no dark knowledge.
-pub fn cwtm_loss(student_logits: Tensor<2>, teacher_logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+pub fn cwtm_loss(
+    student_logits: Tensor<2>,
+    teacher_logits: Tensor<2>,
+    labels: Tensor<1, Int>,
+) -> Tensor<1> {
     let weights = cwtm_weights(teacher_logits);
     (label_cross_entropy(student_logits, labels) * weights).sum()
 }
@@ -143,7 +169,12 @@ pub fn permute_dark_knowledge(probs: &mut [f32], classes: usize, rng: &mut ChaCh
             .iter()
             .enumerate()
             .fold(0, |best, (i, &p)| if p > row[best] { i } else { best });
-        let mut rest: Vec<f32> = row.iter().enumerate().filter(|&(i, _)| i != argmax).map(|(_, &p)| p).collect();
+        let mut rest: Vec<f32> = row
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != argmax)
+            .map(|(_, &p)| p)
+            .collect();
         rest.shuffle(rng);
         let mut rest = rest.into_iter();
         for (i, p) in row.iter_mut().enumerate() {
@@ -183,7 +214,8 @@ pub fn kd_loss(
     temperature: f64,
     alpha: f64,
 ) -> Tensor<1> {
-    let soft = ban_loss(student_logits.clone(), teacher_logits, temperature) * (temperature * temperature);
+    let soft =
+        ban_loss(student_logits.clone(), teacher_logits, temperature) * (temperature * temperature);
     soft * alpha + label_loss(student_logits, labels) * (1.0 - alpha)
 }
 
@@ -236,8 +268,15 @@ mod tests {
         let loss = scalar(ban_loss(logits(&s, &d), logits(&t, &d), 1.0));
         assert!((loss - expected).abs() < 1e-5);
         // A teacher so confident that its other probabilities are exactly 0 in f32.
-        let loss = scalar(ban_loss(logits(&[[0.0, 0.0, 0.0]], &d), logits(&[[500.0, 0.0, 0.0]], &d), 1.0));
-        assert!(loss.is_finite() && (loss - 3f32.ln()).abs() < 1e-5, "{loss}");
+        let loss = scalar(ban_loss(
+            logits(&[[0.0, 0.0, 0.0]], &d),
+            logits(&[[500.0, 0.0, 0.0]], &d),
+            1.0,
+        ));
+        assert!(
+            loss.is_finite() && (loss - 3f32.ln()).abs() < 1e-5,
+            "{loss}"
+        );
     }
 
     #[test]
@@ -248,13 +287,21 @@ mod tests {
         let student = logits(&s, &d).require_grad();
         let teacher = logits(&t, &device());
         let grads = ban_loss(student.clone(), teacher, 1.0).backward();
-        let grad: Vec<f32> = student.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
+        let grad: Vec<f32> = student
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_into_vec()
+            .unwrap();
         for r in 0..2 {
             let (q, p) = (softmax_row(&s[r]), softmax_row(&t[r]));
             for i in 0..3 {
                 // Mean over the batch of 2 divides each row's q - p by 2.
                 let expected = (q[i] - p[i]) / 2.0;
-                assert!((grad[r * 3 + i] - expected).abs() < 1e-5, "row {r} class {i}");
+                assert!(
+                    (grad[r * 3 + i] - expected).abs() < 1e-5,
+                    "row {r} class {i}"
+                );
             }
         }
     }
@@ -263,9 +310,15 @@ mod tests {
     fn cwtm_weights_sum_to_one_and_follow_teacher_confidence() {
         let d = device();
         let t = [[4.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
-        let w: Vec<f32> = cwtm_weights(logits(&t, &d)).into_data().try_into_vec().unwrap();
+        let w: Vec<f32> = cwtm_weights(logits(&t, &d))
+            .into_data()
+            .try_into_vec()
+            .unwrap();
         assert!((w.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        let maxes: Vec<f32> = t.iter().map(|r| softmax_row(r).into_iter().fold(0.0, f32::max)).collect();
+        let maxes: Vec<f32> = t
+            .iter()
+            .map(|r| softmax_row(r).into_iter().fold(0.0, f32::max))
+            .collect();
         let total: f32 = maxes.iter().sum();
         for (wi, m) in w.iter().zip(&maxes) {
             assert!((wi - m / total).abs() < 1e-6);
@@ -274,7 +327,9 @@ mod tests {
         let s = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
         let y = [0i64, 2, 1];
         let loss = scalar(cwtm_loss(logits(&s, &d), logits(&t, &d), labels(&y, &d)));
-        let expected: f32 = (0..3).map(|r| -softmax_row(&s[r])[y[r] as usize].ln() * w[r]).sum();
+        let expected: f32 = (0..3)
+            .map(|r| -softmax_row(&s[r])[y[r] as usize].ln() * w[r])
+            .sum();
         assert!((loss - expected).abs() < 1e-5);
     }
 
@@ -307,9 +362,20 @@ mod tests {
         let temp = 4.0;
         let soft = scalar(ban_loss(logits(&s, &d), logits(&t, &d), temp));
         let hard = scalar(label_loss(logits(&s, &d), labels(&y, &d)));
-        let kd = scalar(kd_loss(logits(&s, &d), logits(&t, &d), labels(&y, &d), temp, 0.7));
+        let kd = scalar(kd_loss(
+            logits(&s, &d),
+            logits(&t, &d),
+            labels(&y, &d),
+            temp,
+            0.7,
+        ));
         assert!((kd - (0.7 * 16.0 * soft + 0.3 * hard)).abs() < 1e-4);
-        let banl = scalar(ban_l_loss(logits(&s, &d), logits(&t, &d), labels(&y, &d), 1.0));
+        let banl = scalar(ban_l_loss(
+            logits(&s, &d),
+            logits(&t, &d),
+            labels(&y, &d),
+            1.0,
+        ));
         let ban1 = scalar(ban_loss(logits(&s, &d), logits(&t, &d), 1.0));
         assert!((banl - (ban1 + hard)).abs() < 1e-5);
     }

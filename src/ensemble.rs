@@ -49,7 +49,11 @@ const ECE_BINS: usize = 15;
 /// Metrics of row-major class probabilities against the labels.
 pub fn metrics(probabilities: &[f64], classes: usize, labels: &[u16]) -> Metrics {
     let n = labels.len();
-    assert_eq!(probabilities.len(), n * classes, "one row of probabilities per label");
+    assert_eq!(
+        probabilities.len(),
+        n * classes,
+        "one row of probabilities per label"
+    );
     let k = classes.min(5);
     let (mut wrong1, mut wrong5, mut nll) = (0usize, 0usize, 0f64);
     let mut bins = [(0usize, 0f64, 0f64); ECE_BINS]; // (count, sum of confidence, correct)
@@ -57,8 +61,16 @@ pub fn metrics(probabilities: &[f64], classes: usize, labels: &[u16]) -> Metrics
         let label = label as usize;
         let p_true = row[label];
         // Rank of the true class: how many classes beat it (ties go against the prediction).
-        let above = row.iter().enumerate().filter(|&(i, &p)| p > p_true || (p == p_true && i < label)).count();
-        let (argmax, confidence) = row.iter().enumerate().fold((0, f64::MIN), |best, (i, &p)| if p > best.1 { (i, p) } else { best });
+        let above = row
+            .iter()
+            .enumerate()
+            .filter(|&(i, &p)| p > p_true || (p == p_true && i < label))
+            .count();
+        let (argmax, confidence) =
+            row.iter().enumerate().fold(
+                (0, f64::MIN),
+                |best, (i, &p)| if p > best.1 { (i, p) } else { best },
+            );
         let correct = argmax == label;
         wrong1 += usize::from(!correct);
         wrong5 += usize::from(above >= k);
@@ -75,7 +87,12 @@ pub fn metrics(probabilities: &[f64], classes: usize, labels: &[u16]) -> Metrics
         .map(|&(_, conf, correct)| (correct - conf).abs() / n as f64)
         .sum();
     let pct = |x: usize| 100.0 * x as f64 / n as f64;
-    Metrics { top1_error: pct(wrong1), top5_error: pct(wrong5), nll: nll / n as f64, ece: 100.0 * ece }
+    Metrics {
+        top1_error: pct(wrong1),
+        top5_error: pct(wrong5),
+        nll: nll / n as f64,
+        ece: 100.0 * ece,
+    }
 }
 
 /// The ensemble's class probabilities: the mean of the members' probabilities, or the softmax
@@ -89,16 +106,24 @@ pub fn ensemble_probabilities(members: &[&Logits], average: Averaging) -> Vec<f6
         Averaging::Probabilities => {
             let mut sum = vec![0f64; len];
             for member in members {
-                sum.iter_mut().zip(member.probabilities()).for_each(|(s, p)| *s += p);
+                sum.iter_mut()
+                    .zip(member.probabilities())
+                    .for_each(|(s, p)| *s += p);
             }
             sum.into_iter().map(|s| s / m).collect()
         }
         Averaging::Logits => {
             let mut mean = vec![0f32; len];
             for member in members {
-                mean.iter_mut().zip(&member.values).for_each(|(s, &z)| *s += z / m as f32);
+                mean.iter_mut()
+                    .zip(&member.values)
+                    .for_each(|(s, &z)| *s += z / m as f32);
             }
-            Logits { classes, values: mean }.probabilities()
+            Logits {
+                classes,
+                values: mean,
+            }
+            .probabilities()
         }
     }
 }
@@ -108,7 +133,10 @@ mod tests {
     use super::*;
 
     fn logits(rows: &[&[f32]]) -> Logits {
-        Logits { classes: rows[0].len(), values: rows.iter().flat_map(|r| r.iter().copied()).collect() }
+        Logits {
+            classes: rows[0].len(),
+            values: rows.iter().flat_map(|r| r.iter().copied()).collect(),
+        }
     }
 
     #[test]
@@ -156,7 +184,12 @@ mod tests {
         let a = logits(&[&[3.0, 0.0], &[1.0, 0.0]]); // right, wrong
         let b = logits(&[&[0.0, 0.5], &[0.0, 4.0]]); // wrong, right
         let single = metrics(&a.probabilities(), 2, &labels).top1_error;
-        let ens = metrics(&ensemble_probabilities(&[&a, &b], Averaging::Probabilities), 2, &labels).top1_error;
+        let ens = metrics(
+            &ensemble_probabilities(&[&a, &b], Averaging::Probabilities),
+            2,
+            &labels,
+        )
+        .top1_error;
         assert_eq!(single, 50.0);
         assert_eq!(ens, 0.0);
     }

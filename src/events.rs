@@ -80,7 +80,11 @@ pub struct Results {
 
 /// The label of generation `k` in tables, as in the paper.
 pub fn generation_label(k: usize) -> String {
-    if k == 0 { "Teacher".into() } else { format!("BAN-{k}") }
+    if k == 0 {
+        "Teacher".into()
+    } else {
+        format!("BAN-{k}")
+    }
 }
 
 /// Events from the worker, in order.

@@ -26,7 +26,15 @@ pub fn format_duration(seconds: f64) -> String {
 /// The printed form of one event, or None for events shown only as progress.
 pub fn event_line(event: &Event) -> Option<String> {
     Some(match event {
-        Event::Started { name, dataset, device, generations, epochs, resumed, .. } => {
+        Event::Started {
+            name,
+            dataset,
+            device,
+            generations,
+            epochs,
+            resumed,
+            ..
+        } => {
             let mut line = format!(
                 "banbench: {name} on {dataset}, device {device}: teacher + {} generation(s), {epochs} epoch(s) each",
                 generations - 1
@@ -37,7 +45,12 @@ pub fn event_line(event: &Event) -> Option<String> {
             }
             line
         }
-        Event::GenerationStarted { generation, model, control, parameters } => format!(
+        Event::GenerationStarted {
+            generation,
+            model,
+            control,
+            parameters,
+        } => format!(
             "== {} : {model}, {parameters} parameters, trained on {control}",
             generation_label(*generation)
         ),
@@ -104,7 +117,14 @@ pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -
     let progress_line = std::io::stderr().is_terminal();
     let mut stderr = std::io::stderr();
     for event in worker.events {
-        if let Event::Progress { generation, epoch, batch, batches, images_per_sec } = &event {
+        if let Event::Progress {
+            generation,
+            epoch,
+            batch,
+            batches,
+            images_per_sec,
+        } = &event
+        {
             if progress_line {
                 let _ = write!(
                     stderr,
@@ -122,7 +142,10 @@ pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -
             println!("{line}");
         }
     }
-    let results = worker.handle.join().map_err(|_| anyhow::anyhow!("the training worker panicked"))??;
+    let results = worker
+        .handle
+        .join()
+        .map_err(|_| anyhow::anyhow!("the training worker panicked"))??;
     println!("\n{}", results_table(&results, spec));
     println!("run directory: {}", run_dir.root.display());
     Ok(results)

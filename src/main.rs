@@ -3,8 +3,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use banbench::device::DeviceChoice;
 use anyhow::anyhow;
+use banbench::device::DeviceChoice;
 use banbench::events::{RunState, generation_label};
 use banbench::models::Shape;
 use banbench::run_dir::{RunDir, results_table};
@@ -137,13 +137,24 @@ fn main() -> ExitCode {
         None => tui(None, DeviceChoice::default()),
         Some(Command::Tui { target, device }) => tui(target, device),
         Some(Command::Run(args)) => run(args),
-        Some(Command::Check { preset, profile, data }) => {
-            let overrides = Overrides { data, ..Default::default() };
+        Some(Command::Check {
+            preset,
+            profile,
+            data,
+        }) => {
+            let overrides = Overrides {
+                data,
+                ..Default::default()
+            };
             check(&preset, profile.as_deref(), &overrides)
         }
         Some(Command::Inspect { preset, profile }) => inspect(&preset, profile.as_deref()),
         Some(Command::SyntheticCifar { dir, seed }) => synthetic_cifar(&dir, seed),
-        Some(Command::Bench { preset, device, steps }) => bench(&preset, device, steps),
+        Some(Command::Bench {
+            preset,
+            device,
+            steps,
+        }) => bench(&preset, device, steps),
         Some(Command::Report { run_dir }) => report(&run_dir),
     };
     match outcome {
@@ -166,25 +177,48 @@ fn input<E: Into<anyhow::Error>>(e: E) -> Failure {
 /// A preset is either one chain (a spec) or a paper table of chains.
 enum Preset {
     Spec(Box<Spec>),
-    Table(TablePreset, Vec<Chain>, String),
+    Table(Box<TableRun>),
 }
 
-fn load_preset(path: &Path, profile: Option<&str>, overrides: &Overrides) -> Result<Preset, Failure> {
-    let source = std::fs::read_to_string(path).map_err(|e| input(anyhow!("{}: cannot read the preset: {e}", path.display())))?;
+struct TableRun {
+    preset: TablePreset,
+    chains: Vec<Chain>,
+    profile: String,
+}
+
+fn load_preset(
+    path: &Path,
+    profile: Option<&str>,
+    overrides: &Overrides,
+) -> Result<Preset, Failure> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| input(anyhow!("{}: cannot read the preset: {e}", path.display())))?;
     if table::is_table_preset(&source) {
         let preset = TablePreset::load(path).map_err(input)?;
         let profile = profile.unwrap_or("full").to_string();
         let chains = preset.chains(path, &profile, overrides).map_err(input)?;
-        return Ok(Preset::Table(preset, chains, profile));
+        return Ok(Preset::Table(Box::new(TableRun {
+            preset,
+            chains,
+            profile,
+        })));
     }
     if let Some(p) = profile {
-        return Err(input(anyhow!("{}: --profile {p}: only paper table presets have profiles", path.display())));
+        return Err(input(anyhow!(
+            "{}: --profile {p}: only paper table presets have profiles",
+            path.display()
+        )));
     }
-    Ok(Preset::Spec(Box::new(Spec::parse(&source, path, overrides).map_err(input)?)))
+    Ok(Preset::Spec(Box::new(
+        Spec::parse(&source, path, overrides).map_err(input)?,
+    )))
 }
 
 fn default_out(name: &str) -> PathBuf {
-    PathBuf::from("runs").join(format!("{name}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S")))
+    PathBuf::from("runs").join(format!(
+        "{name}-{}",
+        chrono::Local::now().format("%Y%m%d-%H%M%S")
+    ))
 }
 
 fn tui(target: Option<PathBuf>, device: DeviceChoice) -> Result<ExitCode, Failure> {
@@ -193,27 +227,50 @@ fn tui(target: Option<PathBuf>, device: DeviceChoice) -> Result<ExitCode, Failur
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
-    let overrides = Overrides { epochs: args.epochs, seed: args.seed, data: args.data };
+    let overrides = Overrides {
+        epochs: args.epochs,
+        seed: args.seed,
+        data: args.data,
+    };
     let preset = load_preset(&args.preset, args.profile.as_deref(), &overrides)?;
     args.device.open().map_err(|e| input(anyhow!(e)))?;
     let finished = match preset {
         Preset::Spec(spec) => {
             let data = train::load_data(&spec).map_err(Failure::Input)?;
-            let run_dir = RunDir::create(&args.out.unwrap_or_else(|| default_out(&spec.name)), &spec).map_err(input)?;
-            headless::run(&spec, data, args.device, &run_dir).map_err(Failure::Run)?.state == RunState::Finished
+            let run_dir =
+                RunDir::create(&args.out.unwrap_or_else(|| default_out(&spec.name)), &spec)
+                    .map_err(input)?;
+            headless::run(&spec, data, args.device, &run_dir)
+                .map_err(Failure::Run)?
+                .state
+                == RunState::Finished
         }
-        Preset::Table(table, chains, profile) => {
+        Preset::Table(run) => {
+            let TableRun {
+                preset: table,
+                chains,
+                profile,
+            } = *run;
             // Every chain's data must load before hours of training start.
             for chain in &chains {
-                train::load_data(&chain.spec).map_err(|e| input(e.context(format!("row `{}`, chain `{}`", chain.row, chain.name))))?;
+                train::load_data(&chain.spec).map_err(|e| {
+                    input(e.context(format!("row `{}`, chain `{}`", chain.row, chain.name)))
+                })?;
             }
-            let out = args.out.unwrap_or_else(|| default_out(&format!("{}-{profile}", table.table.name)));
-            let (rendered, finished) = table::run(&table, &chains, &profile, args.device, &out).map_err(Failure::Run)?;
+            let out = args
+                .out
+                .unwrap_or_else(|| default_out(&format!("{}-{profile}", table.table.name)));
+            let (rendered, finished) =
+                table::run(&table, &chains, &profile, args.device, &out).map_err(Failure::Run)?;
             println!("\n{rendered}\ntable directory: {}", out.display());
             finished
         }
     };
-    Ok(if finished { ExitCode::SUCCESS } else { ExitCode::from(130) })
+    Ok(if finished {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(130)
+    })
 }
 
 fn check(path: &Path, profile: Option<&str>, overrides: &Overrides) -> Result<ExitCode, Failure> {
@@ -222,10 +279,28 @@ fn check(path: &Path, profile: Option<&str>, overrides: &Overrides) -> Result<Ex
             println!("{}: ok", path.display());
             print_plan(&spec)?;
         }
-        Preset::Table(table, chains, profile) => {
-            println!("{}: ok, profile `{profile}` (profiles: {})", path.display(), table.profile_names().join(", "));
+        Preset::Table(run) => {
+            let TableRun {
+                preset: table,
+                chains,
+                profile,
+            } = *run;
+            println!(
+                "{}: ok, profile `{profile}` (profiles: {})",
+                path.display(),
+                table.profile_names().join(", ")
+            );
             for chain in &chains {
-                println!("\nrow `{}`, chain `{}`{}", chain.row, chain.name, chain.teacher_from.as_ref().map(|t| format!(" (teacher from `{t}`)")).unwrap_or_default());
+                println!(
+                    "\nrow `{}`, chain `{}`{}",
+                    chain.row,
+                    chain.name,
+                    chain
+                        .teacher_from
+                        .as_ref()
+                        .map(|t| format!(" (teacher from `{t}`)"))
+                        .unwrap_or_default()
+                );
                 print_plan(&chain.spec)?;
             }
         }
@@ -248,12 +323,25 @@ fn print_plan(spec: &Spec) -> Result<(), Failure> {
     );
     for k in 0..=spec.generations.count {
         let model = spec.model_of(k);
-        let control = if k == 0 { "labels".to_string() } else { spec.generations.control_of(k).name() };
-        println!("  {:<9} {model} ({} parameters), trained on {control}", generation_label(k), models::parameter_count(model, data.shape));
+        let control = if k == 0 {
+            "labels".to_string()
+        } else {
+            spec.generations.control_of(k).name()
+        };
+        println!(
+            "  {:<9} {model} ({} parameters), trained on {control}",
+            generation_label(k),
+            models::parameter_count(model, data.shape)
+        );
     }
     for e in spec.ensembles() {
         let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
-        println!("  {:<9} mean of {} over {}", e.name, e.average, members.join(" + "));
+        println!(
+            "  {:<9} mean of {} over {}",
+            e.name,
+            e.average,
+            members.join(" + ")
+        );
     }
     let s = &spec.schedule;
     println!(
@@ -278,7 +366,12 @@ fn shape_of(spec: &Spec) -> Shape {
         (DataSource::Cifar100, Cifar100Labels::Fine) => (3, 32, 100),
         (DataSource::Cifar100, Cifar100Labels::Coarse) => (3, 32, 20),
     };
-    Shape { channels, height: side, width: side, classes }
+    Shape {
+        channels,
+        height: side,
+        width: side,
+        classes,
+    }
 }
 
 fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
@@ -292,21 +385,48 @@ fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
                 models.push(("student".into(), student.clone(), shape, None));
             }
         }
-        Preset::Table(table, chains, _) => {
+        Preset::Table(run) => {
+            let TableRun {
+                preset: table,
+                chains,
+                ..
+            } = *run;
             for chain in &chains {
-                let row = table.rows.iter().find(|r| r.name == chain.row).expect("chains come from rows");
-                let paper = row.paper.get("Params").map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
-                for (role, model) in [("teacher", Some(&chain.spec.teacher)), ("student", chain.spec.student.as_ref())] {
+                let row = table
+                    .rows
+                    .iter()
+                    .find(|r| r.name == chain.row)
+                    .expect("chains come from rows");
+                let paper = row
+                    .paper
+                    .get("Params")
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+                for (role, model) in [
+                    ("teacher", Some(&chain.spec.teacher)),
+                    ("student", chain.spec.student.as_ref()),
+                ] {
                     let Some(model) = model else { continue };
                     if !models.iter().any(|(_, m, _, _)| m == model) {
-                        let paper = if role == "teacher" { paper.clone() } else { None };
-                        models.push((format!("{} {role}", chain.row), model.clone(), shape_of(&chain.spec), paper));
+                        let paper = if role == "teacher" {
+                            paper.clone()
+                        } else {
+                            None
+                        };
+                        models.push((
+                            format!("{} {role}", chain.row),
+                            model.clone(),
+                            shape_of(&chain.spec),
+                            paper,
+                        ));
                     }
                 }
             }
         }
     }
-    println!("{:<28} {:<36} {:>12} {:>8} {:>14}", "row", "model", "parameters", "paper", "forward FLOPs");
+    println!(
+        "{:<28} {:<36} {:>12} {:>8} {:>14}",
+        "row", "model", "parameters", "paper", "forward FLOPs"
+    );
     for (row, model, shape, paper) in models {
         let params = models::parameter_count(&model, shape);
         println!(
@@ -323,19 +443,29 @@ fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
 fn synthetic_cifar(dir: &Path, seed: u64) -> Result<ExitCode, Failure> {
     let write = |sub: &str, f: fn(&Path, u64) -> std::io::Result<()>| {
         let path = dir.join(sub);
-        std::fs::create_dir_all(&path).and_then(|_| f(&path, seed)).map_err(|e| input(anyhow!("{}: {e}", path.display())))
+        std::fs::create_dir_all(&path)
+            .and_then(|_| f(&path, seed))
+            .map_err(|e| input(anyhow!("{}: {e}", path.display())))
     };
     write("cifar-10-batches-bin", data::write_synthetic_cifar10)?;
     write("cifar-100-binary", data::write_synthetic_cifar100)?;
-    println!("wrote synthetic CIFAR-10 and CIFAR-100 binary files under {}", dir.display());
+    println!(
+        "wrote synthetic CIFAR-10 and CIFAR-100 binary files under {}",
+        dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn bench(preset: &Path, device: DeviceChoice, steps: usize) -> Result<ExitCode, Failure> {
     let spec = Spec::load(preset, &Overrides::default()).map_err(input)?;
-    device.open().map_err(|e| Failure::Input(anyhow::anyhow!(e)))?;
+    device
+        .open()
+        .map_err(|e| Failure::Input(anyhow::anyhow!(e)))?;
     let data = train::load_data(&spec).map_err(Failure::Input)?;
-    println!("{}: batch {}, device {device}, {steps} timed batches", spec.name, spec.schedule.batch_size);
+    println!(
+        "{}: batch {}, device {device}, {steps} timed batches",
+        spec.name, spec.schedule.batch_size
+    );
     for t in banbench::bench::run(&spec, &data, device, steps.max(1)).map_err(Failure::Run)? {
         println!("  {:>8.0} img/s  {}", t.images_per_sec, t.what);
     }

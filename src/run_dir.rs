@@ -46,7 +46,9 @@ pub struct RunDir {
 impl RunDir {
     /// Opens an existing run directory for reading.
     pub fn open(root: &Path) -> Result<RunDir> {
-        let dir = RunDir { root: root.to_path_buf() };
+        let dir = RunDir {
+            root: root.to_path_buf(),
+        };
         if !dir.spec_path().is_file() {
             bail!("{}: not a run directory (no spec.toml)", root.display());
         }
@@ -56,7 +58,9 @@ impl RunDir {
     /// Creates a run directory for `spec`, or reopens one that holds the same spec so that its
     /// finished generations are kept (resume). A directory holding another spec is an error.
     pub fn create(root: &Path, spec: &Spec) -> Result<RunDir> {
-        let dir = RunDir { root: root.to_path_buf() };
+        let dir = RunDir {
+            root: root.to_path_buf(),
+        };
         if dir.spec_path().is_file() {
             let existing = dir.spec()?;
             if &existing != spec {
@@ -68,10 +72,14 @@ impl RunDir {
                 );
             }
         } else if root.is_dir() && fs::read_dir(root)?.next().is_some() {
-            bail!("{}: exists and is not empty; choose another --out directory", root.display());
+            bail!(
+                "{}: exists and is not empty; choose another --out directory",
+                root.display()
+            );
         }
         for sub in ["checkpoints", "logits"] {
-            fs::create_dir_all(root.join(sub)).with_context(|| format!("creating {}", root.join(sub).display()))?;
+            fs::create_dir_all(root.join(sub))
+                .with_context(|| format!("creating {}", root.join(sub).display()))?;
         }
         write_atomic(&dir.spec_path(), spec.to_toml().as_bytes())
             .with_context(|| format!("writing {}", dir.spec_path().display()))?;
@@ -82,10 +90,14 @@ impl RunDir {
         self.root.join("spec.toml")
     }
     pub fn checkpoint_path(&self, generation: usize) -> PathBuf {
-        self.root.join("checkpoints").join(format!("gen-{generation}.bpk"))
+        self.root
+            .join("checkpoints")
+            .join(format!("gen-{generation}.bpk"))
     }
     pub fn logits_path(&self, generation: usize) -> PathBuf {
-        self.root.join("logits").join(format!("gen-{generation}.f32"))
+        self.root
+            .join("logits")
+            .join(format!("gen-{generation}.f32"))
     }
     fn labels_path(&self) -> PathBuf {
         self.root.join("logits").join("labels.json")
@@ -118,7 +130,10 @@ impl RunDir {
                 bytes.len()
             );
         }
-        let values = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let values = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         Ok(Logits { classes, values })
     }
 
@@ -145,11 +160,14 @@ impl RunDir {
         if !path.exists() {
             return Ok(Vec::new());
         }
-        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         text.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1)))
+            .map(|(i, l)| {
+                serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1))
+            })
             .collect()
     }
 
@@ -157,7 +175,8 @@ impl RunDir {
     pub fn write_results(&self, results: &Results, spec: &Spec) -> Result<()> {
         write_json(&self.results_path(), results)?;
         let path = self.root.join("results.md");
-        write_atomic(&path, results_table(results, spec).as_bytes()).with_context(|| format!("writing {}", path.display()))
+        write_atomic(&path, results_table(results, spec).as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn results(&self) -> Result<Option<Results>> {
@@ -175,7 +194,8 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a valid banbench file", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a valid banbench file", path.display()))
 }
 
 fn paper_cells(paper: Option<f64>, measured: f64) -> (String, String) {
@@ -186,7 +206,10 @@ fn paper_cells(paper: Option<f64>, measured: f64) -> (String, String) {
 }
 
 fn metric_cells(m: &Metrics) -> String {
-    format!("{:.2} | {:.2} | {:.4} | {:.2}", m.top1_error, m.top5_error, m.nll, m.ece)
+    format!(
+        "{:.2} | {:.2} | {:.4} | {:.2}",
+        m.top1_error, m.top5_error, m.nll, m.ece
+    )
 }
 
 /// results.md: one row per generation and ensemble, the paper's number beside the measured one
@@ -202,8 +225,16 @@ pub fn results_table(results: &Results, spec: &Spec) -> String {
     }
     out.push_str("| Row | Model | Control | Params | Top-1 err | Top-5 err | NLL | ECE | vs teacher | Paper | Delta | Train s |\n");
     out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    let teacher = results.generations.iter().find(|g| g.generation == 0).map(|g| g.metrics.top1_error);
-    let delta_teacher = |e: f64| teacher.map(|t| format!("{:+.2}", e - t)).unwrap_or_default();
+    let teacher = results
+        .generations
+        .iter()
+        .find(|g| g.generation == 0)
+        .map(|g| g.metrics.top1_error);
+    let delta_teacher = |e: f64| {
+        teacher
+            .map(|t| format!("{:+.2}", e - t))
+            .unwrap_or_default()
+    };
     for g in &results.generations {
         let (paper, delta) = paper_cells(g.paper_error, g.metrics.top1_error);
         out.push_str(&format!(
@@ -213,7 +244,11 @@ pub fn results_table(results: &Results, spec: &Spec) -> String {
             g.control,
             g.parameters,
             metric_cells(&g.metrics),
-            if g.generation == 0 { String::new() } else { delta_teacher(g.metrics.top1_error) },
+            if g.generation == 0 {
+                String::new()
+            } else {
+                delta_teacher(g.metrics.top1_error)
+            },
             paper,
             delta,
             g.train_seconds
@@ -221,7 +256,11 @@ pub fn results_table(results: &Results, spec: &Spec) -> String {
     }
     for e in &results.ensembles {
         let (paper, delta) = paper_cells(e.paper_error, e.metrics.top1_error);
-        let members: Vec<String> = e.members.iter().map(|&m| crate::events::generation_label(m)).collect();
+        let members: Vec<String> = e
+            .members
+            .iter()
+            .map(|&m| crate::events::generation_label(m))
+            .collect();
         out.push_str(&format!(
             "| {} | {} | mean of {} | | {} | {} | {} | {} | |\n",
             e.name,

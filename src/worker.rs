@@ -59,15 +59,21 @@ pub fn spawn(spec: Spec, data: RunData, device: DeviceChoice, run_dir: RunDir) -
     let control = Arc::new(RunControl::default());
     let (sender, events) = channel();
     let worker_control = control.clone();
-    let handle = std::thread::Builder::new().name("banbench-worker".into()).spawn(move || {
-        let mut emit = |e: Event| {
-            let _ = sender.send(e);
-        };
-        let outcome = train::run(&spec, &data, device, &run_dir, &worker_control, &mut emit);
-        if let Err(e) = &outcome {
-            emit(Event::Failed(format!("{e:#}")));
-        }
-        outcome
-    })?;
-    Ok(Worker { events, control, handle })
+    let handle = std::thread::Builder::new()
+        .name("banbench-worker".into())
+        .spawn(move || {
+            let mut emit = |e: Event| {
+                let _ = sender.send(e);
+            };
+            let outcome = train::run(&spec, &data, device, &run_dir, &worker_control, &mut emit);
+            if let Err(e) = &outcome {
+                emit(Event::Failed(format!("{e:#}")));
+            }
+            outcome
+        })?;
+    Ok(Worker {
+        events,
+        control,
+        handle,
+    })
 }

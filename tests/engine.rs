@@ -40,7 +40,10 @@ Teacher = 10.0
 "#;
 
 fn banbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_banbench")).args(args).output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_banbench"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -57,11 +60,24 @@ fn run_tiny_on(device: &str) {
     let dir = tempfile::tempdir().unwrap();
     let preset = write(dir.path(), "tiny.toml", TINY);
     let out = dir.path().join("run");
-    let o = banbench(&["run", preset.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", device]);
+    let o = banbench(&[
+        "run",
+        preset.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        device,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("BAN-1    epoch   1/1"), "one line per epoch:\n{stdout}");
-    assert!(stdout.contains("| Teacher+BAN-1 |"), "final table:\n{stdout}");
+    assert!(
+        stdout.contains("BAN-1    epoch   1/1"),
+        "one line per epoch:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("| Teacher+BAN-1 |"),
+        "final table:\n{stdout}"
+    );
 
     let run = RunDir::open(&out).unwrap();
     let results: Results = run.results().unwrap().expect("results.json");
@@ -72,7 +88,10 @@ fn run_tiny_on(device: &str) {
     assert_eq!(gens, vec![0, 1]);
     for g in &results.generations {
         let m = g.metrics;
-        assert!((0.0..=100.0).contains(&m.top1_error) && m.top5_error <= m.top1_error && m.nll > 0.0, "{g:?}");
+        assert!(
+            (0.0..=100.0).contains(&m.top1_error) && m.top5_error <= m.top1_error && m.nll > 0.0,
+            "{g:?}"
+        );
         // Ten classes and one epoch on 300 images: well above chance (90% error) is learnt.
         assert!(m.top1_error < 85.0, "{} did not learn: {m:?}", g.label);
     }
@@ -111,7 +130,12 @@ fn a_run_resumes_from_its_first_unfinished_generation() {
     let dir = tempfile::tempdir().unwrap();
     let preset = write(dir.path(), "tiny.toml", TINY);
     let out = dir.path().join("run");
-    let args = ["run", preset.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let args = [
+        "run",
+        preset.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
     assert!(banbench(&args).status.success());
     // Forget BAN-1, as if the run had been stopped while training it.
     let run = RunDir::open(&out).unwrap();
@@ -127,8 +151,14 @@ fn a_run_resumes_from_its_first_unfinished_generation() {
     let o = banbench(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("resuming: Teacher already done"), "{stdout}");
-    assert!(!stdout.contains("Teacher  epoch"), "the teacher is not retrained:\n{stdout}");
+    assert!(
+        stdout.contains("resuming: Teacher already done"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("Teacher  epoch"),
+        "the teacher is not retrained:\n{stdout}"
+    );
     let results = run.results().unwrap().unwrap();
     assert_eq!(results.state, RunState::Finished);
     assert_eq!(results.generations[0], teacher);
@@ -140,21 +170,61 @@ fn a_run_directory_of_another_spec_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let preset = write(dir.path(), "tiny.toml", TINY);
     let out = dir.path().join("run");
-    assert!(banbench(&["run", preset.to_str().unwrap(), "--out", out.to_str().unwrap()]).status.success());
-    let o = banbench(&["run", preset.to_str().unwrap(), "--out", out.to_str().unwrap(), "--seed", "99"]);
+    assert!(
+        banbench(&[
+            "run",
+            preset.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    let o = banbench(&[
+        "run",
+        preset.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--seed",
+        "99",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("holds a run of another spec"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("holds a run of another spec"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn bad_presets_exit_2_naming_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        (TINY.replace("lr = 0.05", "lr = -1.0"), "schedule.lr", "expected a positive number"),
-        (TINY.replace("hidden = [64]", "hidden = [64]\ndepth = 3"), "unknown field `depth`", "expected"),
-        (TINY.replace("control = \"ban+l\"", "control = \"bann\""), "unknown variant `bann`", "cwtm"),
-        (TINY.replace("members = [0, 1]", "members = [0, 4]"), "ensemble.members", "generation 4"),
-        (TINY.replace("source = \"embedded\"", "source = \"cifar10\""), "data.source", "path"),
+        (
+            TINY.replace("lr = 0.05", "lr = -1.0"),
+            "schedule.lr",
+            "expected a positive number",
+        ),
+        (
+            TINY.replace("hidden = [64]", "hidden = [64]\ndepth = 3"),
+            "unknown field `depth`",
+            "expected",
+        ),
+        (
+            TINY.replace("control = \"ban+l\"", "control = \"bann\""),
+            "unknown variant `bann`",
+            "cwtm",
+        ),
+        (
+            TINY.replace("members = [0, 1]", "members = [0, 4]"),
+            "ensemble.members",
+            "generation 4",
+        ),
+        (
+            TINY.replace("source = \"embedded\"", "source = \"cifar10\""),
+            "data.source",
+            "path",
+        ),
     ];
     for (text, field, expected) in cases {
         let preset = write(dir.path(), "bad.toml", &text);
@@ -162,7 +232,10 @@ fn bad_presets_exit_2_naming_file_line_and_field() {
             let o = banbench(&[cmd, preset.to_str().unwrap()]);
             let err = stderr(&o);
             assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
-            assert!(err.contains("bad.toml:") && err.contains(field) && err.contains(expected), "{cmd}: {err}");
+            assert!(
+                err.contains("bad.toml:") && err.contains(field) && err.contains(expected),
+                "{cmd}: {err}"
+            );
             assert!(!err.contains("panicked"), "{err}");
         }
     }
@@ -174,24 +247,42 @@ fn bad_presets_exit_2_naming_file_line_and_field() {
 #[test]
 fn missing_data_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let text = TINY.replace("source = \"embedded\"", &format!("source = \"cifar100\"\npath = \"{}\"", dir.path().display()));
+    let text = TINY.replace(
+        "source = \"embedded\"",
+        &format!("source = \"cifar100\"\npath = \"{}\"", dir.path().display()),
+    );
     let preset = write(dir.path(), "c.toml", &text);
     let o = banbench(&["check", preset.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains(&dir.path().display().to_string()), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&dir.path().display().to_string()),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn unavailable_devices_exit_2_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let preset = write(dir.path(), "tiny.toml", TINY);
-    let o = banbench(&["run", preset.to_str().unwrap(), "--device", "cuda:7", "--out", dir.path().join("r").to_str().unwrap()]);
+    let o = banbench(&[
+        "run",
+        preset.to_str().unwrap(),
+        "--device",
+        "cuda:7",
+        "--out",
+        dir.path().join("r").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("cuda:7"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));
     let o = banbench(&["run", preset.to_str().unwrap(), "--device", "tpu"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("expected flex, tch-cpu, cuda or cuda:N"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("expected flex, tch-cpu, cuda or cuda:N"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -201,7 +292,10 @@ fn check_reports_the_plan() {
     let o = banbench(&["check", preset.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("300 train, 0 validation, 200 test, 10 classes, 1x28x28"), "{stdout}");
+    assert!(
+        stdout.contains("300 train, 0 validation, 200 test, 10 classes, 1x28x28"),
+        "{stdout}"
+    );
     assert!(stdout.contains("BAN-1     MLP-64"), "{stdout}");
 }
 
