@@ -15,4 +15,5 @@ pub mod run_dir;
 pub mod spec;
 pub mod table;
 pub mod train;
+pub mod tui;
 pub mod worker;

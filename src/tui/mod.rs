@@ -1,0 +1,112 @@
+//! The terminal UI: `banbench` with no arguments, or `banbench tui [PRESET | RUN_DIR]`.
+//!
+//! State and its changes live in [`app`] (plain data, changed only by [`app::Msg`]s), drawing in
+//! [`views`] (a pure function of the state), and everything that touches the outside world (the
+//! terminal, signals, the worker thread, the run directory) in `runtime`. Nothing here names a
+//! burn type: the worker is reached through `worker`, `events` and the run directory.
+
+pub mod app;
+pub mod ensembles;
+mod runtime;
+pub mod setup;
+pub mod views;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::run_dir::RunDir;
+use crate::spec::{Overrides, Spec};
+use app::{RunEntry, Snapshot};
+use setup::PresetEntry;
+
+pub use runtime::run;
+
+/// The quick preset, compiled in so that the Setup screen has one even outside the repository.
+const BUILT_IN_QUICK: &str = include_str!("../../presets/quick.toml");
+
+/// The single-chain presets under `dir` (recursively), sorted by path; a preset that does not
+/// parse is listed with its error. Table presets (several chains) are not startable here.
+pub fn load_presets(dir: &Path) -> Vec<PresetEntry> {
+    let mut files = Vec::new();
+    collect_toml(dir, &mut files);
+    files.sort();
+    let mut presets: Vec<PresetEntry> = files
+        .into_iter()
+        .filter(|path| {
+            !std::fs::read_to_string(path).is_ok_and(|text| crate::table::is_table_preset(&text))
+        })
+        .map(preset_entry)
+        .collect();
+    if presets.is_empty() {
+        let path = PathBuf::from("<built-in>/quick.toml");
+        let spec =
+            Spec::parse(BUILT_IN_QUICK, &path, &Overrides::default()).map_err(|e| e.to_string());
+        presets.push(PresetEntry { path, spec });
+    }
+    presets
+}
+
+pub fn preset_entry(path: PathBuf) -> PresetEntry {
+    let spec = Spec::load(&path, &Overrides::default()).map_err(|e| e.to_string());
+    PresetEntry { path, spec }
+}
+
+fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_toml(&path, out);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+}
+
+/// What a run directory holds now.
+pub fn read_snapshot(dir: &RunDir) -> Result<Snapshot> {
+    Ok(Snapshot {
+        spec: dir.spec()?,
+        epochs: dir.metrics()?,
+        results: dir.results()?,
+    })
+}
+
+/// Run directories under `root` (a table's chains sit two levels down), newest name first.
+pub fn scan_runs(root: &Path) -> Vec<RunEntry> {
+    let mut dirs = Vec::new();
+    collect_run_dirs(root, 3, &mut dirs);
+    dirs.sort();
+    dirs.reverse();
+    dirs.into_iter()
+        .filter_map(|dir| {
+            let run = RunDir::open(&dir).ok()?;
+            let spec = run.spec().ok()?;
+            let results = run.results().ok().flatten();
+            Some(RunEntry {
+                name: spec.name.clone(),
+                state: results.as_ref().map(|r| r.state),
+                finished: results.as_ref().map_or(0, |r| r.generations.len()),
+                generations: spec.generations.count + 1,
+                dir,
+            })
+        })
+        .collect()
+}
+
+fn collect_run_dirs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.join("spec.toml").is_file() {
+            out.push(path);
+        } else if depth > 1 && path.is_dir() {
+            collect_run_dirs(&path, depth - 1, out);
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! The Setup screen's state: a preset as the starting point, edited field by field. Every edit
+//! re-validates the whole spec through `Spec::parse`, so an invalid combination is explained
+//! next to the form before Enter is pressed.
+
+use std::path::{Path, PathBuf};
+
+use crate::device::DeviceChoice;
+use crate::models::{self, Shape};
+use crate::spec::{ControlKind, DataSource, DataSpec, ModelSpec, Overrides, Spec};
+
+/// A preset file and its parsed spec (or why it does not parse).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresetEntry {
+    pub path: PathBuf,
+    pub spec: Result<Spec, String>,
+}
+
+impl PresetEntry {
+    pub fn name(&self) -> String {
+        match &self.spec {
+            Ok(spec) => spec.name.clone(),
+            Err(_) => self.path.file_stem().map_or_else(
+                || self.path.display().to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Preset,
+    Dataset,
+    TrainSamples,
+    Teacher,
+    TeacherSize,
+    Student,
+    StudentSize,
+    Control,
+    Temperature,
+    Generations,
+    Epochs,
+    Seed,
+    Device,
+}
+
+impl Field {
+    pub const ALL: [Field; 13] = [
+        Field::Preset,
+        Field::Dataset,
+        Field::TrainSamples,
+        Field::Teacher,
+        Field::TeacherSize,
+        Field::Student,
+        Field::StudentSize,
+        Field::Control,
+        Field::Temperature,
+        Field::Generations,
+        Field::Epochs,
+        Field::Seed,
+        Field::Device,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::Preset => "Preset",
+            Field::Dataset => "Dataset",
+            Field::TrainSamples => "Train samples",
+            Field::Teacher => "Teacher",
+            Field::TeacherSize => "Teacher size",
+            Field::Student => "Student",
+            Field::StudentSize => "Student size",
+            Field::Control => "Control",
+            Field::Temperature => "Temperature",
+            Field::Generations => "Generations",
+            Field::Epochs => "Epochs",
+            Field::Seed => "Seed",
+            Field::Device => "Device",
+        }
+    }
+}
+
+/// What the form currently adds up to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// The spec Enter would start, or why it cannot start.
+    pub spec: Result<Spec, String>,
+    pub teacher_parameters: Option<usize>,
+    pub student_parameters: Option<usize>,
+    /// Training cost: images seen over all generations and the FLOPs they take.
+    pub cost: Option<Cost>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cost {
+    pub images: u64,
+    pub flops: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    pub presets: Vec<PresetEntry>,
+    pub preset: usize,
+    /// The edited spec, except epochs and seed (applied as overrides so milestones scale).
+    pub draft: Option<Spec>,
+    pub epochs: usize,
+    pub seed: u64,
+    pub device: DeviceChoice,
+    /// Which devices this build and machine can open; empty until the runtime has asked.
+    pub devices: Vec<(DeviceChoice, Result<(), String>)>,
+    pub field: usize,
+    pub check: Check,
+}
+
+const ARCHS: [&str; 5] = ["mlp", "cnn", "preact-resnet", "wide-resnet", "densenet-bc"];
+const CONTROLS: [ControlKind; 6] = [
+    ControlKind::Ban,
+    ControlKind::BanL,
+    ControlKind::Cwtm,
+    ControlKind::Dkpp,
+    ControlKind::Kd,
+    ControlKind::Label,
+];
+const TEMPERATURES: [f64; 8] = [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0];
+const TRAIN_SAMPLES: [Option<usize>; 9] = [
+    Some(200),
+    Some(500),
+    Some(1000),
+    Some(2000),
+    Some(5000),
+    Some(10000),
+    Some(20000),
+    Some(50000),
+    None,
+];
+const SOURCES: [DataSource; 4] = [
+    DataSource::Embedded,
+    DataSource::Idx,
+    DataSource::Cifar10,
+    DataSource::Cifar100,
+];
+pub const DEVICES: [DeviceChoice; 3] = [
+    DeviceChoice::Flex,
+    DeviceChoice::TchCpu,
+    DeviceChoice::Cuda(0),
+];
+
+fn arch_of(model: &ModelSpec) -> &'static str {
+    match model {
+        ModelSpec::Mlp { .. } => "mlp",
+        ModelSpec::Cnn { .. } => "cnn",
+        ModelSpec::PreactResnet { .. } => "preact-resnet",
+        ModelSpec::WideResnet { .. } => "wide-resnet",
+        ModelSpec::DensenetBc { .. } => "densenet-bc",
+    }
+}
+
+/// The sizes offered for an architecture, smallest first (the papers' sizes among them).
+fn sizes(arch: &str) -> Vec<ModelSpec> {
+    match arch {
+        "mlp" => [vec![128], vec![256, 128], vec![512, 256], vec![1200, 1200]]
+            .into_iter()
+            .map(|hidden| ModelSpec::Mlp { hidden })
+            .collect(),
+        "cnn" => [4, 8, 12, 16, 32, 64]
+            .into_iter()
+            .map(|width| ModelSpec::Cnn { width })
+            .collect(),
+        "preact-resnet" => [8, 14, 20, 32, 56, 110]
+            .into_iter()
+            .map(|depth| ModelSpec::PreactResnet { depth, width: 1 })
+            .collect(),
+        "wide-resnet" => [(10, 1), (16, 1), (16, 2), (16, 4), (28, 1), (28, 10)]
+            .into_iter()
+            .map(|(depth, widen)| ModelSpec::WideResnet {
+                depth,
+                widen,
+                dropout: 0.3,
+            })
+            .collect(),
+        _ => [(40, 12), (100, 12), (112, 33), (90, 60), (80, 80)]
+            .into_iter()
+            .map(|(depth, growth)| ModelSpec::DensenetBc {
+                depth,
+                growth,
+                compression: 0.5,
+                block_layers: Vec::new(),
+                stem: None,
+            })
+            .collect(),
+    }
+}
+
+/// Steps `index` by `delta` within `0..len`, stopping at the ends.
+fn step(index: usize, delta: i32, len: usize) -> usize {
+    (index as i64 + i64::from(delta)).clamp(0, len.saturating_sub(1) as i64) as usize
+}
+
+/// The position of `current` in `values` moved by `delta`; a value not in the list moves to
+/// the first entry.
+fn step_in<T: PartialEq>(values: &[T], current: &T, delta: i32) -> usize {
+    values
+        .iter()
+        .position(|v| v == current)
+        .map_or(0, |i| step(i, delta, values.len()))
+}
+
+fn resize(model: &ModelSpec, delta: i32) -> ModelSpec {
+    let ladder = sizes(arch_of(model));
+    ladder[step_in(&ladder, model, delta)].clone()
+}
+
+/// Image shape and classes of a data source, known without reading it.
+pub fn shape_of(data: &DataSpec) -> Shape {
+    match data.source {
+        DataSource::Embedded | DataSource::Idx => Shape {
+            channels: 1,
+            height: 28,
+            width: 28,
+            classes: 10,
+        },
+        DataSource::Cifar10 => Shape {
+            channels: 3,
+            height: 32,
+            width: 32,
+            classes: 10,
+        },
+        DataSource::Cifar100 => Shape {
+            channels: 3,
+            height: 32,
+            width: 32,
+            classes: if data.labels == crate::spec::Cifar100Labels::Coarse {
+                20
+            } else {
+                100
+            },
+        },
+    }
+}
+
+/// Training images of a source when no subset is asked for: the embedded subset's 10,000 and
+/// the full Fashion-MNIST and CIFAR training splits.
+fn full_train_len(source: DataSource) -> usize {
+    match source {
+        DataSource::Embedded => 10_000,
+        DataSource::Idx => 60_000,
+        DataSource::Cifar10 | DataSource::Cifar100 => 50_000,
+    }
+}
+
+/// Images trained on and FLOPs spent (forward + backward taken as 3 forwards, plus one teacher
+/// forward per image for every generation that distills).
+pub fn cost(spec: &Spec) -> Cost {
+    let shape = shape_of(&spec.data);
+    let train = spec
+        .data
+        .train_samples
+        .unwrap_or(full_train_len(spec.data.source))
+        .saturating_sub(spec.data.validation_samples);
+    let per_generation = (train * spec.schedule.epochs) as u64;
+    let mut flops = 0.0;
+    for k in 0..=spec.generations.count {
+        flops +=
+            3.0 * models::forward_flops(spec.model_of(k), shape) as f64 * per_generation as f64;
+        if k > 0 && spec.generations.control_of(k).needs_teacher() {
+            flops +=
+                models::forward_flops(spec.model_of(k - 1), shape) as f64 * per_generation as f64;
+        }
+    }
+    Cost {
+        images: per_generation * (spec.generations.count as u64 + 1),
+        flops,
+    }
+}
+
+impl Setup {
+    pub fn new(presets: Vec<PresetEntry>, device: DeviceChoice) -> Setup {
+        let mut setup = Setup {
+            presets,
+            preset: 0,
+            draft: None,
+            epochs: 1,
+            seed: 1,
+            device,
+            devices: Vec::new(),
+            field: 0,
+            check: Check {
+                spec: Err(String::new()),
+                teacher_parameters: None,
+                student_parameters: None,
+                cost: None,
+            },
+        };
+        setup.load_preset(0);
+        setup
+    }
+
+    /// Selects the preset whose file is `path`, if listed.
+    pub fn select(&mut self, path: &Path) {
+        if let Some(i) = self.presets.iter().position(|p| p.path == path) {
+            self.load_preset(i);
+        }
+    }
+
+    fn load_preset(&mut self, index: usize) {
+        self.preset = index;
+        self.draft = self
+            .presets
+            .get(index)
+            .and_then(|p| p.spec.as_ref().ok())
+            .cloned();
+        if let Some(spec) = &self.draft {
+            self.epochs = spec.schedule.epochs;
+            self.seed = spec.seed;
+        }
+        self.recheck();
+    }
+
+    pub fn set_devices(&mut self, devices: Vec<(DeviceChoice, Result<(), String>)>) {
+        self.devices = devices;
+        self.recheck();
+    }
+
+    pub fn current_field(&self) -> Field {
+        Field::ALL[self.field]
+    }
+
+    pub fn move_field(&mut self, delta: i32) {
+        self.field = step(self.field, delta, Field::ALL.len());
+    }
+
+    /// Changes the value of the field under the cursor by `delta` steps.
+    pub fn adjust(&mut self, delta: i32) {
+        let field = self.current_field();
+        if field == Field::Preset {
+            if !self.presets.is_empty() {
+                self.load_preset(step(self.preset, delta, self.presets.len()));
+            }
+            return;
+        }
+        if field == Field::Device {
+            self.device = DEVICES[step_in(&DEVICES, &self.device, delta)];
+            self.recheck();
+            return;
+        }
+        let Some(spec) = &mut self.draft else { return };
+        match field {
+            Field::Epochs => self.epochs = step(self.epochs, delta, 10_000).max(1),
+            Field::Seed => self.seed = (self.seed as i64 + i64::from(delta)).max(0) as u64,
+            Field::Generations => {
+                spec.generations.count = step(spec.generations.count, delta, 21);
+                // The preset's ensembles that name a generation no longer trained go with it.
+                let count = spec.generations.count;
+                spec.ensembles
+                    .retain(|e| e.members.iter().all(|&m| m <= count));
+            }
+            _ => {
+                edit_experiment(spec, field, delta);
+                // The paper's numbers belong to the preset's experiment, not to an edited one.
+                spec.paper.clear();
+            }
+        }
+        self.recheck();
+    }
+
+    fn recheck(&mut self) {
+        self.check = match &self.draft {
+            None => Check {
+                spec: Err(match self.presets.get(self.preset) {
+                    Some(PresetEntry { spec: Err(e), .. }) => e.clone(),
+                    _ => "no preset found under presets/".into(),
+                }),
+                teacher_parameters: None,
+                student_parameters: None,
+                cost: None,
+            },
+            Some(draft) => self.check_draft(draft),
+        };
+    }
+
+    fn check_draft(&self, draft: &Spec) -> Check {
+        let file = self
+            .presets
+            .get(self.preset)
+            .map_or_else(PathBuf::new, |p| p.path.clone());
+        let overrides = Overrides {
+            epochs: Some(self.epochs),
+            seed: Some(self.seed),
+            ..Overrides::default()
+        };
+        let parsed = Spec::parse(&draft.to_toml(), &file, &overrides);
+        // A model the spec rejects has no parameter count to show.
+        let (teacher_ok, student_ok) = match &parsed {
+            Ok(_) => (true, true),
+            Err(e) => (
+                !e.field.starts_with("teacher"),
+                !e.field.starts_with("student"),
+            ),
+        };
+        let shape = shape_of(&draft.data);
+        let mut spec = parsed.map_err(|e| {
+            if e.field.is_empty() {
+                e.message
+            } else {
+                format!("{}: {}", e.field, e.message)
+            }
+        });
+        if spec.is_ok()
+            && let Some((_, Err(why))) = self.devices.iter().find(|(d, _)| *d == self.device)
+        {
+            spec = Err(why.clone());
+        }
+        Check {
+            cost: spec.as_ref().ok().map(cost),
+            spec,
+            teacher_parameters: teacher_ok.then(|| models::parameter_count(&draft.teacher, shape)),
+            student_parameters: student_ok.then(|| models::parameter_count(draft.student(), shape)),
+        }
+    }
+
+    /// The value of `field` as the form shows it.
+    pub fn value(&self, field: Field) -> String {
+        match field {
+            Field::Preset => self
+                .presets
+                .get(self.preset)
+                .map_or_else(|| "(none)".into(), PresetEntry::name),
+            Field::Device => self.device.to_string(),
+            _ => match &self.draft {
+                None => "-".into(),
+                Some(spec) => match field {
+                    Field::Dataset => source_name(spec.data.source).into(),
+                    Field::TrainSamples => spec
+                        .data
+                        .train_samples
+                        .map_or_else(|| "all".into(), |n| n.to_string()),
+                    Field::Teacher => arch_of(&spec.teacher).into(),
+                    Field::TeacherSize => spec.teacher.to_string(),
+                    Field::Student => spec.student.as_ref().map_or_else(
+                        || "same as teacher (born-again)".into(),
+                        |m| arch_of(m).into(),
+                    ),
+                    Field::StudentSize => spec.student().to_string(),
+                    Field::Control => spec.generations.control_of(1).name(),
+                    Field::Temperature => format!("{}", spec.generations.temperature),
+                    Field::Generations => format!("{} after the teacher", spec.generations.count),
+                    Field::Epochs => format!("{} per generation", self.epochs),
+                    Field::Seed => self.seed.to_string(),
+                    Field::Preset | Field::Device => unreachable!("handled above"),
+                },
+            },
+        }
+    }
+
+    /// A note beside a field: parameter counts, what a temperature does, device availability.
+    pub fn note(&self, field: Field) -> String {
+        let params = |p: Option<usize>| {
+            p.map_or_else(String::new, |p| format!("{} parameters", thousands(p)))
+        };
+        let Some(spec) = &self.draft else {
+            return String::new();
+        };
+        match field {
+            Field::TeacherSize => params(self.check.teacher_parameters),
+            Field::StudentSize => params(self.check.student_parameters),
+            Field::Temperature => match spec.generations.control {
+                ControlKind::Label | ControlKind::Cwtm => "unused by this control".into(),
+                ControlKind::Kd => format!("alpha {}", spec.generations.kd_alpha),
+                _ => String::new(),
+            },
+            Field::Control if !spec.generations.per_generation.is_empty() => {
+                "per generation in the preset".into()
+            }
+            Field::Device => match self.devices.iter().find(|(d, _)| *d == self.device) {
+                Some((_, Ok(()))) => "available".into(),
+                Some((_, Err(_))) => "not available".into(),
+                None => "checking".into(),
+            },
+            _ => String::new(),
+        }
+    }
+}
+
+fn source_name(source: DataSource) -> &'static str {
+    match source {
+        DataSource::Embedded => "embedded Fashion-MNIST subset",
+        DataSource::Idx => "idx (Fashion-MNIST files)",
+        DataSource::Cifar10 => "cifar10",
+        DataSource::Cifar100 => "cifar100",
+    }
+}
+
+/// Edits one field of the experiment itself (data, models, control).
+fn edit_experiment(spec: &mut Spec, field: Field, delta: i32) {
+    match field {
+        Field::Dataset => {
+            spec.data.source = SOURCES[step_in(&SOURCES, &spec.data.source, delta)];
+            // The embedded subset takes no path; files keep the preset's, if it had one.
+            if spec.data.source == DataSource::Embedded {
+                spec.data.path = None;
+            }
+        }
+        Field::TrainSamples => {
+            spec.data.train_samples =
+                TRAIN_SAMPLES[step_in(&TRAIN_SAMPLES, &spec.data.train_samples, delta)]
+        }
+        Field::Teacher => {
+            let arch = ARCHS[step_in(&ARCHS, &arch_of(&spec.teacher), delta)];
+            if arch != arch_of(&spec.teacher) {
+                spec.teacher = sizes(arch)[0].clone();
+            }
+        }
+        Field::TeacherSize => spec.teacher = resize(&spec.teacher, delta),
+        Field::Student => {
+            // "Same as teacher" comes first, then the architectures.
+            let current = spec.student.as_ref().map_or(0, |m| {
+                1 + ARCHS.iter().position(|&a| a == arch_of(m)).unwrap_or(0)
+            });
+            let next = step(current, delta, ARCHS.len() + 1);
+            if next != current {
+                spec.student = (next > 0).then(|| sizes(ARCHS[next - 1])[0].clone());
+            }
+        }
+        Field::StudentSize => {
+            if let Some(student) = &spec.student {
+                spec.student = Some(resize(student, delta));
+            }
+        }
+        Field::Control => {
+            spec.generations.control =
+                CONTROLS[step_in(&CONTROLS, &spec.generations.control, delta)];
+            spec.generations.per_generation.clear();
+        }
+        Field::Temperature => {
+            spec.generations.temperature =
+                TEMPERATURES[step_in(&TEMPERATURES, &spec.generations.temperature, delta)];
+        }
+        Field::Preset | Field::Generations | Field::Epochs | Field::Seed | Field::Device => {}
+    }
+}
+
+/// 1234567 -> "1,234,567".
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

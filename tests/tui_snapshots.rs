@@ -1,0 +1,239 @@
+//! Snapshots of every screen over ratatui's TestBackend at 80x24 (and a few other sizes), with
+//! a run in several states; and no panic at any size down to 1x1.
+
+mod tui_common;
+
+use std::path::PathBuf;
+
+use banbench::events::{Event, RunState};
+use banbench::tui::app::{App, Msg, RunEntry, Snapshot};
+use crossterm::event::KeyCode;
+use insta::assert_snapshot;
+use tui_common::*;
+
+fn at(app: &App) -> String {
+    render(app, 80, 24)
+}
+
+#[test]
+fn setup_with_a_preset() {
+    assert_snapshot!(at(&app()));
+}
+
+#[test]
+fn setup_explains_an_invalid_combination_in_place() {
+    let mut app = app();
+    // CIFAR-10 needs a path the preset does not give.
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Right));
+    app.update(key(KeyCode::Right));
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn setup_cross_architecture_with_hinton_kd() {
+    let mut app = app();
+    for code in [KeyCode::Down; 5] {
+        app.update(key(code));
+    }
+    app.update(key(KeyCode::Right)); // student: mlp
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Right)); // a wider MLP
+    app.update(key(KeyCode::Down));
+    for _ in 0..4 {
+        app.update(key(KeyCode::Right)); // BAN -> BAN+L -> CWTM -> DKPP -> KD
+    }
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Right)); // temperature 1.5
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn setup_unavailable_device() {
+    let mut app = app();
+    for _ in 0..12 {
+        app.update(key(KeyCode::Down));
+    }
+    app.update(key(KeyCode::Right));
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn run_training_the_first_student() {
+    let mut app = app();
+    live(&mut app, 4, 2);
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn run_paused_with_the_eta_counted_down() {
+    let mut app = app();
+    live(&mut app, 4, 2);
+    app.update(Msg::Tick(std::time::Duration::from_secs(10)));
+    app.update(key(KeyCode::Char('p')));
+    app.update(Msg::Tick(std::time::Duration::from_secs(10)));
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn run_asks_before_cancelling() {
+    let mut app = app();
+    live(&mut app, 4, 2);
+    app.update(key(KeyCode::Char('c')));
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn run_asks_before_quitting() {
+    let mut app = app();
+    live(&mut app, 4, 2);
+    app.update(key(KeyCode::Char('q')));
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn run_finished() {
+    let mut app = app();
+    live(&mut app, 9, 0);
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn run_failed() {
+    let mut app = app();
+    live(&mut app, 1, 1);
+    app.update(Msg::Worker(Event::Failed(
+        "data.train_samples: 200 is more than the 100 images of class 3".into(),
+    )));
+    app.update(Msg::WorkerEnded);
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn run_watched_from_another_session() {
+    let mut app = app();
+    let snapshot = Snapshot {
+        spec: tiny_spec(),
+        epochs: (1..=3)
+            .map(|e| record(0, e, 2.0 - 0.3 * e as f64, 30.0 - 5.0 * e as f64))
+            .chain([record(1, 1, 1.5, 22.0)])
+            .collect(),
+        results: Some(results(RunState::Running, vec![result(0, 10.0)])),
+    };
+    app.update(Msg::Opened {
+        dir: PathBuf::from("runs/tiny-20260101-120000"),
+        snapshot,
+    });
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn generations_while_training() {
+    let mut app = app();
+    live(&mut app, 4, 2);
+    app.update(key(KeyCode::Char('3')));
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn generations_finished_wide() {
+    let mut app = app();
+    live(&mut app, 9, 0);
+    app.update(key(KeyCode::Char('3')));
+    assert_snapshot!(render(&app, 120, 24));
+}
+
+#[test]
+fn generations_without_a_run() {
+    let mut app = app();
+    app.update(key(KeyCode::Char('3')));
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn ensembles_with_a_pinned_comparison() {
+    let mut app = app();
+    live(&mut app, 9, 0);
+    let effects = app.update(key(KeyCode::Char('4')));
+    serve_files(&mut app, effects);
+    app.update(key(KeyCode::Char(' '))); // Teacher
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Char(' '))); // + BAN-1
+    app.update(key(KeyCode::Char('m')));
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Char(' '))); // + BAN-2
+    app.update(key(KeyCode::Char('a'))); // logit averaging
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn ensembles_empty() {
+    let mut app = app();
+    live(&mut app, 9, 0);
+    let effects = app.update(key(KeyCode::Char('4')));
+    serve_files(&mut app, effects);
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn runs_list() {
+    let mut app = app();
+    app.update(key(KeyCode::Char('5')));
+    app.update(Msg::Runs(vec![
+        RunEntry {
+            dir: PathBuf::from("runs/tiny-20260102-090000"),
+            name: "tiny".into(),
+            state: None,
+            finished: 0,
+            generations: 3,
+        },
+        RunEntry {
+            dir: PathBuf::from("runs/quick-20260101-120000"),
+            name: "quick".into(),
+            state: Some(RunState::Finished),
+            finished: 3,
+            generations: 3,
+        },
+    ]));
+    app.update(key(KeyCode::Down));
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = app();
+    app.update(key(KeyCode::Char('?')));
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn too_small_asks_for_a_larger_terminal() {
+    assert_snapshot!(render(&app(), 50, 10));
+}
+
+#[test]
+fn no_size_panics() {
+    let mut apps = Vec::new();
+    for screen in ['1', '2', '3', '4', '5'] {
+        let mut app = app();
+        live(&mut app, 9, 0);
+        let effects = app.update(key(KeyCode::Char(screen)));
+        serve_files(&mut app, effects);
+        app.update(key(KeyCode::Char(' ')));
+        app.update(key(KeyCode::Char('m')));
+        apps.push(app.clone());
+        app.update(key(KeyCode::Char('?')));
+        apps.push(app);
+    }
+    let mut confirming = app();
+    live(&mut confirming, 4, 1);
+    confirming.update(key(KeyCode::Char('q')));
+    apps.push(confirming);
+    for app in &apps {
+        for width in 1..=130 {
+            for height in 1..=40 {
+                render(app, width, height);
+            }
+        }
+    }
+}
