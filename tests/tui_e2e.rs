@@ -30,26 +30,33 @@ count = 2
 control = "ban"
 "#;
 
+/// A session on a tmux server of its own (-L), so the test never touches the user's sessions.
 struct Tmux {
+    socket: String,
     session: String,
 }
 
 impl Tmux {
-    fn tmux(args: &[&str]) -> Output {
+    fn tmux(&self, args: &[&str]) -> Output {
         Command::new("tmux")
+            .args(["-L", &self.socket])
             .args(args)
             .output()
             .expect("tmux runs (install it: apt-get install tmux)")
     }
 
     fn start(dir: &Path, command: &str) -> Tmux {
-        let session = format!("banbench-e2e-{}", std::process::id());
+        let name = format!("banbench-e2e-{}", std::process::id());
+        let tmux = Tmux {
+            socket: name.clone(),
+            session: name,
+        };
         let dir = dir.to_str().unwrap();
-        let o = Tmux::tmux(&[
+        let o = tmux.tmux(&[
             "new-session",
             "-d",
             "-s",
-            &session,
+            &tmux.session,
             "-x",
             "100",
             "-y",
@@ -63,22 +70,26 @@ impl Tmux {
             "tmux new-session: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        Tmux { session }
+        tmux
     }
 
     fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", &self.session];
         args.extend(keys);
-        assert!(Tmux::tmux(&args).status.success());
+        assert!(self.tmux(&args).status.success());
     }
 
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&Tmux::tmux(&["capture-pane", "-p", "-t", &self.session]).stdout)
-            .into_owned()
+        String::from_utf8_lossy(
+            &self
+                .tmux(&["capture-pane", "-p", "-t", &self.session])
+                .stdout,
+        )
+        .into_owned()
     }
 
     fn alive(&self) -> bool {
-        Tmux::tmux(&["has-session", "-t", &self.session])
+        self.tmux(&["has-session", "-t", &self.session])
             .status
             .success()
     }
@@ -102,7 +113,8 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Tmux::tmux(&["kill-session", "-t", &self.session]);
+        // The server is this test's own (-L): stopping it ends only what the test started.
+        let _ = self.tmux(&["kill-server"]);
     }
 }
 
