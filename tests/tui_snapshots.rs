@@ -237,3 +237,10 @@ fn no_size_panics() {
         }
     }
 }
+
+#[test]
+fn run_in_the_first_epoch() {
+    let mut app = app();
+    live(&mut app, 0, 3);
+    assert_snapshot!(at(&app));
+}
