@@ -46,6 +46,9 @@ impl RunControl {
     }
 }
 
+/// The worker thread's name; the TUI's panic hook tells worker panics apart by it.
+pub const WORKER_THREAD: &str = "banbench-worker";
+
 /// A training run on its own thread.
 pub struct Worker {
     pub events: Receiver<Event>,
@@ -60,7 +63,7 @@ pub fn spawn(spec: Spec, data: RunData, device: DeviceChoice, run_dir: RunDir) -
     let (sender, events) = channel();
     let worker_control = control.clone();
     let handle = std::thread::Builder::new()
-        .name("banbench-worker".into())
+        .name(WORKER_THREAD.into())
         .spawn(move || {
             let mut emit = |e: Event| {
                 let _ = sender.send(e);

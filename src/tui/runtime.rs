@@ -23,7 +23,7 @@ use crate::device::DeviceChoice;
 use crate::events::Event;
 use crate::run_dir::RunDir;
 use crate::spec::Spec;
-use crate::worker::{self, RunControl};
+use crate::worker::{self, RunControl, WORKER_THREAD};
 use crate::{train, tui};
 
 use super::app::{App, Effect, Exit, Msg, Signal};
@@ -40,9 +40,6 @@ enum Incoming {
 fn app_msg(msg: Msg) -> Incoming {
     Incoming::App(Box::new(msg))
 }
-
-/// The name `worker::spawn` gives its thread.
-const WORKER_THREAD: &str = "banbench-worker";
 
 /// Opens the terminal UI on `target`: a preset file to select, a run directory to open, or
 /// nothing (the Setup screen with the presets under ./presets).
