@@ -8,7 +8,7 @@ use banbench::device::DeviceChoice;
 use banbench::events::{RunState, generation_label};
 use banbench::models::Shape;
 use banbench::run_dir::{RunDir, results_table};
-use banbench::spec::{Cifar100Labels, DataSource, ModelSpec, Overrides, Spec};
+use banbench::spec::{ModelSpec, Overrides, Spec};
 use banbench::table::{self, Chain, TablePreset};
 use banbench::{data, headless, models, train};
 
@@ -358,28 +358,12 @@ fn print_plan(spec: &Spec) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Input shape of a data source without reading its files (inspect needs no data).
-fn shape_of(spec: &Spec) -> Shape {
-    let (channels, side, classes) = match (spec.data.source, spec.data.labels) {
-        (DataSource::Embedded | DataSource::Idx, _) => (1, 28, 10),
-        (DataSource::Cifar10, _) => (3, 32, 10),
-        (DataSource::Cifar100, Cifar100Labels::Fine) => (3, 32, 100),
-        (DataSource::Cifar100, Cifar100Labels::Coarse) => (3, 32, 20),
-    };
-    Shape {
-        channels,
-        height: side,
-        width: side,
-        classes,
-    }
-}
-
 fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
     // (row, model, paper's parameter count)
     let mut models: Vec<(String, ModelSpec, Shape, Option<String>)> = Vec::new();
     match load_preset(path, profile, &Overrides::default())? {
         Preset::Spec(spec) => {
-            let shape = shape_of(&spec);
+            let shape = data::shape_of(&spec.data);
             models.push(("teacher".into(), spec.teacher.clone(), shape, None));
             if let Some(student) = &spec.student {
                 models.push(("student".into(), student.clone(), shape, None));
@@ -415,7 +399,7 @@ fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
                         models.push((
                             format!("{} {role}", chain.row),
                             model.clone(),
-                            shape_of(&chain.spec),
+                            data::shape_of(&chain.spec.data),
                             paper,
                         ));
                     }

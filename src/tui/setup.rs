@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::data;
 use crate::device::DeviceChoice;
-use crate::models::{self, Shape};
-use crate::spec::{ControlKind, DataSource, DataSpec, ModelSpec, Overrides, Spec};
+use crate::models;
+use crate::spec::{ControlKind, DataSource, ModelSpec, Overrides, Spec};
 
 /// A preset file and its parsed spec (or why it does not parse).
 #[derive(Debug, Clone, PartialEq)]
@@ -168,7 +169,7 @@ fn sizes(arch: &str) -> Vec<ModelSpec> {
             .collect(),
         "preact-resnet" => [8, 14, 20, 32, 56, 110]
             .into_iter()
-            .map(|depth| ModelSpec::PreactResnet { depth, width: 1 })
+            .map(|depth| ModelSpec::preact_resnet(depth, 1))
             .collect(),
         "wide-resnet" => [(10, 1), (16, 1), (16, 2), (16, 4), (28, 1), (28, 10)]
             .into_iter()
@@ -210,52 +211,14 @@ fn resize(model: &ModelSpec, delta: i32) -> ModelSpec {
     ladder[step_in(&ladder, model, delta)].clone()
 }
 
-/// Image shape and classes of a data source, known without reading it.
-pub fn shape_of(data: &DataSpec) -> Shape {
-    match data.source {
-        DataSource::Embedded | DataSource::Idx => Shape {
-            channels: 1,
-            height: 28,
-            width: 28,
-            classes: 10,
-        },
-        DataSource::Cifar10 => Shape {
-            channels: 3,
-            height: 32,
-            width: 32,
-            classes: 10,
-        },
-        DataSource::Cifar100 => Shape {
-            channels: 3,
-            height: 32,
-            width: 32,
-            classes: if data.labels == crate::spec::Cifar100Labels::Coarse {
-                20
-            } else {
-                100
-            },
-        },
-    }
-}
-
-/// Training images of a source when no subset is asked for: the embedded subset's 10,000 and
-/// the full Fashion-MNIST and CIFAR training splits.
-fn full_train_len(source: DataSource) -> usize {
-    match source {
-        DataSource::Embedded => 10_000,
-        DataSource::Idx => 60_000,
-        DataSource::Cifar10 | DataSource::Cifar100 => 50_000,
-    }
-}
-
 /// Images trained on and FLOPs spent (forward + backward taken as 3 forwards, plus one teacher
 /// forward per image for every generation that distills).
 pub fn cost(spec: &Spec) -> Cost {
-    let shape = shape_of(&spec.data);
+    let shape = data::shape_of(&spec.data);
     let train = spec
         .data
         .train_samples
-        .unwrap_or(full_train_len(spec.data.source))
+        .unwrap_or(data::full_train_len(spec.data.source))
         .saturating_sub(spec.data.validation_samples);
     let per_generation = (train * spec.schedule.epochs) as u64;
     let mut flops = 0.0;
@@ -397,7 +360,7 @@ impl Setup {
                 !e.field.starts_with("student"),
             ),
         };
-        let shape = shape_of(&draft.data);
+        let shape = data::shape_of(&draft.data);
         let mut spec = parsed.map_err(|e| {
             if e.field.is_empty() {
                 e.message
