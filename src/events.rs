@@ -116,7 +116,12 @@ pub enum Event {
         images_per_sec: f64,
     },
     Epoch(EpochRecord),
-    GenerationDone(GenerationResult),
+    /// A generation was saved; `ensembles` are all the spec's ensembles whose members are now
+    /// finished, so a driver can show them during the run.
+    GenerationDone {
+        generation: GenerationResult,
+        ensembles: Vec<EnsembleResult>,
+    },
     Log(String),
     /// The run ended (finished or stopped); `results` is what results.json now holds.
     Ended(Results),

@@ -75,7 +75,7 @@ pub fn event_line(event: &Event) -> Option<String> {
             ));
             line
         }
-        Event::GenerationDone(g) => format!(
+        Event::GenerationDone { generation: g, .. } => format!(
             "== {} done in {}: top-1 error {:.2}%, top-5 {:.2}%, NLL {:.4}, ECE {:.2}%",
             g.label,
             format_duration(g.train_seconds),

@@ -20,7 +20,7 @@ use crate::data::{self, Augment, Batcher, Dataset, ImageSet, Normalization};
 use crate::device::DeviceChoice;
 use crate::ensemble::{self, Logits};
 use crate::events::{EnsembleResult, EpochRecord, Event, GenerationResult, Results, RunState, generation_label};
-use crate::models::{Classifier, Shape};
+use crate::models::{self, Classifier, Shape};
 use crate::run_dir::{RunDir, TestLabels};
 use crate::distill::Control;
 use crate::spec::{Cifar100Labels, DataSource, Schedule, Spec};
@@ -181,7 +181,7 @@ pub fn run(
             generation: k,
             model: spec.model_of(k).to_string(),
             control: if k == 0 { "labels".into() } else { spec.generations.control_of(k).name() },
-            parameters: model.num_params(),
+            parameters: models::parameter_count(spec.model_of(k), data.shape),
             train_seconds,
             metrics: ensemble::metrics(&logits.probabilities(), logits.classes, &data.test.labels),
             paper_error: spec.paper.get(&label).copied(),
@@ -190,7 +190,7 @@ pub fn run(
         results.generations.push(generation.clone());
         results.ensembles = evaluate_ensembles(spec, run_dir, &results, data)?;
         run_dir.write_results(&results, spec)?;
-        emit(Event::GenerationDone(generation));
+        emit(Event::GenerationDone { generation, ensembles: results.ensembles.clone() });
         teacher = Some(eval_model);
     }
     results.state = RunState::Finished;
@@ -225,7 +225,7 @@ fn train_generation(
         generation: k,
         model: spec.model_of(k).to_string(),
         control: control.name(),
-        parameters: model.num_params(),
+        parameters: models::parameter_count(spec.model_of(k), ctx.data.shape),
     });
 
     let train = &ctx.data.train;
@@ -299,7 +299,7 @@ fn train_generation(
 /// PyTorch's or the paper's (0).
 pub fn sgd(schedule: &Schedule) -> ModuleOptimizer {
     SgdConfig::new()
-        .with_momentum((schedule.momentum > 0.0).then(|| MomentumConfig {
+        .with_momentum((schedule.momentum > 0.0).then_some(MomentumConfig {
             momentum: schedule.momentum,
             dampening: schedule.dampening,
             nesterov: schedule.nesterov,

@@ -407,10 +407,14 @@ impl RunView {
                     .retain(|r| (r.generation, r.epoch) != (record.generation, record.epoch));
                 self.epochs.push(record);
             }
-            Event::GenerationDone(result) => {
+            Event::GenerationDone {
+                generation: result,
+                ensembles,
+            } => {
                 self.generations
                     .retain(|g| g.generation != result.generation);
                 self.generations.push(result);
+                self.ensembles = ensembles;
                 self.current = None;
                 self.progress = None;
             }

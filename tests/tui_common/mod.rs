@@ -206,7 +206,10 @@ pub fn live(app: &mut App, epochs_done: usize, batch: usize) {
             );
             app.update(Msg::Worker(Event::Epoch(r)));
         }
-        app.update(Msg::Worker(Event::GenerationDone(result(k, top1))));
+        app.update(Msg::Worker(Event::GenerationDone {
+            generation: result(k, top1),
+            ensembles: Vec::new(),
+        }));
     }
     let finished = TOP1
         .iter()
