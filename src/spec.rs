@@ -107,6 +107,18 @@ pub enum ModelSpec {
         depth: usize,
         #[serde(default = "default_resnet_width")]
         width: usize,
+        /// Channels of the stem conv (16 when absent); the BAN paper's Table 5 students take
+        /// their DenseNet teacher's, which they share.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stem: Option<usize>,
+        /// Channels of the three stages, replacing 16w/32w/64w; the last one is the feature
+        /// width the output layer reads (Table 5: the teacher's, which they share).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        channels: Vec<usize>,
+        /// Blocks per stage, overriding the split derived from `depth` (which must then be
+        /// 2 x their sum + 2).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        blocks: Vec<usize>,
     },
     /// DenseNet-BC (Huang et al. 2017): a 3x3 stem conv to 2k channels, three dense blocks of
     /// bottleneck layers (BN-ReLU-conv1x1 to 4k, BN-ReLU-conv3x3 to k) joined by transitions
@@ -158,6 +170,22 @@ fn default_wrn_dropout() -> f64 {
     0.3
 }
 
+impl ModelSpec {
+    /// A pre-activation ResNet of the standard layout (He et al. 2016).
+    pub fn preact_resnet(depth: usize, width: usize) -> ModelSpec {
+        ModelSpec::PreactResnet { depth, width, stem: None, channels: Vec::new(), blocks: Vec::new() }
+    }
+}
+
+/// " key=a/b/c" for an explicit list, nothing for an empty (default) one.
+fn write_list(f: &mut fmt::Formatter<'_>, key: &str, list: &[usize]) -> fmt::Result {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<String> = list.iter().map(|n| n.to_string()).collect();
+    write!(f, " {key}={}", items.join("/"))
+}
+
 impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -166,7 +194,18 @@ impl fmt::Display for ModelSpec {
                 write!(f, "MLP-{}", sizes.join("-"))
             }
             ModelSpec::Cnn { width } => write!(f, "CNN-{width}"),
-            ModelSpec::PreactResnet { depth, width } => write!(f, "PreAct-ResNet-{depth}-{width}"),
+            ModelSpec::PreactResnet { depth, width, stem, channels, blocks } => {
+                // Only what departs from the standard layout, so the usual names stay short.
+                write!(f, "PreAct-ResNet-{depth}")?;
+                if channels.is_empty() {
+                    write!(f, "-{width}")?;
+                }
+                write_list(f, "blocks", blocks)?;
+                if let Some(stem) = stem {
+                    write!(f, " stem={stem}")?;
+                }
+                write_list(f, "channels", channels)
+            }
             ModelSpec::DensenetBc {
                 depth,
                 growth,
@@ -176,10 +215,7 @@ impl fmt::Display for ModelSpec {
             } => {
                 write!(f, "DenseNet-BC-{depth}-{growth}")?;
                 // Only what departs from DenseNet-BC's definition, so paper names stay short.
-                if !block_layers.is_empty() {
-                    let sizes: Vec<String> = block_layers.iter().map(|n| n.to_string()).collect();
-                    write!(f, " blocks={}", sizes.join("/"))?;
-                }
+                write_list(f, "blocks", block_layers)?;
                 if let Some(stem) = stem {
                     write!(f, " stem={stem}")?;
                 }
@@ -268,6 +304,10 @@ pub struct Generations {
     /// Per-generation controls (generation 1 first), overriding `control`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_generation: Vec<ControlKind>,
+    /// Each student takes generation k-1's first conv and output layer, frozen, instead of
+    /// initialising its own (the BAN paper's cross-architecture students, Table 5).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share_teacher_layers: bool,
 }
 
 fn default_temperature() -> f64 {
@@ -530,6 +570,12 @@ impl Spec {
                 format!("expected one control per generation ({}), found {}", g.count, g.per_generation.len()),
             ));
         }
+        if g.share_teacher_layers && g.count > 0 {
+            // Generation 1 shares with the teacher; later ones with a student like themselves.
+            if let Some(message) = crate::models::sharing_mismatch(&self.teacher, self.student()) {
+                return Err(("generations", "share_teacher_layers", message));
+            }
+        }
         for e in &self.ensembles {
             if e.members.len() < 2 {
                 return Err(("ensemble", "members", format!("ensemble `{}` needs at least 2 members", e.name)));
@@ -565,12 +611,33 @@ impl ModelSpec {
                     return Err(("width", format!("expected 1..=512, found {width}")));
                 }
             }
-            ModelSpec::PreactResnet { depth, width } => {
-                if *depth < 8 || (depth - 2) % 6 != 0 {
-                    return Err(("depth", format!("expected 6n + 2 with n >= 1 (8, 14, 20, 32, 56, 110, ...), found {depth}")));
+            ModelSpec::PreactResnet { depth, width, stem, channels, blocks } => {
+                if blocks.is_empty() {
+                    if *depth < 8 || (depth - 2) % 6 != 0 {
+                        return Err(("depth", format!("expected 6n + 2 with n >= 1 (8, 14, 20, 32, 56, 110, ...), found {depth}")));
+                    }
+                } else {
+                    if blocks.len() != 3 || blocks.contains(&0) {
+                        return Err(("blocks", format!("expected three stages of at least 1 block each, found {blocks:?}")));
+                    }
+                    let expected = 2 * blocks.iter().sum::<usize>() + 2;
+                    if *depth != expected {
+                        return Err(("depth", format!("expected {expected} = 2 x (sum of blocks) + 2, found {depth}")));
+                    }
                 }
                 if *width == 0 || *width > 64 {
                     return Err(("width", format!("expected 1..=64, found {width}")));
+                }
+                if !channels.is_empty() {
+                    if channels.len() != 3 || channels.contains(&0) {
+                        return Err(("channels", format!("expected three stages of at least 1 channel each, found {channels:?}")));
+                    }
+                    if *width != 1 {
+                        return Err(("width", "`channels` replaces the width multiplier; leave width at 1".into()));
+                    }
+                }
+                if *stem == Some(0) {
+                    return Err(("stem", "expected at least 1 channel".into()));
                 }
             }
             ModelSpec::DensenetBc {

@@ -170,7 +170,7 @@ impl TablePreset {
                 })?;
                 if p.shrink {
                     spec.teacher = shrink(&spec.teacher);
-                    spec.student = spec.student.as_ref().map(shrink);
+                    spec.student = spec.student.as_ref().map(|s| shrink_student(s, &spec.teacher));
                 }
                 spec.paper = row
                     .paper
@@ -195,7 +195,9 @@ pub fn shrink(model: &ModelSpec) -> ModelSpec {
     match model {
         ModelSpec::Mlp { .. } => ModelSpec::Mlp { hidden: vec![16] },
         ModelSpec::Cnn { .. } => ModelSpec::Cnn { width: 4 },
-        ModelSpec::PreactResnet { .. } => ModelSpec::PreactResnet { depth: 8, width: 1 },
+        // Explicit stems and widths exist to match another model's: the shrunk DenseNet-BC's
+        // (growth 2, a 4-channel stem) unless `shrink_student` knows the teacher.
+        ModelSpec::PreactResnet { stem, channels, blocks, .. } => shrink_preact(*stem, channels, blocks, 4, 4),
         ModelSpec::DensenetBc { depth, compression, block_layers, stem, .. } => {
             // One layer per block for the usual depths, more for a deeper student.
             let layers = |l: usize| l.div_ceil(12).max(1);
@@ -214,6 +216,31 @@ pub fn shrink(model: &ModelSpec) -> ModelSpec {
             }
         }
         ModelSpec::WideResnet { dropout, .. } => ModelSpec::WideResnet { depth: 10, widen: 1, dropout: *dropout },
+    }
+}
+
+/// `shrink` for a student of the already shrunk `teacher`: a pre-activation ResNet that shares
+/// its teacher's first conv and output layer (Table 5) takes the shrunk teacher's stem and
+/// feature width, so sharing still works in miniature.
+fn shrink_student(student: &ModelSpec, teacher: &ModelSpec) -> ModelSpec {
+    match (student, crate::models::shared_shapes(teacher)) {
+        (ModelSpec::PreactResnet { stem, channels, blocks, .. }, Some(t)) => {
+            shrink_preact(*stem, channels, blocks, t.first_conv, t.features)
+        }
+        _ => shrink(student),
+    }
+}
+
+/// The smallest pre-activation ResNet; an explicit stem becomes `to_stem`, explicit channels
+/// end at `features` with the other stages in proportion to the last.
+fn shrink_preact(stem: Option<usize>, channels: &[usize], blocks: &[usize], to_stem: usize, features: usize) -> ModelSpec {
+    let last = channels.last().copied().unwrap_or(1);
+    ModelSpec::PreactResnet {
+        depth: 8,
+        width: 1,
+        stem: stem.map(|_| to_stem),
+        channels: channels.iter().map(|&c| (features * c).div_ceil(last)).collect(),
+        blocks: if blocks.is_empty() { vec![] } else { vec![1; 3] },
     }
 }
 

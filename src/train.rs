@@ -219,6 +219,13 @@ fn train_generation(
     ctx.device.seed(seed);
     let train_device = ctx.device.clone().autodiff();
     let mut model = Classifier::new(spec.model_of(k), ctx.data.shape, &train_device);
+    if spec.generations.share_teacher_layers
+        && let Some(teacher) = teacher
+    {
+        model = model.with_shared(teacher, &train_device).with_context(|| {
+            format!("{} sharing {}'s first conv and output layer", spec.model_of(k), spec.model_of(k - 1))
+        })?;
+    }
     let mut optimizer = sgd(schedule);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     emit(Event::GenerationStarted {

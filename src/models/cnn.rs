@@ -7,8 +7,8 @@ use super::{Cost, Shape};
 
 /// conv3x3 -> batch norm -> ReLU.
 #[derive(Module, Debug)]
-struct ConvBlock {
-    conv: Conv2d,
+pub(super) struct ConvBlock {
+    pub(super) conv: Conv2d,
     norm: BatchNorm,
     activation: Relu,
 }
@@ -53,10 +53,10 @@ fn pools_after(block: usize) -> bool {
 /// across generations than a flatten + dense head).
 #[derive(Module, Debug)]
 pub struct Cnn {
-    blocks: Vec<ConvBlock>,
+    pub(super) blocks: Vec<ConvBlock>,
     pool: MaxPool2d,
     head_pool: AdaptiveAvgPool2d,
-    output: Linear,
+    pub(super) output: Linear,
 }
 
 impl Cnn {

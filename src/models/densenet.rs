@@ -53,6 +53,23 @@ impl DensenetLayout {
         }
     }
 
+    /// Channels of the stem conv.
+    pub fn stem(&self) -> usize {
+        self.stem
+    }
+
+    /// Channels the global pool feeds to the linear head.
+    pub fn features(&self) -> usize {
+        let mut channels = self.stem;
+        for (b, &n) in self.block_layers.iter().enumerate() {
+            channels += n * self.growth;
+            if self.has_transition(b) {
+                channels = self.compress(channels);
+            }
+        }
+        channels
+    }
+
     /// Channels after a transition, rounded down as in Huang et al.'s code.
     fn compress(&self, channels: usize) -> usize {
         (self.compression * channels as f64).floor() as usize
@@ -122,13 +139,13 @@ impl Transition {
 /// average pooling and a linear head.
 #[derive(Module, Debug)]
 pub struct Densenet {
-    stem: Conv2d,
+    pub(super) stem: Conv2d,
     blocks: Vec<DenseBlock>,
     transitions: Vec<Transition>,
     norm: BatchNorm,
     activation: Relu,
     pool: AdaptiveAvgPool2d,
-    output: Linear,
+    pub(super) output: Linear,
 }
 
 impl Densenet {

@@ -7,7 +7,7 @@ use super::{Cost, Shape};
 #[derive(Module, Debug)]
 pub struct Mlp {
     hidden: Vec<Linear>,
-    output: Linear,
+    pub(super) output: Linear,
     activation: Relu,
 }
 

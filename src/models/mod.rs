@@ -7,14 +7,15 @@ mod mlp;
 mod preact_resnet;
 mod wide_resnet;
 
-use burn::nn::PaddingConfig2d;
+use anyhow::{Result, bail};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, PaddingConfig2d};
 use burn::prelude::*;
 
 pub use cnn::Cnn;
 pub use densenet::{Densenet, DensenetLayout};
 pub use mlp::Mlp;
-pub use preact_resnet::PreactResnet;
+pub use preact_resnet::{PreactLayout, PreactResnet};
 pub use wide_resnet::WideResnet;
 
 use crate::spec::ModelSpec;
@@ -43,19 +44,11 @@ impl Classifier {
         match spec {
             ModelSpec::Mlp { hidden } => Classifier::Mlp(Mlp::new(hidden, shape, device)),
             ModelSpec::Cnn { width } => Classifier::Cnn(Cnn::new(*width, shape, device)),
-            ModelSpec::PreactResnet { depth, width } => {
-                Classifier::PreactResnet(PreactResnet::new(*depth, *width, shape, device))
+            ModelSpec::PreactResnet { .. } => {
+                Classifier::PreactResnet(PreactResnet::new(&preact_layout(spec), shape, device))
             }
-            ModelSpec::DensenetBc {
-                depth,
-                growth,
-                compression,
-                block_layers,
-                stem,
-            } => {
-                let layout =
-                    DensenetLayout::new(*depth, *growth, *compression, block_layers, *stem);
-                Classifier::Densenet(Densenet::new(&layout, shape, device))
+            ModelSpec::DensenetBc { .. } => {
+                Classifier::Densenet(Densenet::new(&densenet_layout(spec), shape, device))
             }
             ModelSpec::WideResnet {
                 depth,
@@ -74,6 +67,160 @@ impl Classifier {
             Classifier::WideResnet(m) => m.forward(images),
         }
     }
+
+    /// The first convolution, which reads the images (an MLP has none).
+    pub fn first_conv(&self) -> Option<&Conv2d> {
+        match self {
+            Classifier::Mlp(_) => None,
+            Classifier::Cnn(m) => Some(&m.blocks[0].conv),
+            Classifier::PreactResnet(m) => Some(&m.stem),
+            Classifier::Densenet(m) => Some(&m.stem),
+            Classifier::WideResnet(m) => Some(&m.stem),
+        }
+    }
+
+    /// The linear layer that maps pooled features to logits.
+    pub fn output(&self) -> &Linear {
+        match self {
+            Classifier::Mlp(m) => &m.output,
+            Classifier::Cnn(m) => &m.output,
+            Classifier::PreactResnet(m) => &m.output,
+            Classifier::Densenet(m) => &m.output,
+            Classifier::WideResnet(m) => &m.output,
+        }
+    }
+
+    fn shared_layers_mut(&mut self) -> (Option<&mut Conv2d>, &mut Linear) {
+        match self {
+            Classifier::Mlp(m) => (None, &mut m.output),
+            Classifier::Cnn(m) => (Some(&mut m.blocks[0].conv), &mut m.output),
+            Classifier::PreactResnet(m) => (Some(&mut m.stem), &mut m.output),
+            Classifier::Densenet(m) => (Some(&mut m.stem), &mut m.output),
+            Classifier::WideResnet(m) => (Some(&mut m.stem), &mut m.output),
+        }
+    }
+
+    /// This model with `teacher`'s first convolution and output layer (weights and biases) in
+    /// place of its own, copied onto `device` and frozen, so the optimiser never updates them:
+    /// the BAN paper's cross-architecture students (Table 5). `Spec` validation rules out
+    /// mismatching shapes from the specs; this checks the built layers.
+    pub fn with_shared(mut self, teacher: &Classifier, device: &Device) -> Result<Classifier> {
+        let (Some(conv), Some(teacher_conv)) = (self.first_conv(), teacher.first_conv()) else {
+            bail!("an MLP has no convolution to share");
+        };
+        let (conv, teacher_conv) = (conv.weight.dims(), teacher_conv.weight.dims());
+        let (output, teacher_output) =
+            (self.output().weight.dims(), teacher.output().weight.dims());
+        if conv != teacher_conv || output != teacher_output {
+            bail!(
+                "first conv weights {teacher_conv:?} vs {conv:?}, output layer weights {teacher_output:?} vs {output:?} (teacher vs student)"
+            );
+        }
+        // `no_grad` persists through `train`, which turns the eval snapshot's tensors back into
+        // autodiff ones on the training device.
+        let frozen_conv = teacher
+            .first_conv()
+            .cloned()
+            .map(|c| c.no_grad().fork(device).train());
+        let frozen_output = teacher.output().clone().no_grad().fork(device).train();
+        let (conv, output) = self.shared_layers_mut();
+        if let (Some(conv), Some(frozen)) = (conv, frozen_conv) {
+            *conv = frozen;
+        }
+        *output = frozen_output;
+        Ok(self)
+    }
+}
+
+/// The shapes of the layers a student shares with its teacher under
+/// `generations.share_teacher_layers` (the input channels and classes come from the data, so
+/// they always agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedShapes {
+    /// Output channels of the first convolution.
+    pub first_conv: usize,
+    /// Its kernel size.
+    pub kernel: usize,
+    /// Features the output layer reads.
+    pub features: usize,
+}
+
+impl std::fmt::Display for SharedShapes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            first_conv,
+            kernel,
+            features,
+        } = self;
+        write!(
+            f,
+            "first conv {kernel}x{kernel} to {first_conv} channels, output layer from {features} features"
+        )
+    }
+}
+
+/// The shapes `spec`'s first convolution and output layer have; `None` for the MLP, which has
+/// no convolution.
+pub fn shared_shapes(spec: &ModelSpec) -> Option<SharedShapes> {
+    let (first_conv, features) = match spec {
+        ModelSpec::Mlp { .. } => return None,
+        ModelSpec::Cnn { width } => (*width, 4 * width),
+        ModelSpec::PreactResnet { .. } => {
+            let layout = preact_layout(spec);
+            (layout.stem(), layout.features())
+        }
+        ModelSpec::DensenetBc { .. } => {
+            let layout = densenet_layout(spec);
+            (layout.stem(), layout.features())
+        }
+        ModelSpec::WideResnet { widen, .. } => (16, 64 * widen),
+    };
+    Some(SharedShapes {
+        first_conv,
+        kernel: 3,
+        features,
+    })
+}
+
+/// Why a `student` cannot take `teacher`'s first convolution and output layer, if it cannot.
+pub fn sharing_mismatch(teacher: &ModelSpec, student: &ModelSpec) -> Option<String> {
+    match (shared_shapes(teacher), shared_shapes(student)) {
+        (Some(t), Some(s)) if t == s => None,
+        (Some(t), Some(s)) => Some(format!(
+            "the student {student} cannot share the first conv and output layer of its teacher {teacher}: the teacher has {t}, the student {s}"
+        )),
+        _ => Some(format!(
+            "the student {student} cannot share the first conv and output layer of its teacher {teacher}: an MLP has no convolution"
+        )),
+    }
+}
+
+fn preact_layout(spec: &ModelSpec) -> PreactLayout {
+    let ModelSpec::PreactResnet {
+        depth,
+        width,
+        stem,
+        channels,
+        blocks,
+    } = spec
+    else {
+        unreachable!("called with a pre-activation ResNet spec")
+    };
+    PreactLayout::new(*depth, *width, *stem, channels, blocks)
+}
+
+fn densenet_layout(spec: &ModelSpec) -> DensenetLayout {
+    let ModelSpec::DensenetBc {
+        depth,
+        growth,
+        compression,
+        block_layers,
+        stem,
+    } = spec
+    else {
+        unreachable!("called with a DenseNet-BC spec")
+    };
+    DensenetLayout::new(*depth, *growth, *compression, block_layers, *stem)
 }
 
 /// Trainable parameters of an architecture, as papers (and PyTorch's `parameters()`) count
@@ -95,17 +242,8 @@ fn cost(spec: &ModelSpec, shape: Shape) -> Cost {
     match spec {
         ModelSpec::Mlp { hidden } => mlp::cost(hidden, shape),
         ModelSpec::Cnn { width } => cnn::cost(*width, shape),
-        ModelSpec::PreactResnet { depth, width } => preact_resnet::cost(*depth, *width, shape),
-        ModelSpec::DensenetBc {
-            depth,
-            growth,
-            compression,
-            block_layers,
-            stem,
-        } => {
-            let layout = DensenetLayout::new(*depth, *growth, *compression, block_layers, *stem);
-            densenet::cost(&layout, shape)
-        }
+        ModelSpec::PreactResnet { .. } => preact_resnet::cost(&preact_layout(spec), shape),
+        ModelSpec::DensenetBc { .. } => densenet::cost(&densenet_layout(spec), shape),
         ModelSpec::WideResnet { depth, widen, .. } => wide_resnet::cost(*depth, *widen, shape),
     }
 }
@@ -201,7 +339,7 @@ mod tests {
         for (spec, shape) in [
             (ModelSpec::Mlp { hidden: vec![32] }, MNIST),
             (ModelSpec::Cnn { width: 4 }, MNIST),
-            (ModelSpec::PreactResnet { depth: 8, width: 1 }, CIFAR),
+            (ModelSpec::preact_resnet(8, 1), CIFAR),
             (densenet(40, 4), CIFAR),
             (wrn(10, 1), CIFAR),
             // Odd map sizes after pooling (28 -> 14 -> 7 -> 3).
@@ -241,13 +379,7 @@ mod tests {
                 MNIST,
             ),
             (ModelSpec::Cnn { width: 4 }, MNIST),
-            (
-                ModelSpec::PreactResnet {
-                    depth: 14,
-                    width: 2,
-                },
-                CIFAR,
-            ),
+            (ModelSpec::preact_resnet(14, 2), CIFAR),
             (densenet(22, 6), CIFAR100),
             (
                 ModelSpec::DensenetBc {
@@ -288,13 +420,7 @@ mod tests {
             25_450
         );
         // PreAct ResNet-20 (0.27M in He et al.) with biasless convs and BN affine parameters.
-        let n = parameter_count(
-            &ModelSpec::PreactResnet {
-                depth: 20,
-                width: 1,
-            },
-            CIFAR,
-        );
+        let n = parameter_count(&ModelSpec::preact_resnet(20, 1), CIFAR);
         assert!((268_000..275_000).contains(&n), "{n}");
     }
 

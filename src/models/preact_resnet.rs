@@ -48,40 +48,78 @@ fn has_projection(from: usize, to: usize, stride: usize) -> bool {
     stride != 1 || from != to
 }
 
-/// The blocks' (from, to, stride): three stages of (depth - 2) / 6 blocks at 16w, 32w and 64w
-/// channels with strides 1, 2, 2, after a 16-channel stem.
-fn blocks(depth: usize, width: usize) -> Vec<(usize, usize, usize)> {
-    let per_stage = (depth - 2) / 6;
-    let mut from = 16;
-    let mut plan = Vec::new();
-    for (stage, to) in [16 * width, 32 * width, 64 * width].into_iter().enumerate() {
-        for i in 0..per_stage {
-            let stride = if stage > 0 && i == 0 { 2 } else { 1 };
-            plan.push((from, to, stride));
-            from = to;
-        }
-    }
-    plan
+/// A pre-activation ResNet's layout with the spec's defaults resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreactLayout {
+    stem: usize,
+    channels: [usize; 3],
+    blocks: [usize; 3],
 }
 
-/// CIFAR-style pre-activation ResNet: depth = 6n + 2 (three stages of n blocks at 16w, 32w
-/// and 64w channels, strides 1, 2, 2), then BN-ReLU, global average pool and a linear head.
+impl PreactLayout {
+    /// Defaults (He et al.): a 16-channel stem, stages of 16w, 32w and 64w channels and
+    /// (depth - 2) / 6 blocks each. The explicit fields let a student match another family's
+    /// stem and feature width (the BAN paper's Table 5, which shares them with a DenseNet).
+    pub fn new(
+        depth: usize,
+        width: usize,
+        stem: Option<usize>,
+        channels: &[usize],
+        blocks: &[usize],
+    ) -> PreactLayout {
+        let stages = |given: &[usize], default: [usize; 3]| given.try_into().unwrap_or(default);
+        PreactLayout {
+            stem: stem.unwrap_or(16),
+            channels: stages(channels, [16 * width, 32 * width, 64 * width]),
+            blocks: stages(blocks, [(depth - 2) / 6; 3]),
+        }
+    }
+
+    /// Channels of the stem conv.
+    pub fn stem(&self) -> usize {
+        self.stem
+    }
+
+    /// Channels the global pool feeds to the linear head.
+    pub fn features(&self) -> usize {
+        self.channels[2]
+    }
+
+    /// The blocks' (from, to, stride): three stages with strides 1, 2, 2 after the stem.
+    fn plan(&self) -> Vec<(usize, usize, usize)> {
+        let mut from = self.stem;
+        let mut plan = Vec::new();
+        for (stage, (&to, &n)) in self.channels.iter().zip(&self.blocks).enumerate() {
+            for i in 0..n {
+                let stride = if stage > 0 && i == 0 { 2 } else { 1 };
+                plan.push((from, to, stride));
+                from = to;
+            }
+        }
+        plan
+    }
+}
+
+/// CIFAR-style pre-activation ResNet: a 3x3 stem conv, three stages of blocks (by default
+/// depth = 6n + 2: n blocks at 16w, 32w and 64w channels; strides 1, 2, 2), then BN-ReLU, global
+/// average pool and a linear head.
 #[derive(Module, Debug)]
 pub struct PreactResnet {
-    stem: Conv2d,
+    pub(super) stem: Conv2d,
     blocks: Vec<PreactBlock>,
     norm: BatchNorm,
     activation: Relu,
     pool: AdaptiveAvgPool2d,
-    output: Linear,
+    pub(super) output: Linear,
 }
 
 impl PreactResnet {
-    pub fn new(depth: usize, width: usize, shape: Shape, device: &Device) -> PreactResnet {
-        let channels = 64 * width;
+    pub fn new(layout: &PreactLayout, shape: Shape, device: &Device) -> PreactResnet {
+        let channels = layout.features();
         PreactResnet {
-            stem: conv(shape.channels, 16, 3, 1, device),
-            blocks: blocks(depth, width)
+            stem: conv(shape.channels, layout.stem, 3, 1, device),
+            blocks: layout
+                .plan()
                 .into_iter()
                 .map(|(from, to, stride)| PreactBlock::new(from, to, stride, device))
                 .collect(),
@@ -104,11 +142,11 @@ impl PreactResnet {
 }
 
 /// Parameters and multiply-accumulates, layer by layer as `PreactResnet::new` builds them.
-pub(super) fn cost(depth: usize, width: usize, shape: Shape) -> Cost {
+pub(super) fn cost(layout: &PreactLayout, shape: Shape) -> Cost {
     let mut cost = Cost::default();
     let mut size = [shape.height, shape.width];
-    cost.conv(shape.channels, 16, 3, size);
-    for (from, to, stride) in blocks(depth, width) {
+    cost.conv(shape.channels, layout.stem, 3, size);
+    for (from, to, stride) in layout.plan() {
         let out = size.map(|s| conv_out(s, 3, stride));
         cost.norm(from);
         cost.conv(from, to, 3, out);
@@ -119,7 +157,7 @@ pub(super) fn cost(depth: usize, width: usize, shape: Shape) -> Cost {
         }
         size = out;
     }
-    cost.norm(64 * width);
-    cost.linear(64 * width, shape.classes);
+    cost.norm(layout.features());
+    cost.linear(layout.features(), shape.classes);
     cost
 }

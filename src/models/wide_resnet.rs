@@ -71,12 +71,12 @@ fn blocks(depth: usize, widen: usize) -> Vec<(usize, usize, usize)> {
 /// pooling and a linear head.
 #[derive(Module, Debug)]
 pub struct WideResnet {
-    stem: Conv2d,
+    pub(super) stem: Conv2d,
     blocks: Vec<WideBlock>,
     norm: BatchNorm,
     activation: Relu,
     pool: AdaptiveAvgPool2d,
-    output: Linear,
+    pub(super) output: Linear,
 }
 
 impl WideResnet {
