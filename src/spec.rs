@@ -173,7 +173,13 @@ fn default_wrn_dropout() -> f64 {
 impl ModelSpec {
     /// A pre-activation ResNet of the standard layout (He et al. 2016).
     pub fn preact_resnet(depth: usize, width: usize) -> ModelSpec {
-        ModelSpec::PreactResnet { depth, width, stem: None, channels: Vec::new(), blocks: Vec::new() }
+        ModelSpec::PreactResnet {
+            depth,
+            width,
+            stem: None,
+            channels: Vec::new(),
+            blocks: Vec::new(),
+        }
     }
 }
 
@@ -194,7 +200,13 @@ impl fmt::Display for ModelSpec {
                 write!(f, "MLP-{}", sizes.join("-"))
             }
             ModelSpec::Cnn { width } => write!(f, "CNN-{width}"),
-            ModelSpec::PreactResnet { depth, width, stem, channels, blocks } => {
+            ModelSpec::PreactResnet {
+                depth,
+                width,
+                stem,
+                channels,
+                blocks,
+            } => {
                 // Only what departs from the standard layout, so the usual names stay short.
                 write!(f, "PreAct-ResNet-{depth}")?;
                 if channels.is_empty() {
@@ -410,16 +422,17 @@ impl Spec {
             message: e.message().trim().to_string(),
         })?;
         spec.apply(overrides);
-        spec.validate().map_err(|(section, key, message)| SpecError {
-            file: file.to_path_buf(),
-            line: locate(source, section, key),
-            field: if section.is_empty() {
-                key.to_string()
-            } else {
-                format!("{section}.{key}")
-            },
-            message,
-        })?;
+        spec.validate()
+            .map_err(|(section, key, message)| SpecError {
+                file: file.to_path_buf(),
+                line: locate(source, section, key),
+                field: if section.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{section}.{key}")
+                },
+                message,
+            })?;
         Ok(spec)
     }
 
@@ -452,7 +465,11 @@ impl Spec {
 
     /// Architecture of generation `k`.
     pub fn model_of(&self, k: usize) -> &ModelSpec {
-        if k == 0 { &self.teacher } else { self.student() }
+        if k == 0 {
+            &self.teacher
+        } else {
+            self.student()
+        }
     }
 
     /// The ensembles to evaluate: the spec's, or Ens*k = BAN-1..BAN-k for k >= 2.
@@ -522,13 +539,25 @@ impl Spec {
             return Err(("schedule", "batch_size", "expected at least 1".into()));
         }
         if !(s.lr.is_finite() && s.lr > 0.0) {
-            return Err(("schedule", "lr", format!("expected a positive number, found {}", s.lr)));
+            return Err((
+                "schedule",
+                "lr",
+                format!("expected a positive number, found {}", s.lr),
+            ));
         }
         if !(0.0..1.0).contains(&s.momentum) {
-            return Err(("schedule", "momentum", format!("expected 0 <= momentum < 1, found {}", s.momentum)));
+            return Err((
+                "schedule",
+                "momentum",
+                format!("expected 0 <= momentum < 1, found {}", s.momentum),
+            ));
         }
         if !(0.0..=1.0).contains(&s.dampening) {
-            return Err(("schedule", "dampening", format!("expected 0..=1, found {}", s.dampening)));
+            return Err((
+                "schedule",
+                "dampening",
+                format!("expected 0..=1, found {}", s.dampening),
+            ));
         }
         if s.nesterov && (s.momentum == 0.0 || s.dampening != 0.0) {
             return Err((
@@ -538,10 +567,18 @@ impl Spec {
             ));
         }
         if !(s.weight_decay.is_finite() && s.weight_decay >= 0.0) {
-            return Err(("schedule", "weight_decay", format!("expected a number >= 0, found {}", s.weight_decay)));
+            return Err((
+                "schedule",
+                "weight_decay",
+                format!("expected a number >= 0, found {}", s.weight_decay),
+            ));
         }
         if !(s.lr_factor > 0.0 && s.lr_factor <= 1.0) {
-            return Err(("schedule", "lr_factor", format!("expected 0 < lr_factor <= 1, found {}", s.lr_factor)));
+            return Err((
+                "schedule",
+                "lr_factor",
+                format!("expected 0 < lr_factor <= 1, found {}", s.lr_factor),
+            ));
         }
         if let Some(&m) = s.milestones.iter().find(|&&m| m == 0 || m >= s.epochs) {
             return Err((
@@ -551,23 +588,43 @@ impl Spec {
             ));
         }
         if s.milestones.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(("schedule", "milestones", "expected strictly increasing epochs".into()));
+            return Err((
+                "schedule",
+                "milestones",
+                "expected strictly increasing epochs".into(),
+            ));
         }
         let g = &self.generations;
         if g.count > 20 {
-            return Err(("generations", "count", format!("expected 0..=20 generations, found {}", g.count)));
+            return Err((
+                "generations",
+                "count",
+                format!("expected 0..=20 generations, found {}", g.count),
+            ));
         }
         if !(g.temperature.is_finite() && g.temperature > 0.0) {
-            return Err(("generations", "temperature", format!("expected a positive number, found {}", g.temperature)));
+            return Err((
+                "generations",
+                "temperature",
+                format!("expected a positive number, found {}", g.temperature),
+            ));
         }
         if !(0.0..=1.0).contains(&g.kd_alpha) {
-            return Err(("generations", "kd_alpha", format!("expected 0..=1, found {}", g.kd_alpha)));
+            return Err((
+                "generations",
+                "kd_alpha",
+                format!("expected 0..=1, found {}", g.kd_alpha),
+            ));
         }
         if !g.per_generation.is_empty() && g.per_generation.len() != g.count {
             return Err((
                 "generations",
                 "per_generation",
-                format!("expected one control per generation ({}), found {}", g.count, g.per_generation.len()),
+                format!(
+                    "expected one control per generation ({}), found {}",
+                    g.count,
+                    g.per_generation.len()
+                ),
             ));
         }
         if g.share_teacher_layers && g.count > 0 {
@@ -578,20 +635,31 @@ impl Spec {
         }
         for e in &self.ensembles {
             if e.members.len() < 2 {
-                return Err(("ensemble", "members", format!("ensemble `{}` needs at least 2 members", e.name)));
+                return Err((
+                    "ensemble",
+                    "members",
+                    format!("ensemble `{}` needs at least 2 members", e.name),
+                ));
             }
             if let Some(&m) = e.members.iter().find(|&&m| m > g.count) {
                 return Err((
                     "ensemble",
                     "members",
-                    format!("ensemble `{}` names generation {m}, but the run has generations 0..={}", e.name, g.count),
+                    format!(
+                        "ensemble `{}` names generation {m}, but the run has generations 0..={}",
+                        e.name, g.count
+                    ),
                 ));
             }
             let mut sorted = e.members.clone();
             sorted.sort_unstable();
             sorted.dedup();
             if sorted.len() != e.members.len() {
-                return Err(("ensemble", "members", format!("ensemble `{}` lists a generation twice", e.name)));
+                return Err((
+                    "ensemble",
+                    "members",
+                    format!("ensemble `{}` lists a generation twice", e.name),
+                ));
             }
         }
         Ok(())
@@ -611,18 +679,37 @@ impl ModelSpec {
                     return Err(("width", format!("expected 1..=512, found {width}")));
                 }
             }
-            ModelSpec::PreactResnet { depth, width, stem, channels, blocks } => {
+            ModelSpec::PreactResnet {
+                depth,
+                width,
+                stem,
+                channels,
+                blocks,
+            } => {
                 if blocks.is_empty() {
                     if *depth < 8 || (depth - 2) % 6 != 0 {
-                        return Err(("depth", format!("expected 6n + 2 with n >= 1 (8, 14, 20, 32, 56, 110, ...), found {depth}")));
+                        return Err((
+                            "depth",
+                            format!(
+                                "expected 6n + 2 with n >= 1 (8, 14, 20, 32, 56, 110, ...), found {depth}"
+                            ),
+                        ));
                     }
                 } else {
                     if blocks.len() != 3 || blocks.contains(&0) {
-                        return Err(("blocks", format!("expected three stages of at least 1 block each, found {blocks:?}")));
+                        return Err((
+                            "blocks",
+                            format!(
+                                "expected three stages of at least 1 block each, found {blocks:?}"
+                            ),
+                        ));
                     }
                     let expected = 2 * blocks.iter().sum::<usize>() + 2;
                     if *depth != expected {
-                        return Err(("depth", format!("expected {expected} = 2 x (sum of blocks) + 2, found {depth}")));
+                        return Err((
+                            "depth",
+                            format!("expected {expected} = 2 x (sum of blocks) + 2, found {depth}"),
+                        ));
                     }
                 }
                 if *width == 0 || *width > 64 {
@@ -630,10 +717,18 @@ impl ModelSpec {
                 }
                 if !channels.is_empty() {
                     if channels.len() != 3 || channels.contains(&0) {
-                        return Err(("channels", format!("expected three stages of at least 1 channel each, found {channels:?}")));
+                        return Err((
+                            "channels",
+                            format!(
+                                "expected three stages of at least 1 channel each, found {channels:?}"
+                            ),
+                        ));
                     }
                     if *width != 1 {
-                        return Err(("width", "`channels` replaces the width multiplier; leave width at 1".into()));
+                        return Err((
+                            "width",
+                            "`channels` replaces the width multiplier; leave width at 1".into(),
+                        ));
                     }
                 }
                 if *stem == Some(0) {
@@ -835,12 +930,19 @@ control = "ban"
 
     #[test]
     fn epochs_override_rescales_milestones() {
-        let o = Overrides { epochs: Some(200), seed: Some(9), data: None };
+        let o = Overrides {
+            epochs: Some(200),
+            seed: Some(9),
+            data: None,
+        };
         let spec = Spec::parse(MINIMAL, Path::new("x"), &o).unwrap();
         assert_eq!(spec.schedule.epochs, 200);
         assert_eq!(spec.schedule.milestones, vec![100, 150]);
         assert_eq!(spec.seed, 9);
-        let o = Overrides { epochs: Some(1), ..Default::default() };
+        let o = Overrides {
+            epochs: Some(1),
+            ..Default::default()
+        };
         let spec = Spec::parse(MINIMAL, Path::new("x"), &o).unwrap();
         assert!(spec.schedule.milestones.is_empty());
     }

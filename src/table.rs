@@ -117,10 +117,13 @@ fn merge(base: &mut toml::Table, over: &toml::Table) {
 
 impl TablePreset {
     pub fn load(path: &Path) -> Result<TablePreset> {
-        let source = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let source = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
         let preset: TablePreset = toml::from_str(&source).map_err(|e| SpecError {
             file: path.to_path_buf(),
-            line: e.span().map(|s| source[..s.start].matches('\n').count() + 1),
+            line: e
+                .span()
+                .map(|s| source[..s.start].matches('\n').count() + 1),
             field: String::new(),
             message: e.message().trim().to_string(),
         })?;
@@ -134,20 +137,35 @@ impl TablePreset {
     /// Every chain of every row under `profile`, validated; errors name the row, chain and field.
     pub fn chains(&self, file: &Path, profile: &str, overrides: &Overrides) -> Result<Vec<Chain>> {
         let Some(p) = self.profiles.get(profile) else {
-            bail!("{}: no profile `{profile}`; this table has {}", file.display(), self.profile_names().join(", "));
+            bail!(
+                "{}: no profile `{profile}`; this table has {}",
+                file.display(),
+                self.profile_names().join(", ")
+            );
         };
         let row_cells = self.rows.iter().flat_map(|r| &r.cells);
         for (column, cell) in self.table.cells.iter().chain(row_cells) {
             let chain = cell.split(':').next().unwrap_or("");
-            if !self.table.columns.contains(column) || !self.chains.iter().any(|c| c.name == chain) {
-                bail!("{}: cells.{column} = \"{cell}\": expected a column of table.columns and an existing chain", file.display());
+            if !self.table.columns.contains(column) || !self.chains.iter().any(|c| c.name == chain)
+            {
+                bail!(
+                    "{}: cells.{column} = \"{cell}\": expected a column of table.columns and an existing chain",
+                    file.display()
+                );
             }
         }
         let mut out = Vec::new();
         for (i, row) in self.rows.iter().enumerate() {
             if let Some(same) = &row.same_as {
-                if !self.rows[..i].iter().any(|r| &r.name == same && r.same_as.is_none()) {
-                    bail!("{}: row `{}`: same_as = \"{same}\" must name an earlier row that runs its own chains", file.display(), row.name);
+                if !self.rows[..i]
+                    .iter()
+                    .any(|r| &r.name == same && r.same_as.is_none())
+                {
+                    bail!(
+                        "{}: row `{}`: same_as = \"{same}\" must name an earlier row that runs its own chains",
+                        file.display(),
+                        row.name
+                    );
                 }
                 continue;
             }
@@ -155,33 +173,57 @@ impl TablePreset {
                 if let Some(from) = &template.teacher_from
                     && !self.chains[..i].iter().any(|c| &c.name == from)
                 {
-                    bail!("{}: chain `{}`: teacher_from = \"{from}\" must name an earlier chain", file.display(), template.name);
+                    bail!(
+                        "{}: chain `{}`: teacher_from = \"{from}\" must name an earlier chain",
+                        file.display(),
+                        template.name
+                    );
                 }
                 let mut table = self.base.clone();
                 merge(&mut table, &p.set);
                 merge(&mut table, &row.set);
                 merge(&mut table, &template.set);
-                table.insert("name".into(), format!("{}-{}-{}", self.table.name, row.name, template.name).into());
+                table.insert(
+                    "name".into(),
+                    format!("{}-{}-{}", self.table.name, row.name, template.name).into(),
+                );
                 let text = toml::to_string(&table).context("a merged table serialises")?;
-                let place = PathBuf::from(format!("{} (row `{}`, chain `{}`)", file.display(), row.name, template.name));
+                let place = PathBuf::from(format!(
+                    "{} (row `{}`, chain `{}`)",
+                    file.display(),
+                    row.name,
+                    template.name
+                ));
                 let mut spec = Spec::parse(&text, &place, overrides).map_err(|mut e| {
                     e.line = None; // lines of the merged text mean nothing to the reader
                     e
                 })?;
                 if p.shrink {
                     spec.teacher = shrink(&spec.teacher);
-                    spec.student = spec.student.as_ref().map(|s| shrink_student(s, &spec.teacher));
+                    spec.student = spec
+                        .student
+                        .as_ref()
+                        .map(|s| shrink_student(s, &spec.teacher));
                 }
                 spec.paper = row
                     .paper
                     .iter()
                     .filter_map(|(column, value)| {
-                        let cell = row.cells.get(column).or_else(|| self.table.cells.get(column))?;
+                        let cell = row
+                            .cells
+                            .get(column)
+                            .or_else(|| self.table.cells.get(column))?;
                         let (chain, label) = cell.split_once(':')?;
-                        (chain == template.name && !label.ends_with(":params")).then(|| value.as_float().map(|v| (label.to_string(), v)))?
+                        (chain == template.name && !label.ends_with(":params"))
+                            .then(|| value.as_float().map(|v| (label.to_string(), v)))?
                     })
                     .collect();
-                out.push(Chain { row: row.name.clone(), name: template.name.clone(), teacher_from: template.teacher_from.clone(), spec });
+                out.push(Chain {
+                    row: row.name.clone(),
+                    name: template.name.clone(),
+                    teacher_from: template.teacher_from.clone(),
+                    spec,
+                });
             }
         }
         Ok(out)
@@ -197,8 +239,19 @@ pub fn shrink(model: &ModelSpec) -> ModelSpec {
         ModelSpec::Cnn { .. } => ModelSpec::Cnn { width: 4 },
         // Explicit stems and widths exist to match another model's: the shrunk DenseNet-BC's
         // (growth 2, a 4-channel stem) unless `shrink_student` knows the teacher.
-        ModelSpec::PreactResnet { stem, channels, blocks, .. } => shrink_preact(*stem, channels, blocks, 4, 4),
-        ModelSpec::DensenetBc { depth, compression, block_layers, stem, .. } => {
+        ModelSpec::PreactResnet {
+            stem,
+            channels,
+            blocks,
+            ..
+        } => shrink_preact(*stem, channels, blocks, 4, 4),
+        ModelSpec::DensenetBc {
+            depth,
+            compression,
+            block_layers,
+            stem,
+            ..
+        } => {
             // One layer per block for the usual depths, more for a deeper student.
             let layers = |l: usize| l.div_ceil(12).max(1);
             let block_layers: Vec<usize> = block_layers.iter().map(|&l| layers(l)).collect();
@@ -215,7 +268,11 @@ pub fn shrink(model: &ModelSpec) -> ModelSpec {
                 stem: stem.map(|_| 4),
             }
         }
-        ModelSpec::WideResnet { dropout, .. } => ModelSpec::WideResnet { depth: 10, widen: 1, dropout: *dropout },
+        ModelSpec::WideResnet { dropout, .. } => ModelSpec::WideResnet {
+            depth: 10,
+            widen: 1,
+            dropout: *dropout,
+        },
     }
 }
 
@@ -224,23 +281,42 @@ pub fn shrink(model: &ModelSpec) -> ModelSpec {
 /// feature width, so sharing still works in miniature.
 fn shrink_student(student: &ModelSpec, teacher: &ModelSpec) -> ModelSpec {
     match (student, crate::models::shared_shapes(teacher)) {
-        (ModelSpec::PreactResnet { stem, channels, blocks, .. }, Some(t)) => {
-            shrink_preact(*stem, channels, blocks, t.first_conv, t.features)
-        }
+        (
+            ModelSpec::PreactResnet {
+                stem,
+                channels,
+                blocks,
+                ..
+            },
+            Some(t),
+        ) => shrink_preact(*stem, channels, blocks, t.first_conv, t.features),
         _ => shrink(student),
     }
 }
 
 /// The smallest pre-activation ResNet; an explicit stem becomes `to_stem`, explicit channels
 /// end at `features` with the other stages in proportion to the last.
-fn shrink_preact(stem: Option<usize>, channels: &[usize], blocks: &[usize], to_stem: usize, features: usize) -> ModelSpec {
+fn shrink_preact(
+    stem: Option<usize>,
+    channels: &[usize],
+    blocks: &[usize],
+    to_stem: usize,
+    features: usize,
+) -> ModelSpec {
     let last = channels.last().copied().unwrap_or(1);
     ModelSpec::PreactResnet {
         depth: 8,
         width: 1,
         stem: stem.map(|_| to_stem),
-        channels: channels.iter().map(|&c| (features * c).div_ceil(last)).collect(),
-        blocks: if blocks.is_empty() { vec![] } else { vec![1; 3] },
+        channels: channels
+            .iter()
+            .map(|&c| (features * c).div_ceil(last))
+            .collect(),
+        blocks: if blocks.is_empty() {
+            vec![]
+        } else {
+            vec![1; 3]
+        },
     }
 }
 
@@ -250,7 +326,20 @@ pub fn chain_dir(out: &Path, chain: &Chain) -> PathBuf {
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.+".contains(c) { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Whether two chains train the same generation 0: same teacher, data, schedule and seed.
+fn same_teacher(a: &Spec, b: &Spec) -> bool {
+    a.teacher == b.teacher && a.data == b.data && a.schedule == b.schedule && a.seed == b.seed
 }
 
 /// Seeds a chain's run directory with another chain's finished teacher, so that the generation
@@ -259,14 +348,30 @@ pub fn adopt_teacher(from: &RunDir, to: &RunDir, spec: &Spec) -> Result<()> {
     if to.results()?.is_some_and(|r| !r.generations.is_empty()) {
         return Ok(());
     }
-    let source = from.results()?.context("the teacher's chain has no results")?;
-    let teacher = source.generations.first().filter(|g| g.generation == 0).context("the teacher's chain has no finished teacher")?;
+    let source = from
+        .results()?
+        .context("the teacher's chain has no results")?;
+    let teacher = source
+        .generations
+        .first()
+        .filter(|g| g.generation == 0)
+        .context("the teacher's chain has no finished teacher")?;
     if spec.model_of(0).to_string() != teacher.model {
-        bail!("teacher_from: the chain's teacher is {}, the adopted one is {}", spec.model_of(0), teacher.model);
+        bail!(
+            "teacher_from: the chain's teacher is {}, the adopted one is {}",
+            spec.model_of(0),
+            teacher.model
+        );
     }
-    std::fs::copy(from.checkpoint_path(0), to.checkpoint_path(0)).context("copying the teacher's checkpoint")?;
-    std::fs::copy(from.logits_path(0), to.logits_path(0)).context("copying the teacher's logits")?;
-    let records: Vec<_> = from.metrics()?.into_iter().filter(|r| r.generation == 0).collect();
+    std::fs::copy(from.checkpoint_path(0), to.checkpoint_path(0))
+        .context("copying the teacher's checkpoint")?;
+    std::fs::copy(from.logits_path(0), to.logits_path(0))
+        .context("copying the teacher's logits")?;
+    let records: Vec<_> = from
+        .metrics()?
+        .into_iter()
+        .filter(|r| r.generation == 0)
+        .collect();
     to.write_metrics(&records)?;
     let results = Results {
         name: spec.name.clone(),
@@ -287,7 +392,11 @@ pub struct Cell {
 }
 
 /// The table as the paper lays it out, filled from the chains' results.
-pub fn render(preset: &TablePreset, profile: &str, results: &BTreeMap<(String, String), Results>) -> String {
+pub fn render(
+    preset: &TablePreset,
+    profile: &str,
+    results: &BTreeMap<(String, String), Results>,
+) -> String {
     let mut out = format!(
         "# {}\n\nProfile `{profile}`. Each cell: measured (paper, measured - paper); errors in %.\n\n",
         preset.table.title
@@ -295,8 +404,15 @@ pub fn render(preset: &TablePreset, profile: &str, results: &BTreeMap<(String, S
     if !preset.table.description.is_empty() {
         out.push_str(&format!("{}\n\n", preset.table.description));
     }
-    out.push_str(&format!("| {} | {} |\n", "Network", preset.table.columns.join(" | ")));
-    out.push_str(&format!("|---|{}\n", "---|".repeat(preset.table.columns.len())));
+    out.push_str(&format!(
+        "| {} | {} |\n",
+        "Network",
+        preset.table.columns.join(" | ")
+    ));
+    out.push_str(&format!(
+        "|---|{}\n",
+        "---|".repeat(preset.table.columns.len())
+    ));
     for row in &preset.rows {
         let cells: Vec<String> = preset
             .table
@@ -318,17 +434,29 @@ pub fn render(preset: &TablePreset, profile: &str, results: &BTreeMap<(String, S
 }
 
 fn format_parameters(n: usize) -> String {
-    if n >= 1_000_000 { format!("{:.2}M", n as f64 / 1e6) } else { format!("{:.1}K", n as f64 / 1e3) }
+    if n >= 1_000_000 {
+        format!("{:.2}M", n as f64 / 1e6)
+    } else {
+        format!("{:.1}K", n as f64 / 1e3)
+    }
 }
 
 /// The measured value of `column` in `row`, beside the paper's.
-pub fn cell(preset: &TablePreset, row: &Row, column: &str, results: &BTreeMap<(String, String), Results>) -> Cell {
+pub fn cell(
+    preset: &TablePreset,
+    row: &Row,
+    column: &str,
+    results: &BTreeMap<(String, String), Results>,
+) -> Cell {
     let paper_value = row.paper.get(column);
     let paper = paper_value.map(|v| match v {
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
     });
-    let source = row.cells.get(column).or_else(|| preset.table.cells.get(column));
+    let source = row
+        .cells
+        .get(column)
+        .or_else(|| preset.table.cells.get(column));
     let mut parts = source.map(|c| c.split(':')).into_iter().flatten();
     let (chain, label, what) = (parts.next(), parts.next(), parts.next());
     let chains_of = row.same_as.as_ref().unwrap_or(&row.name);
@@ -338,13 +466,27 @@ pub fn cell(preset: &TablePreset, row: &Row, column: &str, results: &BTreeMap<(S
             return Some(if what == Some("params") {
                 (format_parameters(g.parameters), None)
             } else {
-                (format!("{:.2}", g.metrics.top1_error), Some(g.metrics.top1_error))
+                (
+                    format!("{:.2}", g.metrics.top1_error),
+                    Some(g.metrics.top1_error),
+                )
             });
         }
-        r.ensembles.iter().find(|e| e.name == label).map(|e| (format!("{:.2}", e.metrics.top1_error), Some(e.metrics.top1_error)))
+        r.ensembles.iter().find(|e| e.name == label).map(|e| {
+            (
+                format!("{:.2}", e.metrics.top1_error),
+                Some(e.metrics.top1_error),
+            )
+        })
     });
-    let delta = measured.as_ref().and_then(|(_, m)| Some((*m)? - paper_value?.as_float()?));
-    Cell { measured: measured.map(|(m, _)| m), paper, delta }
+    let delta = measured
+        .as_ref()
+        .and_then(|(_, m)| Some((*m)? - paper_value?.as_float()?));
+    Cell {
+        measured: measured.map(|(m, _)| m),
+        paper,
+        delta,
+    }
 }
 
 /// Runs (or resumes) every chain of a table under `profile` into `out`, writing the table's
@@ -362,11 +504,30 @@ pub fn run(
     let mut cache: Vec<(DataSpec, RunData)> = Vec::new();
     for (i, chain) in chains.iter().enumerate() {
         let run_dir = RunDir::create(&chain_dir(out, chain), &chain.spec)?;
-        if let Some(from) = &chain.teacher_from {
-            let source = chains.iter().find(|c| c.row == chain.row && &c.name == from).expect("validated: an earlier chain");
-            adopt_teacher(&RunDir::open(&chain_dir(out, source))?, &run_dir, &chain.spec)?;
+        // A teacher is trained once per table: from the chain the preset names, or else from any
+        // earlier chain whose generation 0 is the same experiment (Table 5's rows share theirs).
+        let source = match &chain.teacher_from {
+            Some(from) => chains
+                .iter()
+                .find(|c| c.row == chain.row && &c.name == from),
+            None => chains[..i]
+                .iter()
+                .find(|c| same_teacher(&c.spec, &chain.spec)),
+        };
+        if let Some(source) = source {
+            adopt_teacher(
+                &RunDir::open(&chain_dir(out, source))?,
+                &run_dir,
+                &chain.spec,
+            )?;
         }
-        println!("\n=== [{}/{}] {} / {}", i + 1, chains.len(), chain.row, chain.name);
+        println!(
+            "\n=== [{}/{}] {} / {}",
+            i + 1,
+            chains.len(),
+            chain.row,
+            chain.name
+        );
         let chain_results = match run_dir.results()? {
             Some(r) if r.state == RunState::Finished => {
                 println!("already finished in {}", run_dir.root.display());

@@ -18,11 +18,13 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::data::{self, Augment, Batcher, Dataset, ImageSet, Normalization};
 use crate::device::DeviceChoice;
+use crate::distill::Control;
 use crate::ensemble::{self, Logits};
-use crate::events::{EnsembleResult, EpochRecord, Event, GenerationResult, Results, RunState, generation_label};
+use crate::events::{
+    EnsembleResult, EpochRecord, Event, GenerationResult, Results, RunState, generation_label,
+};
 use crate::models::{self, Classifier, Shape};
 use crate::run_dir::{RunDir, TestLabels};
-use crate::distill::Control;
 use crate::spec::{Cifar100Labels, DataSource, Schedule, Spec};
 use crate::worker::RunControl;
 
@@ -51,23 +53,46 @@ pub fn load_data(spec: &Spec) -> Result<RunData> {
         DataSource::Cifar10 => data::Source::Cifar10 { dir: path() },
         DataSource::Cifar100 => data::Source::Cifar100 { dir: path(), coarse: d.labels == Cifar100Labels::Coarse },
     };
-    let Dataset { name, num_classes, class_names, mut train, mut test } = data::load(&source)?;
+    let Dataset {
+        name,
+        num_classes,
+        class_names,
+        mut train,
+        mut test,
+    } = data::load(&source)?;
     if let Some(n) = d.train_samples {
-        train = train.balanced_subset(n, num_classes).context("data.train_samples")?;
+        train = train
+            .balanced_subset(n, num_classes)
+            .context("data.train_samples")?;
     }
     if let Some(n) = d.test_samples {
-        test = test.balanced_subset(n, num_classes).context("data.test_samples")?;
+        test = test
+            .balanced_subset(n, num_classes)
+            .context("data.test_samples")?;
     }
     let validation = if d.validation_samples > 0 {
-        let (rest, validation) =
-            train.split_validation(d.validation_samples, num_classes, spec.seed).context("data.validation_samples")?;
+        let (rest, validation) = train
+            .split_validation(d.validation_samples, num_classes, spec.seed)
+            .context("data.validation_samples")?;
         train = rest;
         Some(validation)
     } else {
         None
     };
-    let shape = Shape { channels: train.channels, height: train.height, width: train.width, classes: num_classes };
-    Ok(RunData { name, class_names, train, validation, test, shape })
+    let shape = Shape {
+        channels: train.channels,
+        height: train.height,
+        width: train.width,
+        classes: num_classes,
+    };
+    Ok(RunData {
+        name,
+        class_names,
+        train,
+        validation,
+        test,
+        shape,
+    })
 }
 
 /// Everything a generation needs that does not change between generations.
@@ -112,18 +137,28 @@ pub fn run(
         .generations
         .iter()
         .enumerate()
-        .take_while(|&(k, g)| g.generation == k && run_dir.logits_path(k).exists() && run_dir.checkpoint_path(k).exists())
+        .take_while(|&(k, g)| {
+            g.generation == k
+                && run_dir.logits_path(k).exists()
+                && run_dir.checkpoint_path(k).exists()
+        })
         .count();
     results.generations.truncate(finished);
     results.device = device_choice.to_string();
     results.state = RunState::Running;
     let mut history = run_dir.metrics()?;
     history.retain(|r| r.generation < finished);
-    let augment = Augment { crop_padding: spec.data.crop_padding, horizontal_flip: spec.data.horizontal_flip };
+    let augment = Augment {
+        crop_padding: spec.data.crop_padding,
+        horizontal_flip: spec.data.horizontal_flip,
+    };
     let ctx = Shared {
         spec,
         data,
-        batcher: Batcher { normalization: Normalization::from_images(&data.train), augment },
+        batcher: Batcher {
+            normalization: Normalization::from_images(&data.train),
+            augment,
+        },
         device,
         run_dir,
         control,
@@ -149,38 +184,53 @@ pub fn run(
                 let path = run_dir.checkpoint_path(k);
                 let model = Classifier::new(spec.model_of(k), data.shape, &ctx.device)
                     .try_load_file(&path)
-                    .map_err(|e| anyhow::anyhow!("{}: cannot load checkpoint: {e:?}", path.display()))?;
+                    .map_err(|e| {
+                        anyhow::anyhow!("{}: cannot load checkpoint: {e:?}", path.display())
+                    })?;
                 teacher = Some(model.valid());
             }
             continue;
         }
-        let trained = train_generation(&ctx, k, teacher.as_ref(), &mut history, emit).inspect_err(|_| {
-            results.state = RunState::Failed;
-            let _ = run_dir.write_results(&results, spec);
-        })?;
+        let trained =
+            train_generation(&ctx, k, teacher.as_ref(), &mut history, emit).inspect_err(|_| {
+                results.state = RunState::Failed;
+                let _ = run_dir.write_results(&results, spec);
+            })?;
         let Some((model, train_seconds)) = trained else {
             results.state = RunState::Stopped;
             run_dir.write_results(&results, spec)?;
-            emit(Event::Log(format!("stopped during {}; finished generations are saved", generation_label(k))));
+            emit(Event::Log(format!(
+                "stopped during {}; finished generations are saved",
+                generation_label(k)
+            )));
             emit(Event::Ended(results.clone()));
             return Ok(results);
         };
 
         // Save the generation: checkpoint, test logits, then the results that point at them.
         let eval_model = model.valid();
-        let logits = predict(&eval_model, &ctx.batcher, &data.test, spec.schedule.batch_size, &ctx.device);
+        let logits = predict(
+            &eval_model,
+            &ctx.batcher,
+            &data.test,
+            spec.schedule.batch_size,
+            &ctx.device,
+        );
         run_dir.write_logits(k, &logits)?;
         let checkpoint = run_dir.checkpoint_path(k);
         let _ = std::fs::remove_file(&checkpoint);
-        model
-            .clone()
-            .save_file(&checkpoint)
-            .map_err(|e| anyhow::anyhow!("{}: cannot save checkpoint: {e:?}", checkpoint.display()))?;
+        model.clone().save_file(&checkpoint).map_err(|e| {
+            anyhow::anyhow!("{}: cannot save checkpoint: {e:?}", checkpoint.display())
+        })?;
         let label = generation_label(k);
         let generation = GenerationResult {
             generation: k,
             model: spec.model_of(k).to_string(),
-            control: if k == 0 { "labels".into() } else { spec.generations.control_of(k).name() },
+            control: if k == 0 {
+                "labels".into()
+            } else {
+                spec.generations.control_of(k).name()
+            },
             parameters: models::parameter_count(spec.model_of(k), data.shape),
             train_seconds,
             metrics: ensemble::metrics(&logits.probabilities(), logits.classes, &data.test.labels),
@@ -190,7 +240,10 @@ pub fn run(
         results.generations.push(generation.clone());
         results.ensembles = evaluate_ensembles(spec, run_dir, &results, data)?;
         run_dir.write_results(&results, spec)?;
-        emit(Event::GenerationDone { generation, ensembles: results.ensembles.clone() });
+        emit(Event::GenerationDone {
+            generation,
+            ensembles: results.ensembles.clone(),
+        });
         teacher = Some(eval_model);
     }
     results.state = RunState::Finished;
@@ -209,7 +262,11 @@ fn train_generation(
 ) -> Result<Option<(Classifier, f64)>> {
     let spec = ctx.spec;
     let schedule = &spec.schedule;
-    let control = if k == 0 { Control::Label } else { spec.generations.control_of(k) };
+    let control = if k == 0 {
+        Control::Label
+    } else {
+        spec.generations.control_of(k)
+    };
     if control.needs_teacher() && teacher.is_none() {
         bail!("generation {k} needs generation {} as its teacher", k - 1);
     }
@@ -223,7 +280,11 @@ fn train_generation(
         && let Some(teacher) = teacher
     {
         model = model.with_shared(teacher, &train_device).with_context(|| {
-            format!("{} sharing {}'s first conv and output layer", spec.model_of(k), spec.model_of(k - 1))
+            format!(
+                "{} sharing {}'s first conv and output layer",
+                spec.model_of(k),
+                spec.model_of(k - 1)
+            )
         })?;
     }
     let mut optimizer = sgd(schedule);
@@ -252,11 +313,25 @@ fn train_generation(
             if indices.len() < 2 {
                 continue;
             }
-            let (images, labels) = images_and_labels(&ctx.batcher, train, indices, Some(&mut rng), &train_device);
-            let (next, batch_loss, correct) = train_step(model, &mut optimizer, images, labels, teacher, control, lr, &mut rng);
+            let (images, labels) =
+                images_and_labels(&ctx.batcher, train, indices, Some(&mut rng), &train_device);
+            let (next, batch_loss, correct) = train_step(
+                model,
+                &mut optimizer,
+                images,
+                labels,
+                teacher,
+                control,
+                lr,
+                &mut rng,
+            );
             model = next;
             if !batch_loss.is_finite() {
-                bail!("{}: the training loss became {batch_loss} at epoch {}; lower schedule.lr", generation_label(k), epoch + 1);
+                bail!(
+                    "{}: the training loss became {batch_loss} at epoch {}; lower schedule.lr",
+                    generation_label(k),
+                    epoch + 1
+                );
             }
             loss_sum += batch_loss as f64 * indices.len() as f64;
             wrong += indices.len() - correct;
@@ -275,10 +350,26 @@ fn train_generation(
         let images_per_sec = seen as f64 / epoch_started.elapsed().as_secs_f64();
 
         let eval_model = model.valid();
-        let test_logits = predict(&eval_model, &ctx.batcher, &ctx.data.test, schedule.batch_size, &ctx.device);
-        let test = ensemble::metrics(&test_logits.probabilities(), test_logits.classes, &ctx.data.test.labels);
+        let test_logits = predict(
+            &eval_model,
+            &ctx.batcher,
+            &ctx.data.test,
+            schedule.batch_size,
+            &ctx.device,
+        );
+        let test = ensemble::metrics(
+            &test_logits.probabilities(),
+            test_logits.classes,
+            &ctx.data.test.labels,
+        );
         let validation_error = ctx.data.validation.as_ref().map(|v| {
-            let logits = predict(&eval_model, &ctx.batcher, v, schedule.batch_size, &ctx.device);
+            let logits = predict(
+                &eval_model,
+                &ctx.batcher,
+                v,
+                schedule.batch_size,
+                &ctx.device,
+            );
             ensemble::metrics(&logits.probabilities(), logits.classes, &v.labels).top1_error
         });
         let record = EpochRecord {
@@ -311,7 +402,10 @@ pub fn sgd(schedule: &Schedule) -> ModuleOptimizer {
             dampening: schedule.dampening,
             nesterov: schedule.nesterov,
         }))
-        .with_weight_decay((schedule.weight_decay > 0.0).then(|| WeightDecayConfig::new(schedule.weight_decay as f32)))
+        .with_weight_decay(
+            (schedule.weight_decay > 0.0)
+                .then(|| WeightDecayConfig::new(schedule.weight_decay as f32)),
+        )
         .init()
 }
 
@@ -348,7 +442,11 @@ fn eta(ctx: &Shared, generation: usize, epochs_done: usize) -> f64 {
     let elapsed = ctx.started.elapsed().as_secs_f64();
     // Resumed generations took no time in this process: count only epochs run here.
     let run_here = done.saturating_sub(ctx.resumed_epochs);
-    if run_here == 0 { 0.0 } else { elapsed / run_here as f64 * (total - done) as f64 }
+    if run_here == 0 {
+        0.0
+    } else {
+        elapsed / run_here as f64 * (total - done) as f64
+    }
 }
 
 /// A batch as tensors on `device`: normalised images and labels.
@@ -361,13 +459,22 @@ pub fn images_and_labels(
 ) -> (Tensor<4>, Tensor<1, Int>) {
     let (pixels, labels) = batcher.batch(set, indices, rng);
     let n = indices.len();
-    let images = Tensor::from_data(TensorData::new(pixels, [n, set.channels, set.height, set.width]), device);
+    let images = Tensor::from_data(
+        TensorData::new(pixels, [n, set.channels, set.height, set.width]),
+        device,
+    );
     let labels = Tensor::from_data(TensorData::new(labels, [n]), device);
     (images, labels)
 }
 
 /// Logits of every image of `set`, in eval mode on the plain (no autodiff) device.
-pub fn predict(model: &Classifier, batcher: &Batcher, set: &ImageSet, batch_size: usize, device: &Device) -> Logits {
+pub fn predict(
+    model: &Classifier,
+    batcher: &Batcher,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Logits {
     let all: Vec<usize> = (0..set.len()).collect();
     let mut values = Vec::new();
     let mut classes = 0;
@@ -375,13 +482,23 @@ pub fn predict(model: &Classifier, batcher: &Batcher, set: &ImageSet, batch_size
         let (images, _) = images_and_labels(batcher, set, indices, None, device);
         let logits = model.forward(images);
         classes = logits.dims()[1];
-        values.extend(logits.into_data().try_into_vec::<f32>().expect("logits are f32"));
+        values.extend(
+            logits
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("logits are f32"),
+        );
     }
     Logits { classes, values }
 }
 
 /// Every ensemble of the spec whose members have all finished.
-fn evaluate_ensembles(spec: &Spec, run_dir: &RunDir, results: &Results, data: &RunData) -> Result<Vec<EnsembleResult>> {
+fn evaluate_ensembles(
+    spec: &Spec,
+    run_dir: &RunDir,
+    results: &Results,
+    data: &RunData,
+) -> Result<Vec<EnsembleResult>> {
     let done: Vec<usize> = results.generations.iter().map(|g| g.generation).collect();
     let mut out = Vec::new();
     for e in spec.ensembles() {

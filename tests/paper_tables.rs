@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn banbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_banbench")).args(args).output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_banbench"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 fn stdout(o: &Output) -> String {
@@ -33,7 +36,10 @@ fn inspect_prints_the_standard_parameter_counts() {
         ("WRN-28-5", "9.133M"),
         ("WRN-28-10", "36.479M"),
     ] {
-        let line = out.lines().find(|l| l.contains(&format!(" {model} "))).unwrap_or_else(|| panic!("{model}:\n{out}"));
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!(" {model} ")))
+            .unwrap_or_else(|| panic!("{model}:\n{out}"));
         assert!(line.contains(params), "{line}");
     }
     let out = stdout(&banbench(&["inspect", &preset("table2-cifar100-densenet")]));
@@ -43,7 +49,10 @@ fn inspect_prints_the_standard_parameter_counts() {
         ("DenseNet-BC-80-80", "21.104M"),
         ("DenseNet-BC-80-120", "47.278M"),
     ] {
-        let line = out.lines().find(|l| l.contains(model)).unwrap_or_else(|| panic!("{model}:\n{out}"));
+        let line = out
+            .lines()
+            .find(|l| l.contains(model))
+            .unwrap_or_else(|| panic!("{model}:\n{out}"));
         assert!(line.contains(params), "{line}");
     }
 }
@@ -59,7 +68,11 @@ fn run_smoke(name: &str, data: &Path, out: &Path) -> String {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     std::fs::read_to_string(out.join("results.md")).unwrap()
 }
 
@@ -73,13 +86,23 @@ fn every_smoke_profile_runs_into_the_papers_layout_and_resumes() {
     for name in TABLES {
         let out = dir.path().join(name);
         let table = run_smoke(name, &data, &out);
-        let header = table.lines().find(|l| l.starts_with("| Network |")).unwrap_or_else(|| panic!("{table}"));
-        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Network")).collect();
+        let header = table
+            .lines()
+            .find(|l| l.starts_with("| Network |"))
+            .unwrap_or_else(|| panic!("{table}"));
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| Network"))
+            .collect();
         match name {
             "table1-cifar10" => {
                 assert_eq!(header, "| Network | Params | Teacher | BAN |");
                 assert_eq!(rows.len(), 8);
-                assert!(rows[0].starts_with("| WRN-28-1 | ") && rows[0].contains("(6.69, "), "{}", rows[0]);
+                assert!(
+                    rows[0].starts_with("| WRN-28-1 | ") && rows[0].contains("(6.69, "),
+                    "{}",
+                    rows[0]
+                );
             }
             "table2-cifar100-densenet" => {
                 assert!(header.contains("| Teacher | BAN | BAN+L | CWTM | DKPP | BAN-1 | BAN-2 | BAN-3 | Ens*2 | Ens*3 |"));
@@ -91,12 +114,27 @@ fn every_smoke_profile_runs_into_the_papers_layout_and_resumes() {
                 assert_eq!(header, "| Network | Params | Baseline | BAN |");
                 assert_eq!(rows.len(), 7);
                 // ResNet-1001 has no BAN, in the paper or here.
-                assert!(rows[0].starts_with("| Pre-act ResNet-1001 | ") && rows[0].ends_with("| - (/) |"), "{}", rows[0]);
-                assert!(rows[6].starts_with("| BAN-Wide-ResNet-4-1 | ") && rows[6].contains("(87.3M)") && rows[6].contains("(17.18, "), "{}", rows[6]);
+                assert!(
+                    rows[0].starts_with("| Pre-act ResNet-1001 | ")
+                        && rows[0].ends_with("| - (/) |"),
+                    "{}",
+                    rows[0]
+                );
+                assert!(
+                    rows[6].starts_with("| BAN-Wide-ResNet-4-1 | ")
+                        && rows[6].contains("(87.3M)")
+                        && rows[6].contains("(17.18, "),
+                    "{}",
+                    rows[6]
+                );
             }
             _ => {
                 assert_eq!(rows.len(), 2);
-                assert!(rows[1].starts_with("| Params |") && rows[1].contains("(80.5M)"), "{}", rows[1]);
+                assert!(
+                    rows[1].starts_with("| Params |") && rows[1].contains("(80.5M)"),
+                    "{}",
+                    rows[1]
+                );
             }
         }
         // Every cell is measured: no "-" placeholders (Table 2's BAN-3 of DenseNet-80-120 has
@@ -108,9 +146,23 @@ fn every_smoke_profile_runs_into_the_papers_layout_and_resumes() {
 
     // A second run of a finished table re-runs nothing.
     let out = dir.path().join("table3-cifar100-wrn");
-    let o = banbench(&["run", &preset("table3-cifar100-wrn"), "--profile", "smoke", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = banbench(&[
+        "run",
+        &preset("table3-cifar100-wrn"),
+        "--profile",
+        "smoke",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success());
-    assert_eq!(stdout(&o).matches("already finished").count(), 8, "{}", stdout(&o));
+    assert_eq!(
+        stdout(&o).matches("already finished").count(),
+        8,
+        "{}",
+        stdout(&o)
+    );
     assert!(!stdout(&o).contains("epoch   1/1"));
 }
 
@@ -118,10 +170,23 @@ fn every_smoke_profile_runs_into_the_papers_layout_and_resumes() {
 fn a_table_with_a_missing_profile_or_data_is_refused_up_front() {
     let o = banbench(&["check", &preset("table1-cifar10"), "--profile", "fast"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no profile `fast`; this table has full, smoke"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("no profile `fast`; this table has full, smoke")
+    );
     let dir = tempfile::tempdir().unwrap();
-    let o = banbench(&["run", &preset("table1-cifar10"), "--data", dir.path().to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()]);
+    let o = banbench(&[
+        "run",
+        &preset("table1-cifar10"),
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("row `WRN-28-1`") && err.contains("data_batch_1.bin"), "{err}");
+    assert!(
+        err.contains("row `WRN-28-1`") && err.contains("data_batch_1.bin"),
+        "{err}"
+    );
 }
