@@ -381,6 +381,44 @@ fn read_file(path: &Path, expected: impl FnOnce() -> String) -> Result<Vec<u8>, 
     })
 }
 
+/// Image shape and classes of a data source, known without reading it.
+pub fn shape_of(data: &DataSpec) -> Shape {
+    match data.source {
+        DataSource::Embedded | DataSource::Idx => Shape {
+            channels: 1,
+            height: 28,
+            width: 28,
+            classes: 10,
+        },
+        DataSource::Cifar10 => Shape {
+            channels: 3,
+            height: 32,
+            width: 32,
+            classes: 10,
+        },
+        DataSource::Cifar100 => Shape {
+            channels: 3,
+            height: 32,
+            width: 32,
+            classes: if data.labels == Cifar100Labels::Coarse {
+                20
+            } else {
+                100
+            },
+        },
+    }
+}
+
+/// Training images of a source when no subset is asked for: the embedded subset's 10,000 and
+/// the full Fashion-MNIST and CIFAR training splits.
+pub fn full_train_len(source: DataSource) -> usize {
+    match source {
+        DataSource::Embedded => 10_000,
+        DataSource::Idx => 60_000,
+        DataSource::Cifar10 | DataSource::Cifar100 => 50_000,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,43 +575,5 @@ mod tests {
             "{msg}"
         );
         assert!(msg.ends_with("in /nonexistent/mnist)"), "{msg}");
-    }
-}
-
-/// Image shape and classes of a data source, known without reading it.
-pub fn shape_of(data: &DataSpec) -> Shape {
-    match data.source {
-        DataSource::Embedded | DataSource::Idx => Shape {
-            channels: 1,
-            height: 28,
-            width: 28,
-            classes: 10,
-        },
-        DataSource::Cifar10 => Shape {
-            channels: 3,
-            height: 32,
-            width: 32,
-            classes: 10,
-        },
-        DataSource::Cifar100 => Shape {
-            channels: 3,
-            height: 32,
-            width: 32,
-            classes: if data.labels == Cifar100Labels::Coarse {
-                20
-            } else {
-                100
-            },
-        },
-    }
-}
-
-/// Training images of a source when no subset is asked for: the embedded subset's 10,000 and
-/// the full Fashion-MNIST and CIFAR training splits.
-pub fn full_train_len(source: DataSource) -> usize {
-    match source {
-        DataSource::Embedded => 10_000,
-        DataSource::Idx => 60_000,
-        DataSource::Cifar10 | DataSource::Cifar100 => 50_000,
     }
 }
