@@ -127,3 +127,73 @@ pub enum Event {
     Ended(Results),
     Failed(String),
 }
+
+// Language-model runs (src/lm). Their records are separate types rather than new fields on the
+// vision ones: a per-epoch line still holds a whole `EpochRecord` (flattened), so every reader of
+// metrics.jsonl keeps working, while results.json of a language run is a `LanguageResults`
+// (marked `"task": "language"`), because top-1/top-5 error and ECE of an ensemble are undefined
+// when only each generation's probability of the target token is saved, and a vision `Results`
+// would have to invent them.
+
+/// One line of a language run's metrics.jsonl. In the flattened `EpochRecord`, errors are
+/// next-token top-1 errors (%), `test_nll` is nats per token, and `images_per_sec` counts tokens
+/// (a language model's samples are tokens).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LanguageEpochRecord {
+    #[serde(flatten)]
+    pub record: EpochRecord,
+    pub validation_perplexity: f64,
+    pub test_perplexity: f64,
+    pub train_perplexity: f64,
+    pub tokens_per_sec: f64,
+}
+
+/// A finished language-model generation: the checkpoint of its best validation perplexity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LanguageGeneration {
+    pub generation: usize,
+    pub label: String,
+    pub model: String,
+    pub control: String,
+    pub parameters: usize,
+    pub train_seconds: f64,
+    /// The epoch (1-based) whose validation perplexity was best; its model is the generation's.
+    pub best_epoch: usize,
+    pub validation_perplexity: f64,
+    pub test_perplexity: f64,
+    /// Next-token top-1 error (%) on the test split.
+    pub test_error: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paper_validation_perplexity: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paper_test_perplexity: Option<f64>,
+}
+
+/// An ensemble of language-model generations: the mean of the members' probabilities of each
+/// test target token. Only the perplexity is defined from those (no top-1 error or ECE).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LanguageEnsemble {
+    pub name: String,
+    pub members: Vec<usize>,
+    pub test_perplexity: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    Language,
+}
+
+/// results.json of a language-model run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LanguageResults {
+    pub task: Task,
+    pub name: String,
+    pub corpus: String,
+    pub vocabulary: usize,
+    pub test_tokens: usize,
+    pub device: String,
+    pub state: RunState,
+    pub generations: Vec<LanguageGeneration>,
+    pub ensembles: Vec<LanguageEnsemble>,
+}

@@ -10,6 +10,7 @@ pub mod distill;
 pub mod ensemble;
 pub mod events;
 pub mod headless;
+pub mod lm;
 pub mod models;
 pub mod run_dir;
 pub mod spec;

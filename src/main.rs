@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 use anyhow::anyhow;
 use banbench::device::DeviceChoice;
 use banbench::events::{RunState, generation_label};
+use banbench::lm::table::{LmRow, LmTablePreset};
+use banbench::lm::{self, LmSpec};
 use banbench::models::Shape;
 use banbench::run_dir::{RunDir, results_table};
 use banbench::spec::{ModelSpec, Overrides, Spec};
@@ -174,10 +176,13 @@ fn input<E: Into<anyhow::Error>>(e: E) -> Failure {
     Failure::Input(e.into())
 }
 
-/// A preset is either one chain (a spec) or a paper table of chains.
+/// A preset is either one chain (a spec) or a paper table of chains, for vision or (naming a
+/// `[corpus]`) for language models.
 enum Preset {
     Spec(Box<Spec>),
     Table(Box<TableRun>),
+    Lm(Box<LmSpec>),
+    LmTable(Box<LmTableRun>),
 }
 
 struct TableRun {
@@ -193,6 +198,9 @@ fn load_preset(
 ) -> Result<Preset, Failure> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| input(anyhow!("{}: cannot read the preset: {e}", path.display())))?;
+    if lm::is_lm_source(&source) {
+        return load_lm_preset(path, &source, profile, overrides);
+    }
     if table::is_table_preset(&source) {
         let preset = TablePreset::load(path).map_err(input)?;
         let profile = profile.unwrap_or("full").to_string();
@@ -265,6 +273,8 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             println!("\n{rendered}\ntable directory: {}", out.display());
             finished
         }
+        Preset::Lm(spec) => run_lm(&spec, args.out, args.device)?,
+        Preset::LmTable(run) => run_lm_table(*run, args.out, args.device)?,
     };
     Ok(if finished {
         ExitCode::SUCCESS
@@ -302,6 +312,22 @@ fn check(path: &Path, profile: Option<&str>, overrides: &Overrides) -> Result<Ex
                         .unwrap_or_default()
                 );
                 print_plan(&chain.spec)?;
+            }
+        }
+        Preset::Lm(spec) => {
+            println!("{}: ok", path.display());
+            print_lm_plan(&spec)?;
+        }
+        Preset::LmTable(run) => {
+            println!(
+                "{}: ok, profile `{}` (profiles: {})",
+                path.display(),
+                run.profile,
+                run.preset.profile_names().join(", ")
+            );
+            for row in &run.rows {
+                println!("\nrow `{}`", row.name);
+                print_lm_plan(&row.spec)?;
             }
         }
     }
@@ -406,6 +432,24 @@ fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
                 }
             }
         }
+        Preset::Lm(spec) => return inspect_lm(&[("model".into(), *spec, None)]),
+        Preset::LmTable(run) => {
+            let rows = run
+                .rows
+                .into_iter()
+                .map(|r| {
+                    let paper = run
+                        .preset
+                        .rows
+                        .iter()
+                        .find(|p| p.name == r.name)
+                        .and_then(|p| p.paper.get("Params"))
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+                    (r.name, r.spec, paper)
+                })
+                .collect::<Vec<_>>();
+            return inspect_lm(&rows);
+        }
     }
     println!(
         "{:<28} {:<36} {:>12} {:>8} {:>14}",
@@ -458,10 +502,155 @@ fn bench(preset: &Path, device: DeviceChoice, steps: usize) -> Result<ExitCode, 
 
 fn report(path: &Path) -> Result<ExitCode, Failure> {
     let run_dir = RunDir::open(path).map_err(Failure::Input)?;
+    let spec_text = std::fs::read_to_string(run_dir.spec_path()).map_err(input)?;
+    if lm::is_lm_source(&spec_text) {
+        return report_lm(&run_dir, &spec_text);
+    }
     let spec = run_dir.spec().map_err(Failure::Input)?;
     match run_dir.results().map_err(Failure::Input)? {
         Some(results) => println!("{}", results_table(&results, &spec)),
         None => println!("{}: no generation has finished yet", path.display()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// Language models (src/lm): the same commands for presets that name a `[corpus]`.
+
+struct LmTableRun {
+    preset: LmTablePreset,
+    rows: Vec<LmRow>,
+    profile: String,
+}
+
+fn load_lm_preset(
+    path: &Path,
+    source: &str,
+    profile: Option<&str>,
+    overrides: &Overrides,
+) -> Result<Preset, Failure> {
+    if table::is_table_preset(source) {
+        let preset = LmTablePreset::load(path).map_err(input)?;
+        let profile = profile.unwrap_or("full").to_string();
+        let rows = preset.rows(path, &profile, overrides).map_err(input)?;
+        return Ok(Preset::LmTable(Box::new(LmTableRun {
+            preset,
+            rows,
+            profile,
+        })));
+    }
+    if let Some(p) = profile {
+        return Err(input(anyhow!(
+            "{}: --profile {p}: only paper table presets have profiles",
+            path.display()
+        )));
+    }
+    Ok(Preset::Lm(Box::new(
+        LmSpec::parse(source, path, overrides).map_err(input)?,
+    )))
+}
+
+fn lm_run_dir(spec: &LmSpec, out: &Path) -> anyhow::Result<RunDir> {
+    RunDir::create_with(out, &spec.to_toml(), |existing| {
+        LmSpec::parse(existing, Path::new("spec.toml"), &Overrides::default())
+            .is_ok_and(|s| &s == spec)
+    })
+}
+
+/// Returns whether the run finished.
+fn run_lm(spec: &LmSpec, out: Option<PathBuf>, device: DeviceChoice) -> Result<bool, Failure> {
+    let corpus = lm::train::load_corpus(spec).map_err(Failure::Input)?;
+    let run_dir =
+        lm_run_dir(spec, &out.unwrap_or_else(|| default_out(&spec.name))).map_err(input)?;
+    let results = lm::headless::run(spec, corpus, device, &run_dir).map_err(Failure::Run)?;
+    Ok(results.state == RunState::Finished)
+}
+
+fn run_lm_table(
+    run: LmTableRun,
+    out: Option<PathBuf>,
+    device: DeviceChoice,
+) -> Result<bool, Failure> {
+    // Every row's corpus must load before training starts.
+    for row in &run.rows {
+        lm::train::load_corpus(&row.spec)
+            .map_err(|e| input(e.context(format!("row `{}`", row.name))))?;
+    }
+    let out =
+        out.unwrap_or_else(|| default_out(&format!("{}-{}", run.preset.table.name, run.profile)));
+    let (rendered, finished) =
+        lm::table::run(&run.preset, &run.rows, &run.profile, device, &out).map_err(Failure::Run)?;
+    println!("\n{rendered}\ntable directory: {}", out.display());
+    Ok(finished)
+}
+
+fn print_lm_plan(spec: &LmSpec) -> Result<(), Failure> {
+    let corpus = lm::train::load_corpus(spec).map_err(Failure::Input)?;
+    println!("  corpus    {}", corpus.summary());
+    let parameters = lm::train::parameter_count(spec, &corpus);
+    for k in 0..=spec.generations.count {
+        let control = if k == 0 { "labels" } else { "BAN+L" };
+        println!(
+            "  {:<9} {} ({parameters} parameters), trained on {control}",
+            generation_label(k),
+            spec.model
+        );
+    }
+    for e in spec.ensembles() {
+        let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
+        println!(
+            "  {:<9} mean of probabilities over {}",
+            e.name,
+            members.join(" + ")
+        );
+    }
+    let s = &spec.schedule;
+    println!(
+        "  schedule  {} epochs, batch {}, BPTT {} steps, SGD lr {} (x{} when validation perplexity does not improve by {}), gradient norm clipped at {}",
+        s.epochs, s.batch_size, s.bptt, s.lr, s.plateau_factor, s.plateau_threshold, s.clip
+    );
+    Ok(())
+}
+
+/// Parameter counts of language models, from the corpus's vocabulary when it is there, else
+/// the paper's 10k Penn Treebank vocabulary (and 50 characters).
+fn inspect_lm(rows: &[(String, LmSpec, Option<String>)]) -> Result<ExitCode, Failure> {
+    println!(
+        "{:<28} {:<36} {:>12} {:>8}  vocabulary",
+        "row", "model", "parameters", "paper"
+    );
+    for (row, spec, paper) in rows {
+        let (vocab, chars, source) = match lm::train::load_corpus(spec) {
+            Ok(c) => (
+                c.vocab.len(),
+                lm::model::char_count(&c.vocab),
+                c.dir.display().to_string(),
+            ),
+            Err(_) => (
+                10_000,
+                50,
+                "10k words, 50 characters (no corpus here)".into(),
+            ),
+        };
+        let params = lm::model::parameter_count(&spec.model, vocab, chars);
+        println!(
+            "{row:<28} {:<36} {:>11.3}M {:>8}  {vocab} from {source}",
+            spec.model.to_string(),
+            params as f64 / 1e6,
+            paper.clone().unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_lm(run_dir: &RunDir, spec_text: &str) -> Result<ExitCode, Failure> {
+    let spec =
+        LmSpec::parse(spec_text, &run_dir.spec_path(), &Overrides::default()).map_err(input)?;
+    match run_dir.language_results().map_err(Failure::Input)? {
+        Some(results) => println!(
+            "{}",
+            banbench::run_dir::language_results_table(&results, &spec.description)
+        ),
+        None => println!("{}: no generation has finished yet", run_dir.root.display()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::ensemble::{Logits, Metrics};
-use crate::events::{EpochRecord, Results};
+use crate::events::{EpochRecord, LanguageEpochRecord, LanguageResults, Results};
 use crate::spec::{Overrides, Spec};
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
@@ -270,6 +270,180 @@ pub fn results_table(results: &Results, spec: &Spec) -> String {
             delta_teacher(e.metrics.top1_error),
             paper,
             delta
+        ));
+    }
+    out
+}
+
+// Language-model runs (src/lm) share the directory layout: spec.toml holds an `LmSpec`,
+// metrics.jsonl `LanguageEpochRecord`s, logits/gen-K.target.f32 each test token's probability of
+// its target under generation K (all a probability-averaged ensemble needs), and results.json a
+// `LanguageResults`.
+impl RunDir {
+    /// Creates (or reopens, to resume) a run directory whose spec.toml is `spec_toml`; `same`
+    /// tells whether an existing spec.toml holds the same spec.
+    pub fn create_with(
+        root: &Path,
+        spec_toml: &str,
+        same: impl Fn(&str) -> bool,
+    ) -> Result<RunDir> {
+        let dir = RunDir {
+            root: root.to_path_buf(),
+        };
+        if dir.spec_path().is_file() {
+            let existing = fs::read_to_string(dir.spec_path())
+                .with_context(|| format!("reading {}", dir.spec_path().display()))?;
+            if !same(&existing) {
+                bail!(
+                    "{}: holds a run of another spec; choose another --out directory, or give \
+                     the same spec and options to resume it",
+                    root.display()
+                );
+            }
+        } else if root.is_dir() && fs::read_dir(root)?.next().is_some() {
+            bail!(
+                "{}: exists and is not empty; choose another --out directory",
+                root.display()
+            );
+        }
+        for sub in ["checkpoints", "logits"] {
+            fs::create_dir_all(root.join(sub))
+                .with_context(|| format!("creating {}", root.join(sub).display()))?;
+        }
+        write_atomic(&dir.spec_path(), spec_toml.as_bytes())
+            .with_context(|| format!("writing {}", dir.spec_path().display()))?;
+        Ok(dir)
+    }
+
+    pub fn target_probabilities_path(&self, generation: usize) -> PathBuf {
+        self.root
+            .join("logits")
+            .join(format!("gen-{generation}.target.f32"))
+    }
+
+    pub fn write_target_probabilities(&self, generation: usize, probs: &[f32]) -> Result<()> {
+        let bytes: Vec<u8> = probs.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let path = self.target_probabilities_path(generation);
+        write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn read_target_probabilities(&self, generation: usize, tokens: usize) -> Result<Vec<f32>> {
+        let path = self.target_probabilities_path(generation);
+        let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        if bytes.len() != tokens * 4 {
+            bail!(
+                "{}: expected {} bytes ({tokens} tokens of f32), found {}",
+                path.display(),
+                tokens * 4,
+                bytes.len()
+            );
+        }
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    pub fn write_language_metrics(&self, records: &[LanguageEpochRecord]) -> Result<()> {
+        let mut text = String::new();
+        for r in records {
+            text.push_str(&serde_json::to_string(r)?);
+            text.push('\n');
+        }
+        let path = self.metrics_path();
+        write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn language_metrics(&self) -> Result<Vec<LanguageEpochRecord>> {
+        let path = self.metrics_path();
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1))
+            })
+            .collect()
+    }
+
+    /// Writes results.json and results.md of a language run.
+    pub fn write_language_results(
+        &self,
+        results: &LanguageResults,
+        description: &str,
+    ) -> Result<()> {
+        write_json(&self.results_path(), results)?;
+        let path = self.root.join("results.md");
+        write_atomic(
+            &path,
+            language_results_table(results, description).as_bytes(),
+        )
+        .with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn language_results(&self) -> Result<Option<LanguageResults>> {
+        if !self.results_path().exists() {
+            return Ok(None);
+        }
+        read_json(&self.results_path()).map(Some)
+    }
+}
+
+fn perplexity_cells(paper: Option<f64>, measured: f64) -> (String, String) {
+    match paper {
+        Some(p) => (format!("{p:.2}"), format!("{:+.2}", measured - p)),
+        None => ("".into(), "".into()),
+    }
+}
+
+/// results.md of a language run: perplexities where a vision run shows errors.
+pub fn language_results_table(results: &LanguageResults, description: &str) -> String {
+    let mut out = format!(
+        "# {}\n\n{} test tokens of {} (vocabulary {}), device {}, state {:?}.\n\
+         Perplexity of the best-validation checkpoint; next-token top-1 error in %. Delta: measured minus the paper.\n\n",
+        results.name,
+        results.test_tokens,
+        results.corpus,
+        results.vocabulary,
+        results.device,
+        results.state
+    );
+    if !description.is_empty() {
+        out.push_str(&format!("{description}\n\n"));
+    }
+    out.push_str("| Row | Model | Control | Params | Val ppl | Paper val | Delta | Test ppl | Paper test | Delta | Test err | Best epoch | Train s |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for g in &results.generations {
+        let (pv, dv) = perplexity_cells(g.paper_validation_perplexity, g.validation_perplexity);
+        let (pt, dt) = perplexity_cells(g.paper_test_perplexity, g.test_perplexity);
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {:.2} | {pv} | {dv} | {:.2} | {pt} | {dt} | {:.2} | {} | {:.0} |\n",
+            g.label,
+            g.model,
+            g.control,
+            g.parameters,
+            g.validation_perplexity,
+            g.test_perplexity,
+            g.test_error,
+            g.best_epoch,
+            g.train_seconds
+        ));
+    }
+    for e in &results.ensembles {
+        let members: Vec<String> = e
+            .members
+            .iter()
+            .map(|&m| crate::events::generation_label(m))
+            .collect();
+        out.push_str(&format!(
+            "| {} | {} | mean of probabilities | | | | | {:.2} | | | | | |\n",
+            e.name,
+            members.join(" + "),
+            e.test_perplexity
         ));
     }
     out

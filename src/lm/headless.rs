@@ -1,0 +1,97 @@
+//! `banbench run` of a language-model preset: the worker thread trains, this thread prints one
+//! line per epoch (perplexities, tokens/s), a progress line on a terminal, and the results table.
+
+use std::io::{IsTerminal, Write};
+use std::sync::mpsc::channel;
+use std::sync::{Arc, Mutex, Once};
+
+use anyhow::Result;
+
+use super::corpus::Corpus;
+use super::spec::LmSpec;
+use super::train;
+use crate::device::DeviceChoice;
+use crate::events::{Event, LanguageResults, generation_label};
+use crate::headless::event_line;
+use crate::run_dir::{RunDir, language_results_table};
+use crate::worker::{RunControl, WORKER_THREAD};
+
+/// Ctrl-C (and SIGTERM/SIGHUP) stops the current run after its batch, as for vision runs; the
+/// second quits at once. One handler per process, pointed at the run of the moment (a table's
+/// rows run one after another).
+fn stop_on_ctrl_c(control: Arc<RunControl>) {
+    static CURRENT: Mutex<Option<Arc<RunControl>>> = Mutex::new(None);
+    static INSTALL: Once = Once::new();
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(control);
+    INSTALL.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            let current = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if current.is_none_or(|c| c.request_stop()) {
+                eprintln!("\nbanbench: stopping now; the unfinished generation is lost");
+                std::process::exit(130);
+            }
+            eprintln!("\nbanbench: stopping after this batch; finished generations are saved (Ctrl-C again to quit at once)");
+        });
+    });
+}
+
+/// Trains `spec` into `run_dir` on a worker thread, printing as it goes.
+pub fn run(
+    spec: &LmSpec,
+    corpus: Corpus,
+    device: DeviceChoice,
+    run_dir: &RunDir,
+) -> Result<LanguageResults> {
+    let control = Arc::new(RunControl::default());
+    let (sender, events) = channel();
+    let handle = {
+        let (spec, run_dir, control) = (spec.clone(), run_dir.clone(), control.clone());
+        std::thread::Builder::new()
+            .name(WORKER_THREAD.into())
+            .spawn(move || {
+                let mut emit = |e: Event| {
+                    let _ = sender.send(e);
+                };
+                train::run(&spec, &corpus, device, &run_dir, &control, &mut emit)
+            })?
+    };
+    stop_on_ctrl_c(control);
+    let progress_line = std::io::stderr().is_terminal();
+    let mut stderr = std::io::stderr();
+    for event in events {
+        if let Event::Progress {
+            generation,
+            epoch,
+            batch,
+            batches,
+            images_per_sec,
+        } = &event
+        {
+            if progress_line {
+                let _ = write!(
+                    stderr,
+                    "\r{:<8} epoch {epoch:>3} batch {batch}/{batches}  {images_per_sec:.0} tok/s ",
+                    generation_label(*generation)
+                );
+                let _ = stderr.flush();
+            }
+            continue;
+        }
+        if progress_line {
+            let _ = write!(stderr, "\r\x1b[2K");
+        }
+        // The epoch's printed line (perplexities, tokens/s) comes as a Log of its own.
+        if matches!(event, Event::Epoch(_)) {
+            continue;
+        }
+        if let Some(line) = event_line(&event) {
+            println!("{line}");
+        }
+    }
+    let results = handle
+        .join()
+        .map_err(|_| anyhow::anyhow!("the training worker panicked"))??;
+    println!("\n{}", language_results_table(&results, &spec.description));
+    println!("run directory: {}", run_dir.root.display());
+    Ok(results)
+}

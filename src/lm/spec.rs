@@ -1,0 +1,341 @@
+//! The TOML spec of a language-model run: `[corpus]` (where a vision spec has `[data]`),
+//! `[model]`, `[schedule]`, `[generations]`, `[[ensemble]]`, `[paper]`. Unknown fields are
+//! errors; every error names the file, the line where it can, and the field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::LmModelSpec;
+use crate::spec::{Averaging, EnsembleSpec, Overrides, SpecError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LmSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "one")]
+    pub seed: u64,
+    pub corpus: CorpusSpec,
+    pub model: LmModelSpec,
+    pub schedule: LmSchedule,
+    #[serde(default)]
+    pub generations: LmGenerations,
+    #[serde(default, rename = "ensemble", skip_serializing_if = "Vec::is_empty")]
+    pub ensembles: Vec<EnsembleSpec>,
+    /// The paper's perplexities by row label ("Teacher", "BAN-1").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub paper: BTreeMap<String, PaperPerplexity>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorpusSpec {
+    /// A directory with ptb.train.txt, ptb.valid.txt and ptb.test.txt.
+    pub path: PathBuf,
+    /// Use only the first N tokens of each split (quick runs); absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LmSchedule {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Truncated backpropagation through time: steps per window (35 in the paper).
+    #[serde(default = "bptt")]
+    pub bptt: usize,
+    pub lr: f64,
+    /// The learning rate is multiplied by this when validation perplexity does not improve.
+    pub plateau_factor: f64,
+    /// ... by at least this much (0 for the LSTM, 0.5 for the CNN-LSTM in the paper).
+    #[serde(default)]
+    pub plateau_threshold: f64,
+    /// Gradients are rescaled to this global L2 norm when larger.
+    pub clip: f64,
+    /// Batch size of validation and test passes.
+    #[serde(default = "eval_batch")]
+    pub eval_batch_size: usize,
+    /// Weights start uniform in [-init_range, init_range].
+    #[serde(default = "init_range")]
+    pub init_range: f64,
+}
+
+fn bptt() -> usize {
+    35
+}
+fn eval_batch() -> usize {
+    10
+}
+fn init_range() -> f64 {
+    0.05
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LmGenerations {
+    /// Born-again generations after the teacher.
+    pub count: usize,
+    /// Only "ban+l": the paper finds only BAN+L works for language models (Section 4.3).
+    pub control: String,
+}
+
+impl Default for LmGenerations {
+    fn default() -> Self {
+        LmGenerations {
+            count: 1,
+            control: "ban+l".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaperPerplexity {
+    pub valid: f64,
+    pub test: f64,
+}
+
+/// Whether a preset's TOML is a language-model spec or table (it names a corpus).
+pub fn is_lm_source(source: &str) -> bool {
+    toml::from_str::<toml::Table>(source).is_ok_and(|t| {
+        t.contains_key("corpus")
+            || t.get("base")
+                .and_then(|b| b.as_table())
+                .is_some_and(|b| b.contains_key("corpus"))
+    })
+}
+
+/// The 1-based line of `key =` inside `[section]`, or of the header when the key is absent.
+fn locate(source: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    let mut header = None;
+    for (i, line) in source.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            if current == section {
+                header = Some(i + 1);
+            }
+        } else if current == section && t.split('=').next().is_some_and(|k| k.trim() == key) {
+            return Some(i + 1);
+        }
+    }
+    header
+}
+
+impl LmSpec {
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<LmSpec, SpecError> {
+        let source = std::fs::read_to_string(path).map_err(|e| SpecError {
+            file: path.to_path_buf(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the spec: {e}"),
+        })?;
+        LmSpec::parse(&source, path, overrides)
+    }
+
+    pub fn parse(source: &str, file: &Path, overrides: &Overrides) -> Result<LmSpec, SpecError> {
+        let mut spec: LmSpec = toml::from_str(source).map_err(|e| SpecError {
+            file: file.to_path_buf(),
+            line: e
+                .span()
+                .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1),
+            field: String::new(),
+            message: e.message().trim().to_string(),
+        })?;
+        if let Some(seed) = overrides.seed {
+            spec.seed = seed;
+        }
+        if let Some(epochs) = overrides.epochs {
+            spec.schedule.epochs = epochs;
+        }
+        if let Some(dir) = &overrides.data {
+            spec.corpus.path = dir.clone();
+        }
+        if let Some((field, message)) = spec.problems().into_iter().next() {
+            let (section, key) = field.split_once('.').unwrap_or(("", &field));
+            return Err(SpecError {
+                file: file.to_path_buf(),
+                line: locate(source, section, key),
+                field,
+                message,
+            });
+        }
+        Ok(spec)
+    }
+
+    /// Everything serde's types cannot check, as (field, message).
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut out = self.model.problems();
+        let s = &self.schedule;
+        let mut bad = |field: &str, ok: bool, message: String| {
+            if !ok {
+                out.push((field.to_string(), message));
+            }
+        };
+        bad(
+            "name",
+            !self.name.trim().is_empty(),
+            "expected a non-empty name".into(),
+        );
+        bad(
+            "schedule.epochs",
+            s.epochs > 0,
+            "expected at least 1 epoch".into(),
+        );
+        bad(
+            "schedule.batch_size",
+            s.batch_size > 0,
+            "expected a positive batch size".into(),
+        );
+        bad(
+            "schedule.bptt",
+            s.bptt > 0,
+            "expected a positive number of steps".into(),
+        );
+        bad(
+            "schedule.eval_batch_size",
+            s.eval_batch_size > 0,
+            "expected a positive batch size".into(),
+        );
+        bad(
+            "schedule.lr",
+            s.lr > 0.0 && s.lr.is_finite(),
+            format!("{} is not a positive learning rate", s.lr),
+        );
+        bad(
+            "schedule.plateau_factor",
+            s.plateau_factor > 0.0 && s.plateau_factor <= 1.0,
+            format!("{} is not in (0, 1]", s.plateau_factor),
+        );
+        bad(
+            "schedule.plateau_threshold",
+            s.plateau_threshold >= 0.0,
+            "expected a threshold >= 0".into(),
+        );
+        bad(
+            "schedule.clip",
+            s.clip > 0.0,
+            "expected a positive gradient norm".into(),
+        );
+        bad(
+            "schedule.init_range",
+            s.init_range > 0.0,
+            "expected a positive range".into(),
+        );
+        bad(
+            "generations.control",
+            self.generations.control == "ban+l",
+            format!(
+                "`{}`: language models support only \"ban+l\" (the paper: only BAN+L works for them)",
+                self.generations.control
+            ),
+        );
+        bad(
+            "corpus.max_tokens",
+            self.corpus.max_tokens.is_none_or(|n| n > 0),
+            "expected a positive token count".into(),
+        );
+        for e in &self.ensembles {
+            bad(
+                "ensemble.members",
+                !e.members.is_empty() && e.members.iter().all(|&m| m <= self.generations.count),
+                format!(
+                    "ensemble `{}`: members must be generations 0..={}",
+                    e.name, self.generations.count
+                ),
+            );
+            // Only the target token's probability is saved per generation, which is all a
+            // probability average needs; a logit average would need whole distributions.
+            bad(
+                "ensemble.average",
+                e.average == Averaging::Probabilities,
+                format!(
+                    "ensemble `{}`: language models average probabilities only",
+                    e.name
+                ),
+            );
+        }
+        out
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("an LmSpec always serialises to TOML")
+    }
+
+    /// The spec's ensembles, or Ens*k = BAN-1..BAN-k for k >= 2, as for vision runs.
+    pub fn ensembles(&self) -> Vec<EnsembleSpec> {
+        if !self.ensembles.is_empty() {
+            return self.ensembles.clone();
+        }
+        (2..=self.generations.count)
+            .map(|k| EnsembleSpec {
+                name: format!("Ens*{k}"),
+                members: (1..=k).collect(),
+                average: Averaging::Probabilities,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"
+name = "t"
+[corpus]
+path = "c"
+[model]
+arch = "lstm"
+layers = 1
+hidden = 8
+dropout = 0.1
+[schedule]
+epochs = 1
+batch_size = 4
+lr = 1.0
+plateau_factor = 0.25
+clip = 5.0
+"#;
+
+    #[test]
+    fn errors_name_the_field_and_line() {
+        let file = Path::new("x.toml");
+        let spec = LmSpec::parse(SPEC, file, &Overrides::default()).unwrap();
+        assert_eq!(spec.schedule.bptt, 35);
+        assert_eq!(
+            LmSpec::parse(&spec.to_toml(), file, &Overrides::default()).unwrap(),
+            spec
+        );
+        let e = LmSpec::parse(
+            &SPEC.replace("lr = 1.0", "lr = -1.0"),
+            file,
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("schedule.lr", Some(14)), "{e}");
+        let e = LmSpec::parse(
+            &format!("{SPEC}[generations]\ncount = 1\ncontrol = \"ban\"\n"),
+            file,
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("only \"ban+l\""), "{e}");
+        let e = LmSpec::parse(
+            &SPEC.replace("clip = 5.0", "clip = 5.0\nmomentum = 0.9"),
+            file,
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("momentum"), "{e}");
+    }
+}
