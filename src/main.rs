@@ -612,7 +612,7 @@ fn print_lm_plan(spec: &LmSpec) -> Result<(), Failure> {
 }
 
 /// Parameter counts of language models, from the corpus's vocabulary when it is there, else
-/// the paper's 10k Penn Treebank vocabulary (and 50 characters).
+/// Penn Treebank's: 10k words, 48 characters plus padding and the start and end markers.
 fn inspect_lm(rows: &[(String, LmSpec, Option<String>)]) -> Result<ExitCode, Failure> {
     println!(
         "{:<28} {:<36} {:>12} {:>8}  vocabulary",
@@ -627,8 +627,11 @@ fn inspect_lm(rows: &[(String, LmSpec, Option<String>)]) -> Result<ExitCode, Fai
             ),
             Err(_) => (
                 10_000,
-                50,
-                "10k words, 50 characters (no corpus here)".into(),
+                51,
+                format!(
+                    "the paper's Penn Treebank (no corpus at {})",
+                    spec.corpus.path.display()
+                ),
             ),
         };
         let params = lm::model::parameter_count(&spec.model, vocab, chars);

@@ -187,6 +187,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn vocabulary_comes_from_train_and_unknown_words_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ptb.train.txt"), " a b <unk> \n b c \n").unwrap();
+        std::fs::write(dir.path().join("ptb.valid.txt"), " a d \n").unwrap();
+        std::fs::write(dir.path().join("ptb.test.txt"), " e f c \n\n").unwrap();
+        let c = Corpus::load(dir.path()).unwrap();
+        assert_eq!(c.vocab, ["a", "b", "<unk>", "<eos>", "c"]);
+        assert_eq!(c.train, [0, 1, 2, 3, 1, 4, 3]);
+        assert_eq!(c.valid, [0, 2, 3], "d is unknown");
+        assert_eq!(
+            c.test,
+            [2, 2, 4, 3],
+            "e and f are unknown; the blank line adds nothing"
+        );
+        assert_eq!((c.unknown_valid, c.unknown_test), (1, 2));
+    }
+
+    #[test]
     fn batchify_lays_rows_side_by_side_and_windows_shift_targets_by_one() {
         let tokens: Vec<u32> = (0..23).collect();
         let b = Batches::new(&tokens, 3, 3).unwrap();

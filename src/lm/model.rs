@@ -414,8 +414,8 @@ mod tests {
             dropout: 0.65,
         };
         // 10k vocabulary: 2 x 1500 is about 51M (the paper's "52M"), 1 layer about 33M.
-        let two = parameter_count(&lstm(2), 10_000, 50);
-        let one = parameter_count(&lstm(1), 10_000, 50);
+        let two = parameter_count(&lstm(2), 10_000, 51);
+        let one = parameter_count(&lstm(1), 10_000, 51);
         assert_eq!(two, 15_000_000 + 2 * 18_012_000 + 10_000);
         assert_eq!(one, 15_000_000 + 18_012_000 + 10_000);
         assert!((50.5e6..51.5e6).contains(&(two as f64)), "{two}");

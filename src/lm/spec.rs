@@ -322,7 +322,7 @@ clip = 5.0
             &Overrides::default(),
         )
         .unwrap_err();
-        assert_eq!((e.field.as_str(), e.line), ("schedule.lr", Some(14)), "{e}");
+        assert_eq!((e.field.as_str(), e.line), ("schedule.lr", Some(13)), "{e}");
         let e = LmSpec::parse(
             &format!("{SPEC}[generations]\ncount = 1\ncontrol = \"ban\"\n"),
             file,

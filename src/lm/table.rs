@@ -123,9 +123,11 @@ impl LmTablePreset {
         }
         let mut out = Vec::new();
         for row in &self.rows {
+            // A profile's changes apply to every row (a smoke profile's epochs and batch size
+            // override each row's), and a row's own changes for the profile come last.
             let mut table = self.base.clone();
-            merge(&mut table, &p.set);
             merge(&mut table, &row.set);
+            merge(&mut table, &p.set);
             if let Some(changes) = row.profile.get(profile) {
                 merge(&mut table, changes);
             }
@@ -211,10 +213,12 @@ impl LmTablePreset {
                         .and_then(|c| cell(c))
                         .and_then(|(label, what)| {
                             if what == "params" {
-                                return Some(format!(
-                                    "{:.1}M",
-                                    row_params(&row.spec)? as f64 / 1e6
-                                ));
+                                let n = row_params(&row.spec)?;
+                                return Some(if n >= 1_000_000 {
+                                    format!("{:.1}M", n as f64 / 1e6)
+                                } else {
+                                    n.to_string()
+                                });
                             }
                             let g = results
                                 .as_ref()?

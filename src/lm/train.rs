@@ -128,6 +128,21 @@ fn evaluate(
     })
 }
 
+/// The training loss of one window, its tokens flattened to rows: the label cross-entropy for
+/// the teacher; for a student, BAN+L for sequences: the label cross-entropy plus the
+/// cross-entropy to the teacher's per-token softmax over the whole vocabulary (paper Section
+/// 4.3, temperature 1), both averaged over the window's tokens.
+pub fn sequence_loss(
+    student_logits: Tensor<2>,
+    teacher_logits: Option<Tensor<2>>,
+    targets: Tensor<1, Int>,
+) -> Tensor<1> {
+    match teacher_logits {
+        None => label_loss(student_logits, targets),
+        Some(t) => ban_l_loss(student_logits, t, targets, 1.0),
+    }
+}
+
 /// Sum of squared gradients over every parameter: the global norm is its square root.
 struct SquaredNorm<'a> {
     grads: &'a GradientsParams,
@@ -388,12 +403,7 @@ fn train_generation(
                 .int()
                 .sum()
                 .into_scalar();
-            let loss = match teacher_logits {
-                None => label_loss(logits, targets),
-                // BAN+L for sequences: label cross-entropy plus cross-entropy to the teacher's
-                // per-token softmax (paper Section 4.3, temperature 1), both averaged over tokens.
-                Some(t) => ban_l_loss(logits, t, targets, 1.0),
-            };
+            let loss = sequence_loss(logits, teacher_logits, targets);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let loss: f32 = loss.into_scalar();
             if !loss.is_finite() {
@@ -547,6 +557,56 @@ fn evaluate_ensembles(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn softmax(z: &[f32]) -> Vec<f32> {
+        let m = z.iter().cloned().fold(f32::MIN, f32::max);
+        let e: Vec<f32> = z.iter().map(|v| (v - m).exp()).collect();
+        let s: f32 = e.iter().sum();
+        e.iter().map(|v| v / s).collect()
+    }
+
+    #[test]
+    fn ban_l_sequence_loss_matches_hand_computation() {
+        let device = Device::flex();
+        // A window of 2 rows x 2 steps over a 3-word vocabulary: 4 tokens.
+        let s = [
+            [1.0f32, 0.0, -1.0],
+            [0.5, 0.5, 0.0],
+            [-1.0, 2.0, 0.0],
+            [0.0, 0.0, 3.0],
+        ];
+        let t = [
+            [0.0f32, 2.0, 0.0],
+            [1.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0],
+            [500.0, 0.0, 0.0],
+        ];
+        let y = [0i64, 2, 1, 2];
+        let rows = |m: &[[f32; 3]; 4]| {
+            Tensor::<2>::from_data(
+                TensorData::new(m.iter().flatten().copied().collect::<Vec<_>>(), [4, 3]),
+                &device,
+            )
+        };
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(y.to_vec(), [4]), &device);
+        let mut label = 0f32;
+        let mut distill = 0f32;
+        for r in 0..4 {
+            let q = softmax(&s[r]);
+            let p = softmax(&t[r]);
+            label -= q[y[r] as usize].ln();
+            distill -= (0..3).map(|i| p[i] * q[i].ln()).sum::<f32>();
+        }
+        let teacher_only: f32 = sequence_loss(rows(&s), None, targets.clone()).into_scalar();
+        assert!((teacher_only - label / 4.0).abs() < 1e-5);
+        let ban_l: f32 = sequence_loss(rows(&s), Some(rows(&t)), targets).into_scalar();
+        // The last teacher row is saturated (its other probabilities are 0 in f32): still finite.
+        assert!(
+            (ban_l - (label + distill) / 4.0).abs() < 1e-4,
+            "{ban_l} vs {}",
+            (label + distill) / 4.0
+        );
+    }
 
     #[test]
     fn ensemble_perplexity_averages_probabilities_not_log_probabilities() {
