@@ -1,0 +1,295 @@
+//! Language models end to end: the real binary on generated corpora (ptb.*.txt written into a
+//! temporary directory), read back through the run directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use banbench::events::{LanguageResults, RunState};
+use banbench::lm::corpus::Corpus;
+use banbench::run_dir::RunDir;
+
+fn banbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_banbench"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Sentences of a small generated grammar (deterministic), one per line, Mikolov style.
+fn sentences(n: usize, seed: u64, extra: Option<&str>) -> String {
+    let nouns = ["cat", "dog", "bird", "fish", "child", "teacher", "market"];
+    let verbs = ["sees", "likes", "finds", "helps", "buys"];
+    let mut state = seed;
+    let mut pick = |n: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) % n as u64) as usize
+    };
+    let mut out = String::new();
+    for i in 0..n {
+        let mut s = format!(
+            " the {} {} the {}",
+            nouns[pick(nouns.len())],
+            verbs[pick(verbs.len())],
+            nouns[pick(nouns.len())]
+        );
+        if let Some(word) = extra.filter(|_| i % 10 == 0) {
+            s.push_str(&format!(" {word}"));
+        }
+        out.push_str(&s);
+        out.push_str(" \n");
+    }
+    out
+}
+
+/// A corpus directory; valid and test hold a word the training split lacks every 10th line.
+fn corpus(dir: &Path) -> PathBuf {
+    let path = dir.join("corpus");
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(path.join("ptb.train.txt"), sentences(300, 1, None)).unwrap();
+    std::fs::write(path.join("ptb.valid.txt"), sentences(40, 2, Some("zebra"))).unwrap();
+    std::fs::write(path.join("ptb.test.txt"), sentences(40, 3, Some("zebra"))).unwrap();
+    path
+}
+
+fn tiny_preset(dir: &Path, corpus: &Path, arch: &str) -> PathBuf {
+    let model = match arch {
+        "lstm" => "arch = \"lstm\"\nlayers = 1\nhidden = 12\ndropout = 0.1",
+        _ => {
+            "arch = \"cnn-lstm\"\nchar_dim = 4\nwidths = [1, 2]\nfilters = [6, 6]\nhighway = 1\nlayers = 1\nhidden = 12\ndropout = 0.1"
+        }
+    };
+    let text = format!(
+        r#"
+name = "tiny-lm"
+seed = 3
+[corpus]
+path = "{}"
+[model]
+{model}
+[schedule]
+epochs = 2
+batch_size = 8
+bptt = 10
+lr = 1.0
+plateau_factor = 0.25
+clip = 5.0
+[generations]
+count = 1
+control = "ban+l"
+[[ensemble]]
+name = "Teacher+BAN-1"
+members = [0, 1]
+[paper]
+Teacher = {{ valid = 75.11, test = 71.87 }}
+"#,
+        corpus.display()
+    );
+    let path = dir.join(format!("tiny-{arch}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn unknown_words_map_to_unk_with_a_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Corpus::load(&corpus(dir.path())).unwrap();
+    // One in ten valid/test lines (4 of 40) ends in a word the training split lacks.
+    assert!(c.vocab.iter().any(|w| w == "<unk>") && !c.vocab.iter().any(|w| w == "zebra"));
+    assert_eq!((c.unknown_valid, c.unknown_test), (4, 4));
+    assert_eq!(c.train.len(), 300 * 6, "5 words and <eos> per line");
+}
+
+#[test]
+fn missing_or_empty_corpus_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path());
+    let preset = tiny_preset(dir.path(), &c, "lstm");
+    std::fs::remove_file(c.join("ptb.valid.txt")).unwrap();
+    let out = banbench(&["check", preset.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ptb.valid.txt"), "{}", stderr(&out));
+    std::fs::write(c.join("ptb.valid.txt"), "\n\n").unwrap();
+    let out = banbench(&["check", preset.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("ptb.valid.txt: the corpus file has no tokens"),
+        "{}",
+        stderr(&out)
+    );
+    let out = banbench(&["check", preset.to_str().unwrap(), "--data", "/no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("/no/such/dir: no such corpus directory"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_lm_specs_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path());
+    let preset = tiny_preset(dir.path(), &c, "lstm");
+    let text = std::fs::read_to_string(&preset)
+        .unwrap()
+        .replace("control = \"ban+l\"", "control = \"ban\"");
+    std::fs::write(&preset, text).unwrap();
+    let out = banbench(&["check", preset.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("generations.control"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn run_tiny(arch: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path());
+    let preset = tiny_preset(dir.path(), &c, arch);
+    let out_dir = dir.path().join("run");
+    let out = banbench(&[
+        "run",
+        preset.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let printed = stdout(&out);
+    assert!(
+        printed.contains("tok/s") && printed.contains("val ppl"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("4 valid and 4 test tokens outside the training vocabulary"),
+        "{printed}"
+    );
+
+    let run = RunDir::open(&out_dir).unwrap();
+    let results: LanguageResults = run.language_results().unwrap().unwrap();
+    assert_eq!(results.state, RunState::Finished);
+    assert_eq!(results.generations.len(), 2);
+    let vocab = results.vocabulary as f64;
+    for g in &results.generations {
+        assert!(
+            g.validation_perplexity > 1.0 && g.validation_perplexity < vocab,
+            "{g:?}"
+        );
+        assert!(
+            g.test_perplexity > 1.0 && g.test_perplexity < vocab,
+            "{g:?}"
+        );
+        assert!((1..=2).contains(&g.best_epoch));
+    }
+    assert_eq!(results.generations[0].paper_test_perplexity, Some(71.87));
+    assert_eq!(results.generations[1].control, "BAN+L");
+    // The ensemble's perplexity is that of the mean target probabilities saved per generation.
+    let probs: Vec<Vec<f32>> = (0..2)
+        .map(|k| {
+            run.read_target_probabilities(k, results.test_tokens)
+                .unwrap()
+        })
+        .collect();
+    let expected = banbench::lm::train::ensemble_perplexity(&probs);
+    assert_eq!(results.ensembles.len(), 1);
+    assert!((results.ensembles[0].test_perplexity - expected).abs() < 1e-9);
+    // Each member's own perplexity comes back from its saved probabilities.
+    let own = banbench::lm::train::ensemble_perplexity(&probs[..1]);
+    assert!((own - results.generations[0].test_perplexity).abs() < 1e-3 * own);
+    // metrics.jsonl stays readable as vision EpochRecords (what the TUI reads).
+    assert_eq!(run.metrics().unwrap().len(), 4);
+    assert_eq!(run.language_metrics().unwrap().len(), 4);
+    assert!(
+        std::fs::read_to_string(out_dir.join("results.md"))
+            .unwrap()
+            .contains("| Teacher+BAN-1 |")
+    );
+    let report = banbench(&["report", out_dir.to_str().unwrap()]);
+    assert!(
+        report.status.success() && stdout(&report).contains("Val ppl"),
+        "{}",
+        stderr(&report)
+    );
+
+    // The same command again resumes: both generations are already done.
+    let again = banbench(&[
+        "run",
+        preset.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("resuming: Teacher, BAN-1 already done"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[test]
+fn tiny_lstm_run_teacher_ban_l_and_ensemble() {
+    run_tiny("lstm");
+}
+
+#[test]
+fn tiny_cnn_lstm_run_teacher_ban_l_and_ensemble() {
+    run_tiny("cnn-lstm");
+}
+
+#[test]
+fn table6_smoke_profile_runs_on_a_generated_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path());
+    let preset = concat!(env!("CARGO_MANIFEST_DIR"), "/presets/paper/table6-ptb.toml");
+    let out_dir = dir.path().join("table");
+    let out = banbench(&[
+        "run",
+        preset,
+        "--profile",
+        "smoke",
+        "--data",
+        c.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let table = std::fs::read_to_string(out_dir.join("table.md")).unwrap();
+    for needle in ["| ConvLSTM |", "| LSTM |", "(83.69)", "(68.56)", "(52M)"] {
+        assert!(table.contains(needle), "{needle} in\n{table}");
+    }
+    for row in ["ConvLSTM", "LSTM"] {
+        let results = RunDir::open(&out_dir.join(row))
+            .unwrap()
+            .language_results()
+            .unwrap()
+            .unwrap();
+        assert_eq!(results.state, RunState::Finished);
+        assert_eq!(results.generations.len(), 2);
+    }
+}
+
+#[test]
+fn inspect_shows_the_paper_model_sizes() {
+    let preset = concat!(env!("CARGO_MANIFEST_DIR"), "/presets/paper/table6-ptb.toml");
+    let out = banbench(&["inspect", preset]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("lstm-2x1500-tied") && text.contains("51.034M"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cnn-lstm-1100f-2hw-2x650") && text.contains("19.373M"),
+        "{text}"
+    );
+}
