@@ -16,7 +16,6 @@ pub use cnn::Cnn;
 pub use densenet::{Densenet, DensenetLayout};
 pub use mlp::Mlp;
 pub use preact_resnet::{PreactLayout, PreactResnet};
-pub use wide_resnet::WideResnet;
 
 use crate::spec::ModelSpec;
 
@@ -36,7 +35,6 @@ pub enum Classifier {
     Cnn(Cnn),
     PreactResnet(PreactResnet),
     Densenet(Densenet),
-    WideResnet(WideResnet),
 }
 
 impl Classifier {
@@ -44,17 +42,12 @@ impl Classifier {
         match spec {
             ModelSpec::Mlp { hidden } => Classifier::Mlp(Mlp::new(hidden, shape, device)),
             ModelSpec::Cnn { width } => Classifier::Cnn(Cnn::new(*width, shape, device)),
-            ModelSpec::PreactResnet { .. } => {
+            ModelSpec::PreactResnet { .. } | ModelSpec::WideResnet { .. } => {
                 Classifier::PreactResnet(PreactResnet::new(&preact_layout(spec), shape, device))
             }
             ModelSpec::DensenetBc { .. } => {
                 Classifier::Densenet(Densenet::new(&densenet_layout(spec), shape, device))
             }
-            ModelSpec::WideResnet {
-                depth,
-                widen,
-                dropout,
-            } => Classifier::WideResnet(WideResnet::new(*depth, *widen, *dropout, shape, device)),
         }
     }
 
@@ -64,7 +57,6 @@ impl Classifier {
             Classifier::Cnn(m) => m.forward(images),
             Classifier::PreactResnet(m) => m.forward(images),
             Classifier::Densenet(m) => m.forward(images),
-            Classifier::WideResnet(m) => m.forward(images),
         }
     }
 
@@ -75,7 +67,6 @@ impl Classifier {
             Classifier::Cnn(m) => Some(&m.blocks[0].conv),
             Classifier::PreactResnet(m) => Some(&m.stem),
             Classifier::Densenet(m) => Some(&m.stem),
-            Classifier::WideResnet(m) => Some(&m.stem),
         }
     }
 
@@ -86,7 +77,6 @@ impl Classifier {
             Classifier::Cnn(m) => &m.output,
             Classifier::PreactResnet(m) => &m.output,
             Classifier::Densenet(m) => &m.output,
-            Classifier::WideResnet(m) => &m.output,
         }
     }
 
@@ -96,7 +86,6 @@ impl Classifier {
             Classifier::Cnn(m) => (Some(&mut m.blocks[0].conv), &mut m.output),
             Classifier::PreactResnet(m) => (Some(&mut m.stem), &mut m.output),
             Classifier::Densenet(m) => (Some(&mut m.stem), &mut m.output),
-            Classifier::WideResnet(m) => (Some(&mut m.stem), &mut m.output),
         }
     }
 
@@ -165,7 +154,7 @@ pub fn shared_shapes(spec: &ModelSpec) -> Option<SharedShapes> {
     let (first_conv, features) = match spec {
         ModelSpec::Mlp { .. } => return None,
         ModelSpec::Cnn { width } => (*width, 4 * width),
-        ModelSpec::PreactResnet { .. } => {
+        ModelSpec::PreactResnet { .. } | ModelSpec::WideResnet { .. } => {
             let layout = preact_layout(spec);
             (layout.stem(), layout.features())
         }
@@ -173,7 +162,6 @@ pub fn shared_shapes(spec: &ModelSpec) -> Option<SharedShapes> {
             let layout = densenet_layout(spec);
             (layout.stem(), layout.features())
         }
-        ModelSpec::WideResnet { widen, .. } => (16, 64 * widen),
     };
     Some(SharedShapes {
         first_conv,
@@ -195,18 +183,23 @@ pub fn sharing_mismatch(teacher: &ModelSpec, student: &ModelSpec) -> Option<Stri
     }
 }
 
+/// Pre-activation ResNets and Wide-ResNets are one family of networks.
 fn preact_layout(spec: &ModelSpec) -> PreactLayout {
-    let ModelSpec::PreactResnet {
-        depth,
-        width,
-        stem,
-        channels,
-        blocks,
-    } = spec
-    else {
-        unreachable!("called with a pre-activation ResNet spec")
-    };
-    PreactLayout::new(*depth, *width, *stem, channels, blocks)
+    match spec {
+        ModelSpec::PreactResnet {
+            depth,
+            width,
+            stem,
+            channels,
+            blocks,
+        } => PreactLayout::new(*depth, *width, *stem, channels, blocks),
+        ModelSpec::WideResnet {
+            depth,
+            widen,
+            dropout,
+        } => wide_resnet::layout(*depth, *widen, *dropout),
+        _ => unreachable!("called with a pre-activation ResNet or Wide-ResNet spec"),
+    }
 }
 
 fn densenet_layout(spec: &ModelSpec) -> DensenetLayout {
@@ -242,9 +235,10 @@ fn cost(spec: &ModelSpec, shape: Shape) -> Cost {
     match spec {
         ModelSpec::Mlp { hidden } => mlp::cost(hidden, shape),
         ModelSpec::Cnn { width } => cnn::cost(*width, shape),
-        ModelSpec::PreactResnet { .. } => preact_resnet::cost(&preact_layout(spec), shape),
+        ModelSpec::PreactResnet { .. } | ModelSpec::WideResnet { .. } => {
+            preact_resnet::cost(&preact_layout(spec), shape)
+        }
         ModelSpec::DensenetBc { .. } => densenet::cost(&densenet_layout(spec), shape),
-        ModelSpec::WideResnet { depth, widen, .. } => wide_resnet::cost(*depth, *widen, shape),
     }
 }
 

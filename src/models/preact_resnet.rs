@@ -1,28 +1,31 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, Relu};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, Relu};
 use burn::prelude::*;
 
 use super::{Cost, Shape, conv, conv_out};
 
 /// Pre-activation basic block (He et al., "Identity Mappings in Deep Residual Networks"):
-/// BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus a shortcut (1x1 conv when the shape changes).
+/// BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus a shortcut (1x1 conv when the shape changes). With
+/// dropout before the second conv it is Wide-ResNet's "wide-dropout" block B(3,3).
 #[derive(Module, Debug)]
 struct PreactBlock {
     norm1: BatchNorm,
     conv1: Conv2d,
     norm2: BatchNorm,
+    dropout: Dropout,
     conv2: Conv2d,
     shortcut: Option<Conv2d>,
     activation: Relu,
 }
 
 impl PreactBlock {
-    fn new(from: usize, to: usize, stride: usize, device: &Device) -> PreactBlock {
+    fn new(from: usize, to: usize, stride: usize, dropout: f64, device: &Device) -> PreactBlock {
         PreactBlock {
             norm1: BatchNormConfig::new(from).init(device),
             conv1: conv(from, to, 3, stride, device),
             norm2: BatchNormConfig::new(to).init(device),
+            dropout: DropoutConfig::new(dropout).init(),
             conv2: conv(to, to, 3, 1, device),
             shortcut: has_projection(from, to, stride).then(|| conv(from, to, 1, stride, device)),
             activation: Relu::new(),
@@ -37,10 +40,8 @@ impl PreactBlock {
             None => x,
         };
         let out = self.conv1.forward(out);
-        let out = self
-            .conv2
-            .forward(self.activation.forward(self.norm2.forward(out)));
-        out + shortcut
+        let out = self.activation.forward(self.norm2.forward(out));
+        self.conv2.forward(self.dropout.forward(out)) + shortcut
     }
 }
 
@@ -49,11 +50,13 @@ fn has_projection(from: usize, to: usize, stride: usize) -> bool {
 }
 
 /// A pre-activation ResNet's layout with the spec's defaults resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PreactLayout {
-    stem: usize,
-    channels: [usize; 3],
-    blocks: [usize; 3],
+    pub(super) stem: usize,
+    pub(super) channels: [usize; 3],
+    pub(super) blocks: [usize; 3],
+    /// Dropout probability between a block's convolutions (0 but in Wide-ResNets).
+    pub(super) dropout: f64,
 }
 
 impl PreactLayout {
@@ -72,6 +75,7 @@ impl PreactLayout {
             stem: stem.unwrap_or(16),
             channels: stages(channels, [16 * width, 32 * width, 64 * width]),
             blocks: stages(blocks, [(depth - 2) / 6; 3]),
+            dropout: 0.0,
         }
     }
 
@@ -121,7 +125,9 @@ impl PreactResnet {
             blocks: layout
                 .plan()
                 .into_iter()
-                .map(|(from, to, stride)| PreactBlock::new(from, to, stride, device))
+                .map(|(from, to, stride)| {
+                    PreactBlock::new(from, to, stride, layout.dropout, device)
+                })
                 .collect(),
             norm: BatchNormConfig::new(channels).init(device),
             activation: Relu::new(),
