@@ -263,7 +263,7 @@ fn table6_smoke_profile_runs_on_a_generated_corpus() {
         out_dir.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let table = std::fs::read_to_string(out_dir.join("table.md")).unwrap();
+    let table = std::fs::read_to_string(out_dir.join("results.md")).unwrap();
     for needle in ["| ConvLSTM |", "| LSTM |", "(83.69)", "(68.56)", "(52M)"] {
         assert!(table.contains(needle), "{needle} in\n{table}");
     }

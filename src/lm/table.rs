@@ -256,7 +256,7 @@ fn row_params(spec: &LmSpec) -> Option<usize> {
     Some(train::parameter_count(spec, &corpus))
 }
 
-/// Runs every row into `out/ROW` (resuming finished ones), writes `out/table.md`, and returns
+/// Runs every row into `out/ROW` (resuming finished ones), writes `out/results.md` (as the vision tables do), and returns
 /// the rendered table and whether every row finished.
 pub fn run(
     preset: &LmTablePreset,
@@ -286,7 +286,7 @@ pub fn run(
     }
     all.resize(rows.len(), None);
     let rendered = preset.render(rows, &all, profile);
-    let path = out.join("table.md");
+    let path = out.join("results.md");
     write_atomic(&path, rendered.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok((rendered, finished))
