@@ -485,6 +485,12 @@ fn synthetic_cifar(dir: &Path, seed: u64) -> Result<ExitCode, Failure> {
 }
 
 fn bench(preset: &Path, device: DeviceChoice, steps: usize) -> Result<ExitCode, Failure> {
+    if std::fs::read_to_string(preset).is_ok_and(|s| lm::is_lm_source(&s)) {
+        return Err(input(anyhow!(
+            "{}: bench measures vision presets; a language-model run prints its tokens/s every epoch",
+            preset.display()
+        )));
+    }
     let spec = Spec::load(preset, &Overrides::default()).map_err(input)?;
     device
         .open()

@@ -151,6 +151,13 @@ fn bad_lm_specs_name_the_field() {
         "{}",
         stderr(&out)
     );
+    let out = banbench(&["bench", preset.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bench measures vision presets"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 fn run_tiny(arch: &str) {
