@@ -50,7 +50,8 @@ enum Command {
         /// Profile of a table preset [default: full].
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
-        /// Directory of the data files, replacing the preset's `data.path`.
+        /// Directory of the data files, replacing the preset's `data.path` (`corpus.path` for
+        /// a language model).
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
     },
@@ -118,7 +119,8 @@ struct RunArgs {
     /// Override the seed (generation k is initialised from seed + k).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
-    /// Directory of the data files, replacing the preset's `data.path` (CIFAR, IDX).
+    /// Directory of the data files, replacing the preset's `data.path` (CIFAR, IDX), or a
+    /// language model's corpus directory (ptb.train.txt, ptb.valid.txt, ptb.test.txt).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Profile of a paper table preset: `full` (the paper's protocol) or `smoke` (the same
