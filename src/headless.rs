@@ -93,7 +93,7 @@ pub fn event_line(event: &Event) -> Option<String> {
 /// Points Ctrl-C (and SIGTERM/SIGHUP) at `control`: the first stops after the current batch,
 /// keeping finished generations; the second quits at once. The process has one handler, so
 /// successive runs (the chains of a table) each take it over.
-fn stop_on_ctrl_c(control: Arc<RunControl>) {
+pub(crate) fn stop_on_ctrl_c(control: Arc<RunControl>) {
     static CURRENT: Mutex<Option<Arc<RunControl>>> = Mutex::new(None);
     static INSTALL: Once = Once::new();
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(control);

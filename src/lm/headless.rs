@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc::channel;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -12,28 +12,9 @@ use super::spec::LmSpec;
 use super::train;
 use crate::device::DeviceChoice;
 use crate::events::{Event, LanguageResults, generation_label};
-use crate::headless::event_line;
+use crate::headless::{event_line, stop_on_ctrl_c};
 use crate::run_dir::{RunDir, language_results_table};
 use crate::worker::{RunControl, WORKER_THREAD};
-
-/// Ctrl-C (and SIGTERM/SIGHUP) stops the current run after its batch, as for vision runs; the
-/// second quits at once. One handler per process, pointed at the run of the moment (a table's
-/// rows run one after another).
-fn stop_on_ctrl_c(control: Arc<RunControl>) {
-    static CURRENT: Mutex<Option<Arc<RunControl>>> = Mutex::new(None);
-    static INSTALL: Once = Once::new();
-    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(control);
-    INSTALL.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            let current = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            if current.is_none_or(|c| c.request_stop()) {
-                eprintln!("\nbanbench: stopping now; the unfinished generation is lost");
-                std::process::exit(130);
-            }
-            eprintln!("\nbanbench: stopping after this batch; finished generations are saved (Ctrl-C again to quit at once)");
-        });
-    });
-}
 
 /// Trains `spec` into `run_dir` on a worker thread, printing as it goes.
 pub fn run(
