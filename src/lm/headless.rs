@@ -2,8 +2,8 @@
 //! line per epoch (perplexities, tokens/s), a progress line on a terminal, and the results table.
 
 use std::io::{IsTerminal, Write};
-use std::sync::mpsc::channel;
 use std::sync::Arc;
+use std::sync::mpsc::channel;
 
 use anyhow::Result;
 
