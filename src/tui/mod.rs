@@ -33,8 +33,12 @@ pub fn load_presets(dir: &Path) -> Vec<PresetEntry> {
     files.sort();
     let mut presets: Vec<PresetEntry> = files
         .into_iter()
+        // Paper tables and language models run headless (`banbench run`); the Setup screen
+        // composes single vision chains.
         .filter(|path| {
-            !std::fs::read_to_string(path).is_ok_and(|text| crate::table::is_table_preset(&text))
+            !std::fs::read_to_string(path).is_ok_and(|text| {
+                crate::table::is_table_preset(&text) || crate::lm::spec::is_lm_source(&text)
+            })
         })
         .map(preset_entry)
         .collect();
