@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::ensemble::{Logits, Metrics};
-use crate::events::{EpochRecord, LanguageEpochRecord, LanguageResults, Results};
+use crate::events::{LanguageResults, Results};
 use crate::spec::{Overrides, Spec};
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
@@ -144,8 +144,9 @@ impl RunDir {
         read_json(&self.labels_path())
     }
 
-    /// Rewrites metrics.jsonl with `records` (atomically: the file is small).
-    pub fn write_metrics(&self, records: &[EpochRecord]) -> Result<()> {
+    /// Rewrites metrics.jsonl with `records` (atomically: the file is small). Vision runs store
+    /// `EpochRecord`s, language runs `LanguageEpochRecord`s (which contain one).
+    pub fn write_metrics<R: Serialize>(&self, records: &[R]) -> Result<()> {
         let mut text = String::new();
         for r in records {
             text.push_str(&serde_json::to_string(r)?);
@@ -155,7 +156,9 @@ impl RunDir {
         write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
     }
 
-    pub fn metrics(&self) -> Result<Vec<EpochRecord>> {
+    /// metrics.jsonl, one record per line: `EpochRecord`s for any run, or `LanguageEpochRecord`s
+    /// for a language run.
+    pub fn metrics<R: for<'de> Deserialize<'de>>(&self) -> Result<Vec<R>> {
         let path = self.metrics_path();
         if !path.exists() {
             return Ok(Vec::new());
@@ -342,32 +345,6 @@ impl RunDir {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect())
-    }
-
-    pub fn write_language_metrics(&self, records: &[LanguageEpochRecord]) -> Result<()> {
-        let mut text = String::new();
-        for r in records {
-            text.push_str(&serde_json::to_string(r)?);
-            text.push('\n');
-        }
-        let path = self.metrics_path();
-        write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
-    }
-
-    pub fn language_metrics(&self) -> Result<Vec<LanguageEpochRecord>> {
-        let path = self.metrics_path();
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1))
-            })
-            .collect()
     }
 
     /// Writes results.json and results.md of a language run.

@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use crate::device::DeviceChoice;
-use crate::events::{Results, RunState};
+use crate::events::{EpochRecord, Results, RunState};
 use crate::headless;
 use crate::run_dir::RunDir;
 use crate::spec::{DataSpec, ModelSpec, Overrides, Spec, SpecError};
@@ -367,8 +367,8 @@ pub fn adopt_teacher(from: &RunDir, to: &RunDir, spec: &Spec) -> Result<()> {
         .context("copying the teacher's checkpoint")?;
     std::fs::copy(from.logits_path(0), to.logits_path(0))
         .context("copying the teacher's logits")?;
-    let records: Vec<_> = from
-        .metrics()?
+    let records: Vec<EpochRecord> = from
+        .metrics::<EpochRecord>()?
         .into_iter()
         .filter(|r| r.generation == 0)
         .collect();

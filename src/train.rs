@@ -146,7 +146,7 @@ pub fn run(
     results.generations.truncate(finished);
     results.device = device_choice.to_string();
     results.state = RunState::Running;
-    let mut history = run_dir.metrics()?;
+    let mut history: Vec<EpochRecord> = run_dir.metrics()?;
     history.retain(|r| r.generation < finished);
     let augment = Augment {
         crop_padding: spec.data.crop_padding,

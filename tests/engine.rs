@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use banbench::events::{Results, RunState};
+use banbench::events::{EpochRecord, Results, RunState};
 use banbench::run_dir::RunDir;
 
 const TINY: &str = r#"
@@ -106,7 +106,7 @@ fn run_tiny_on(device: &str) {
     let again = banbench::ensemble::metrics(&logits.probabilities(), 10, &labels.labels);
     assert_eq!(again, results.generations[1].metrics);
 
-    let metrics = run.metrics().unwrap();
+    let metrics = run.metrics::<EpochRecord>().unwrap();
     assert_eq!(metrics.len(), 2, "one record per epoch per generation");
     assert!(run.checkpoint_path(0).exists() && run.checkpoint_path(1).exists());
     for f in ["spec.toml", "results.md", "metrics.jsonl"] {

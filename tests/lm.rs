@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use banbench::events::{LanguageResults, RunState};
+use banbench::events::{EpochRecord, LanguageEpochRecord, LanguageResults, RunState};
 use banbench::lm::corpus::Corpus;
 use banbench::run_dir::RunDir;
 
@@ -214,8 +214,8 @@ fn run_tiny(arch: &str) {
     let own = banbench::lm::train::ensemble_perplexity(&probs[..1]);
     assert!((own - results.generations[0].test_perplexity).abs() < 1e-3 * own);
     // metrics.jsonl stays readable as vision EpochRecords (what the TUI reads).
-    assert_eq!(run.metrics().unwrap().len(), 4);
-    assert_eq!(run.language_metrics().unwrap().len(), 4);
+    assert_eq!(run.metrics::<EpochRecord>().unwrap().len(), 4);
+    assert_eq!(run.metrics::<LanguageEpochRecord>().unwrap().len(), 4);
     assert!(
         std::fs::read_to_string(out_dir.join("results.md"))
             .unwrap()

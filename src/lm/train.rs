@@ -219,7 +219,7 @@ pub fn run(
     results.generations.truncate(finished);
     results.device = device_choice.to_string();
     results.state = RunState::Running;
-    let mut history = run_dir.language_metrics()?;
+    let mut history: Vec<LanguageEpochRecord> = run_dir.metrics()?;
     history.retain(|r| r.record.generation < finished);
     let ctx = Shared {
         spec,
@@ -475,7 +475,7 @@ fn train_generation(
             tokens_per_sec,
         };
         history.push(record.clone());
-        ctx.run_dir.write_language_metrics(history)?;
+        ctx.run_dir.write_metrics(history)?;
         emit(Event::Log(epoch_line(&record)));
         emit(Event::Epoch(record.record));
     }
