@@ -109,14 +109,16 @@ pub(crate) fn stop_on_ctrl_c(control: Arc<RunControl>) {
     });
 }
 
-/// Runs the spec on a worker thread, printing its events; Ctrl-C stops it after saving what
-/// is finished. Returns the final results.
-pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -> Result<Results> {
-    let worker = worker::spawn(spec.clone(), data, device, run_dir.clone())?;
-    stop_on_ctrl_c(worker.control.clone());
+/// Prints a worker's events as they come: `line` gives each event's line (None: not printed),
+/// and on a terminal a progress line (throughput in `unit`) is redrawn in place within epochs.
+pub(crate) fn print_events(
+    events: impl IntoIterator<Item = Event>,
+    unit: &str,
+    line: fn(&Event) -> Option<String>,
+) {
     let progress_line = std::io::stderr().is_terminal();
     let mut stderr = std::io::stderr();
-    for event in worker.events {
+    for event in events {
         if let Event::Progress {
             generation,
             epoch,
@@ -128,7 +130,7 @@ pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -
             if progress_line {
                 let _ = write!(
                     stderr,
-                    "\r{:<8} epoch {epoch:>3} batch {batch}/{batches}  {images_per_sec:.0} img/s ",
+                    "\r{:<8} epoch {epoch:>3} batch {batch}/{batches}  {images_per_sec:.0} {unit} ",
                     generation_label(*generation)
                 );
                 let _ = stderr.flush();
@@ -138,10 +140,18 @@ pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -
         if progress_line {
             let _ = write!(stderr, "\r\x1b[2K");
         }
-        if let Some(line) = event_line(&event) {
-            println!("{line}");
+        if let Some(text) = line(&event) {
+            println!("{text}");
         }
     }
+}
+
+/// Runs the spec on a worker thread, printing its events; Ctrl-C stops it after saving what
+/// is finished. Returns the final results.
+pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -> Result<Results> {
+    let worker = worker::spawn(spec.clone(), data, device, run_dir.clone())?;
+    stop_on_ctrl_c(worker.control.clone());
+    print_events(worker.events, "img/s", event_line);
     let results = worker
         .handle
         .join()

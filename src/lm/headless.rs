@@ -1,7 +1,6 @@
 //! `banbench run` of a language-model preset: the worker thread trains, this thread prints one
 //! line per epoch (perplexities, tokens/s), a progress line on a terminal, and the results table.
 
-use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::mpsc::channel;
 
@@ -11,8 +10,8 @@ use super::corpus::Corpus;
 use super::spec::LmSpec;
 use super::train;
 use crate::device::DeviceChoice;
-use crate::events::{Event, LanguageResults, generation_label};
-use crate::headless::{event_line, stop_on_ctrl_c};
+use crate::events::{Event, LanguageResults};
+use crate::headless::{event_line, print_events, stop_on_ctrl_c};
 use crate::run_dir::{RunDir, language_results_table};
 use crate::worker::{RunControl, WORKER_THREAD};
 
@@ -37,38 +36,12 @@ pub fn run(
             })?
     };
     stop_on_ctrl_c(control);
-    let progress_line = std::io::stderr().is_terminal();
-    let mut stderr = std::io::stderr();
-    for event in events {
-        if let Event::Progress {
-            generation,
-            epoch,
-            batch,
-            batches,
-            images_per_sec,
-        } = &event
-        {
-            if progress_line {
-                let _ = write!(
-                    stderr,
-                    "\r{:<8} epoch {epoch:>3} batch {batch}/{batches}  {images_per_sec:.0} tok/s ",
-                    generation_label(*generation)
-                );
-                let _ = stderr.flush();
-            }
-            continue;
-        }
-        if progress_line {
-            let _ = write!(stderr, "\r\x1b[2K");
-        }
-        // The epoch's printed line (perplexities, tokens/s) comes as a Log of its own.
-        if matches!(event, Event::Epoch(_)) {
-            continue;
-        }
-        if let Some(line) = event_line(&event) {
-            println!("{line}");
-        }
-    }
+    // The epoch's printed line (perplexities, tokens/s) comes as a Log of its own.
+    let line = |event: &Event| match event {
+        Event::Epoch(_) => None,
+        other => event_line(other),
+    };
+    print_events(events, "tok/s", line);
     let results = handle
         .join()
         .map_err(|_| anyhow::anyhow!("the training worker panicked"))??;
