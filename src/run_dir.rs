@@ -58,32 +58,11 @@ impl RunDir {
     /// Creates a run directory for `spec`, or reopens one that holds the same spec so that its
     /// finished generations are kept (resume). A directory holding another spec is an error.
     pub fn create(root: &Path, spec: &Spec) -> Result<RunDir> {
-        let dir = RunDir {
-            root: root.to_path_buf(),
+        let path = root.join("spec.toml");
+        let same = |existing: &str| {
+            Spec::parse(existing, &path, &Overrides::default()).is_ok_and(|e| &e == spec)
         };
-        if dir.spec_path().is_file() {
-            let existing = dir.spec()?;
-            if &existing != spec {
-                bail!(
-                    "{}: holds a run of another spec (`{}`); choose another --out directory, or \
-                     give the same spec and options to resume it",
-                    root.display(),
-                    existing.name
-                );
-            }
-        } else if root.is_dir() && fs::read_dir(root)?.next().is_some() {
-            bail!(
-                "{}: exists and is not empty; choose another --out directory",
-                root.display()
-            );
-        }
-        for sub in ["checkpoints", "logits"] {
-            fs::create_dir_all(root.join(sub))
-                .with_context(|| format!("creating {}", root.join(sub).display()))?;
-        }
-        write_atomic(&dir.spec_path(), spec.to_toml().as_bytes())
-            .with_context(|| format!("writing {}", dir.spec_path().display()))?;
-        Ok(dir)
+        RunDir::create_with(root, &spec.to_toml(), same)
     }
 
     pub fn spec_path(&self) -> PathBuf {
