@@ -104,7 +104,7 @@ pub fn is_table_preset(source: &str) -> bool {
 }
 
 /// Recursively merges `over` into `base`: tables merge, everything else is replaced.
-fn merge(base: &mut toml::Table, over: &toml::Table) {
+pub(crate) fn merge(base: &mut toml::Table, over: &toml::Table) {
     for (key, value) in over {
         match (base.get_mut(key), value) {
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),

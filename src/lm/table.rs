@@ -16,6 +16,7 @@ use crate::device::DeviceChoice;
 use crate::events::{LanguageResults, RunState};
 use crate::run_dir::{RunDir, write_atomic};
 use crate::spec::{Overrides, SpecError};
+use crate::table::merge;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,17 +68,6 @@ pub struct Row {
 pub struct LmRow {
     pub name: String,
     pub spec: LmSpec,
-}
-
-fn merge(base: &mut toml::Table, over: &toml::Table) {
-    for (key, value) in over {
-        match (base.get_mut(key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            _ => {
-                base.insert(key.clone(), value.clone());
-            }
-        }
-    }
 }
 
 /// (label, what) of a cell: what is "valid", "test" or "params".
