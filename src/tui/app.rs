@@ -12,8 +12,14 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::device::DeviceChoice;
 use crate::ensemble::Logits;
-use crate::events::{EnsembleResult, EpochRecord, Event, GenerationResult, Results, RunState};
+use crate::ensemble::Metrics;
+use crate::events::{
+    EnsembleResult, EpochRecord, Event, GenerationResult, LanguageEpochRecord, LanguageResults,
+    Results, RunState,
+};
 use crate::headless::event_line;
+use crate::lm::model::LmModelSpec;
+use crate::lm::spec::LmSpec;
 use crate::run_dir::TestLabels;
 use crate::spec::Spec;
 
@@ -85,6 +91,95 @@ pub struct Snapshot {
     pub results: Option<Results>,
 }
 
+/// A language-model run directory's files, read by the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LanguageSnapshot {
+    pub spec: LmSpec,
+    pub epochs: Vec<LanguageEpochRecord>,
+    pub results: Option<LanguageResults>,
+}
+
+/// The spec a run was made from: only where the views need what it says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Experiment {
+    Vision(Spec),
+    Language(LmSpec),
+}
+
+impl Experiment {
+    pub fn name(&self) -> &str {
+        match self {
+            Experiment::Vision(s) => &s.name,
+            Experiment::Language(s) => &s.name,
+        }
+    }
+
+    fn generations(&self) -> usize {
+        match self {
+            Experiment::Vision(s) => s.generations.count + 1,
+            Experiment::Language(s) => s.generations.count + 1,
+        }
+    }
+
+    fn epochs(&self) -> usize {
+        match self {
+            Experiment::Vision(s) => s.schedule.epochs,
+            Experiment::Language(s) => s.schedule.epochs,
+        }
+    }
+
+    fn model_of(&self, k: usize) -> String {
+        match self {
+            Experiment::Vision(s) => s.model_of(k).to_string(),
+            Experiment::Language(s) => match s.model {
+                LmModelSpec::Lstm { .. } => "LSTM".into(),
+                LmModelSpec::CnnLstm { .. } => "CNN-LSTM".into(),
+            },
+        }
+    }
+
+    fn control_of(&self, k: usize) -> String {
+        match self {
+            Experiment::Vision(s) => s.generations.control_of(k).name(),
+            Experiment::Language(s) => s.generations.control.clone(),
+        }
+    }
+}
+
+/// What a language run adds to the task-neutral view: its records as they are saved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LanguageRun {
+    pub epochs: Vec<LanguageEpochRecord>,
+    pub results: Option<LanguageResults>,
+}
+
+impl LanguageRun {
+    pub fn test_tokens(&self) -> Option<usize> {
+        self.results.as_ref().map(|r| r.test_tokens)
+    }
+}
+
+/// A language generation in the shape the task-neutral screens read: top-1 is the next-token
+/// test error, NLL the test nats per token (ln of the test perplexity); top-5 and ECE are
+/// undefined for it.
+fn language_row(g: &crate::events::LanguageGeneration) -> GenerationResult {
+    GenerationResult {
+        generation: g.generation,
+        label: g.label.clone(),
+        model: g.model.clone(),
+        control: g.control.clone(),
+        parameters: g.parameters,
+        train_seconds: g.train_seconds,
+        metrics: Metrics {
+            top1_error: g.test_error,
+            top5_error: f64::NAN,
+            nll: g.test_perplexity.ln(),
+            ece: f64::NAN,
+        },
+        paper_error: None,
+    }
+}
+
 /// One run directory found under runs/.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunEntry {
@@ -120,11 +215,22 @@ pub enum Msg {
     OpenFailed(String),
     /// A fresh read of the watched run directory.
     Polled(Snapshot),
+    /// A language-model run directory opened for watching.
+    OpenedLanguage {
+        dir: PathBuf,
+        snapshot: LanguageSnapshot,
+    },
+    PolledLanguage(LanguageSnapshot),
     Runs(Vec<RunEntry>),
     Labels(Result<TestLabels, String>),
     Logits {
         generation: usize,
         logits: Result<Logits, String>,
+    },
+    /// A language generation's saved probabilities of each test target token.
+    Targets {
+        generation: usize,
+        probabilities: Result<Vec<f32>, String>,
     },
 }
 
@@ -143,6 +249,10 @@ pub enum Effect {
         generation: usize,
         classes: usize,
         samples: usize,
+    },
+    ReadTargets {
+        generation: usize,
+        tokens: usize,
     },
 }
 
@@ -178,7 +288,9 @@ const LOG_LINES: usize = 200;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunView {
     pub dir: PathBuf,
-    pub spec: Spec,
+    pub experiment: Experiment,
+    /// Present for a language-model run (perplexity where a vision run shows error).
+    pub language: Option<LanguageRun>,
     pub live: Option<Live>,
     pub state: RunState,
     pub dataset: String,
@@ -212,7 +324,8 @@ impl RunView {
             log: Vec::new(),
             error: None,
             live,
-            spec: snapshot.spec.clone(),
+            experiment: Experiment::Vision(snapshot.spec.clone()),
+            language: None,
         };
         view.apply(snapshot);
         view
@@ -223,11 +336,85 @@ impl RunView {
         if snapshot.epochs.len() != self.epochs.len() {
             self.eta = snapshot.epochs.last().map(|r| r.eta_seconds);
         }
-        self.spec = snapshot.spec;
+        self.experiment = Experiment::Vision(snapshot.spec);
         self.epochs = snapshot.epochs;
         if let Some(r) = snapshot.results {
             self.set_results(r);
         }
+        self.after_read();
+    }
+
+    fn new_language(dir: PathBuf, snapshot: LanguageSnapshot) -> RunView {
+        let mut view = RunView {
+            dir,
+            dataset: String::new(),
+            device: String::new(),
+            test_samples: None,
+            state: RunState::Running,
+            epochs: Vec::new(),
+            generations: Vec::new(),
+            ensembles: Vec::new(),
+            current: None,
+            progress: None,
+            eta: None,
+            log: Vec::new(),
+            error: None,
+            live: None,
+            experiment: Experiment::Language(snapshot.spec.clone()),
+            language: None,
+        };
+        view.apply_language(snapshot);
+        view
+    }
+
+    /// A fresh read of a language run directory, shown through the task-neutral fields.
+    fn apply_language(&mut self, snapshot: LanguageSnapshot) {
+        let epochs: Vec<EpochRecord> = snapshot.epochs.iter().map(|r| r.record.clone()).collect();
+        if epochs.len() != self.epochs.len() {
+            self.eta = epochs.last().map(|r| r.eta_seconds);
+        }
+        self.experiment = Experiment::Language(snapshot.spec);
+        self.epochs = epochs;
+        if let Some(r) = &snapshot.results {
+            self.state = r.state;
+            self.dataset = r.corpus.clone();
+            self.device = r.device.clone();
+            self.test_samples = Some(r.test_tokens);
+            self.generations = r.generations.iter().map(language_row).collect();
+            // Language ensembles have only a perplexity; the Generations screen reads them
+            // from `language`.
+            self.ensembles = Vec::new();
+        }
+        self.after_read();
+        // A language run's log says perplexities where a vision run's says errors.
+        let lines: Vec<String> = snapshot
+            .epochs
+            .iter()
+            .map(|r| {
+                format!(
+                    "{:<8} epoch {:>3}/{}  loss {:.4}  val ppl {:.2}  test ppl {:.2}  lr {:.4}",
+                    crate::events::generation_label(r.record.generation),
+                    r.record.epoch,
+                    r.record.epochs,
+                    r.record.train_loss,
+                    r.validation_perplexity,
+                    r.test_perplexity,
+                    r.record.lr
+                )
+            })
+            .collect();
+        self.log = lines[lines.len().saturating_sub(LOG_LINES)..].to_vec();
+        self.language = Some(LanguageRun {
+            epochs: snapshot.epochs,
+            results: snapshot.results,
+        });
+    }
+
+    pub fn is_language(&self) -> bool {
+        self.language.is_some()
+    }
+
+    fn after_read(&mut self) {
         if self.live.is_none() {
             // A watched run hears no events: its log is what the records say.
             let lines: Vec<String> = self
@@ -242,7 +429,7 @@ impl RunView {
                 (self.state == RunState::Running && k < self.total_generations()).then(|| {
                     Current {
                         generation: k,
-                        model: self.spec.model_of(k).to_string(),
+                        model: self.experiment.model_of(k),
                         control: self.control_name(k),
                         parameters: 0,
                     }
@@ -260,22 +447,22 @@ impl RunView {
     }
 
     pub fn name(&self) -> &str {
-        &self.spec.name
+        self.experiment.name()
     }
 
     pub fn total_generations(&self) -> usize {
-        self.spec.generations.count + 1
+        self.experiment.generations()
     }
 
     pub fn epochs_per_generation(&self) -> usize {
-        self.spec.schedule.epochs
+        self.experiment.epochs()
     }
 
     pub fn control_name(&self, k: usize) -> String {
         if k == 0 {
             "labels".into()
         } else {
-            self.spec.generations.control_of(k).name()
+            self.experiment.control_of(k)
         }
     }
 
@@ -342,7 +529,11 @@ impl RunView {
     /// The learning rate of the epoch in training, else of the last one recorded.
     pub fn learning_rate(&self) -> Option<f64> {
         match &self.current {
-            Some(_) => Some(self.spec.schedule.lr_at(self.current_epochs_done())),
+            Some(_) => match &self.experiment {
+                Experiment::Vision(spec) => Some(spec.schedule.lr_at(self.current_epochs_done())),
+                // A plateau schedule: the last recorded rate holds until the next record.
+                Experiment::Language(_) => self.epochs.last().map(|r| r.lr),
+            },
             None => self.epochs.last().map(|r| r.lr),
         }
     }
@@ -553,6 +744,29 @@ impl App {
                 self.screen = Screen::Run;
                 Vec::new()
             }
+            Msg::OpenedLanguage { dir, snapshot } => {
+                let run = RunView::new_language(dir, snapshot);
+                self.show_run(run);
+                self.screen = Screen::Run;
+                Vec::new()
+            }
+            Msg::PolledLanguage(snapshot) => {
+                if let Some(run) = self.run.as_mut().filter(|r| r.live.is_none()) {
+                    run.apply_language(snapshot);
+                    self.lab.set_language_tokens(
+                        run.language.as_ref().and_then(LanguageRun::test_tokens),
+                    );
+                    self.lab.sync(&run.generations);
+                }
+                Vec::new()
+            }
+            Msg::Targets {
+                generation,
+                probabilities,
+            } => {
+                self.lab.set_targets(generation, probabilities);
+                Vec::new()
+            }
             Msg::OpenFailed(message) => {
                 self.status = Some(message);
                 Vec::new()
@@ -586,6 +800,7 @@ impl App {
 
     fn show_run(&mut self, run: RunView) {
         self.lab = EnsembleLab::default();
+        self.lab.language_tokens = run.language.as_ref().map(|l| l.test_tokens().unwrap_or(0));
         self.lab.sync(&run.generations);
         self.run = Some(run);
         self.status = None;

@@ -35,6 +35,12 @@ pub enum Outcome {
     NoMembers,
     Reading,
     Ready(Ensemble),
+    /// A language run's ensemble: the mean of the members' probabilities of each test target
+    /// token, and its perplexity exp(mean -ln p).
+    Perplexity {
+        members: Vec<usize>,
+        perplexity: f64,
+    },
     Failed(String),
 }
 
@@ -49,6 +55,9 @@ pub struct EnsembleLab {
     pub outcome: Outcome,
     labels: Option<Slot<TestLabels>>,
     logits: BTreeMap<usize, Slot<Logits>>,
+    /// Some(test tokens) for a language run (0 while results.json is not there yet).
+    pub language_tokens: Option<usize>,
+    targets: BTreeMap<usize, Slot<Vec<f32>>>,
 }
 
 impl Default for EnsembleLab {
@@ -62,6 +71,8 @@ impl Default for EnsembleLab {
             outcome: Outcome::NoMembers,
             labels: None,
             logits: BTreeMap::new(),
+            language_tokens: None,
+            targets: BTreeMap::new(),
         }
     }
 }
@@ -93,6 +104,8 @@ impl EnsembleLab {
                     self.recompute();
                 }
             }
+            // Only the probabilities of the target tokens are saved for a language run.
+            KeyCode::Char('a' | 'm') if self.language_tokens.is_some() => {}
             KeyCode::Char('a') => {
                 self.average = match self.average {
                     Averaging::Probabilities => Averaging::Logits,
@@ -113,6 +126,21 @@ impl EnsembleLab {
     /// The files the current members need that have not been asked for yet; marks them asked.
     pub fn requests(&mut self) -> Vec<Effect> {
         let mut effects = Vec::new();
+        if let Some(tokens) = self.language_tokens {
+            if tokens == 0 {
+                return effects;
+            }
+            for g in &self.generations {
+                if let Entry::Vacant(slot) = self.targets.entry(g.generation) {
+                    slot.insert(Slot::Requested);
+                    effects.push(Effect::ReadTargets {
+                        generation: g.generation,
+                        tokens,
+                    });
+                }
+            }
+            return effects;
+        }
         if self.labels.is_none() {
             self.labels = Some(Slot::Requested);
             effects.push(Effect::ReadLabels);
@@ -155,6 +183,26 @@ impl EnsembleLab {
         self.recompute();
     }
 
+    /// A language run's test token count, once its results.json says it.
+    pub fn set_language_tokens(&mut self, tokens: Option<usize>) {
+        if self.language_tokens.is_some() && tokens.is_some() && self.language_tokens != tokens {
+            self.language_tokens = tokens;
+            self.targets.clear();
+            self.recompute();
+        }
+    }
+
+    pub fn set_targets(&mut self, generation: usize, probabilities: Result<Vec<f32>, String>) {
+        self.targets.insert(
+            generation,
+            match probabilities {
+                Ok(p) => Slot::Ready(p),
+                Err(e) => Slot::Failed(e),
+            },
+        );
+        self.recompute();
+    }
+
     fn recompute(&mut self) {
         self.outcome = self.evaluate();
     }
@@ -162,6 +210,20 @@ impl EnsembleLab {
     fn evaluate(&self) -> Outcome {
         if self.members.is_empty() {
             return Outcome::NoMembers;
+        }
+        if self.language_tokens.is_some() {
+            let mut members = Vec::new();
+            for m in &self.members {
+                match self.targets.get(m) {
+                    None | Some(Slot::Requested) => return Outcome::Reading,
+                    Some(Slot::Failed(e)) => return Outcome::Failed(e.clone()),
+                    Some(Slot::Ready(p)) => members.push(p.as_slice()),
+                }
+            }
+            return Outcome::Perplexity {
+                members: self.members.iter().copied().collect(),
+                perplexity: ensemble_perplexity(&members),
+            };
         }
         let labels = match &self.labels {
             None | Some(Slot::Requested) => return Outcome::Reading,
@@ -183,4 +245,20 @@ impl EnsembleLab {
             metrics: ensemble::metrics(&probabilities, members[0].classes, &labels.labels),
         })
     }
+}
+
+/// Perplexity of the mean of the members' probabilities of each target token: exp(mean -ln p).
+pub fn ensemble_perplexity(members: &[&[f32]]) -> f64 {
+    let tokens = members.iter().map(|m| m.len()).min().unwrap_or(0);
+    if tokens == 0 {
+        return f64::NAN;
+    }
+    let n = members.len() as f64;
+    let nll: f64 = (0..tokens)
+        .map(|t| {
+            let p = members.iter().map(|m| m[t] as f64).sum::<f64>() / n;
+            -p.max(f64::MIN_POSITIVE).ln()
+        })
+        .sum();
+    (nll / tokens as f64).exp()
 }

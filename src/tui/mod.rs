@@ -17,7 +17,7 @@ use anyhow::Result;
 
 use crate::run_dir::RunDir;
 use crate::spec::{Overrides, Spec};
-use app::{RunEntry, Snapshot};
+use app::{LanguageSnapshot, Msg, RunEntry, Snapshot};
 use setup::PresetEntry;
 
 pub use runtime::run;
@@ -79,6 +79,48 @@ pub fn read_snapshot(dir: &RunDir) -> Result<Snapshot> {
     })
 }
 
+/// Whether a run directory holds a language-model run (its spec.toml names a corpus).
+pub fn is_language_run(dir: &RunDir) -> bool {
+    std::fs::read_to_string(dir.spec_path()).is_ok_and(|t| crate::lm::spec::is_lm_source(&t))
+}
+
+/// What a language-model run directory holds now.
+pub fn read_language_snapshot(dir: &RunDir) -> Result<LanguageSnapshot> {
+    let spec = crate::lm::spec::LmSpec::load(&dir.spec_path(), &Overrides::default())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(LanguageSnapshot {
+        spec,
+        epochs: dir.metrics()?,
+        results: dir.language_results()?,
+    })
+}
+
+/// A fresh read of a watched run directory of either task, as the message that carries it.
+pub fn poll(dir: &RunDir) -> Result<Msg> {
+    Ok(if is_language_run(dir) {
+        Msg::PolledLanguage(read_language_snapshot(dir)?)
+    } else {
+        Msg::Polled(read_snapshot(dir)?)
+    })
+}
+
+/// Opens a run directory of either task for watching.
+pub fn open(path: &Path) -> Result<(RunDir, Msg)> {
+    let dir = RunDir::open(path)?;
+    let msg = if is_language_run(&dir) {
+        Msg::OpenedLanguage {
+            dir: path.to_path_buf(),
+            snapshot: read_language_snapshot(&dir)?,
+        }
+    } else {
+        Msg::Opened {
+            dir: path.to_path_buf(),
+            snapshot: read_snapshot(&dir)?,
+        }
+    };
+    Ok((dir, msg))
+}
+
 /// Run directories under `root` (a table's chains sit two levels down), newest name first.
 pub fn scan_runs(root: &Path) -> Vec<RunEntry> {
     let mut dirs = Vec::new();
@@ -88,6 +130,17 @@ pub fn scan_runs(root: &Path) -> Vec<RunEntry> {
     dirs.into_iter()
         .filter_map(|dir| {
             let run = RunDir::open(&dir).ok()?;
+            if is_language_run(&run) {
+                let snapshot = read_language_snapshot(&run).ok()?;
+                let results = snapshot.results.as_ref();
+                return Some(RunEntry {
+                    name: snapshot.spec.name.clone(),
+                    state: results.map(|r| r.state),
+                    finished: results.map_or(0, |r| r.generations.len()),
+                    generations: snapshot.spec.generations.count + 1,
+                    dir,
+                });
+            }
             let spec = run.spec().ok()?;
             let results = run.results().ok().flatten();
             Some(RunEntry {

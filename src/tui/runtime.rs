@@ -146,8 +146,8 @@ async fn event_loop(mut app: App, open: Option<PathBuf>) -> Result<()> {
                 Msg::Tick(dt)
             }
             _ = poll.tick(), if loop_state.watched.is_some() => {
-                match loop_state.watched.as_ref().map(tui::read_snapshot) {
-                    Some(Ok(snapshot)) => Msg::Polled(snapshot),
+                match loop_state.watched.as_ref().map(tui::poll) {
+                    Some(Ok(msg)) => msg,
                     // A file caught between writes is read again at the next poll.
                     _ => continue,
                 }
@@ -206,18 +206,13 @@ impl Loop {
                 }
                 None
             }
-            Effect::Open(path) => Some(
-                match RunDir::open(&path).and_then(|dir| Ok((tui::read_snapshot(&dir)?, dir))) {
-                    Ok((snapshot, dir)) => {
-                        self.watched = Some(dir);
-                        Msg::Opened {
-                            dir: path,
-                            snapshot,
-                        }
-                    }
-                    Err(e) => Msg::OpenFailed(format!("{e:#}")),
-                },
-            ),
+            Effect::Open(path) => Some(match tui::open(&path) {
+                Ok((dir, msg)) => {
+                    self.watched = Some(dir);
+                    msg
+                }
+                Err(e) => Msg::OpenFailed(format!("{e:#}")),
+            }),
             Effect::ScanRuns => Some(Msg::Runs(tui::scan_runs(Path::new("runs")))),
             Effect::ReadLabels => {
                 current_dir().map(|dir| Msg::Labels(dir.labels().map_err(|e| format!("{e:#}"))))
@@ -230,6 +225,12 @@ impl Loop {
                 generation,
                 logits: dir
                     .read_logits(generation, classes, samples)
+                    .map_err(|e| format!("{e:#}")),
+            }),
+            Effect::ReadTargets { generation, tokens } => current_dir().map(|dir| Msg::Targets {
+                generation,
+                probabilities: dir
+                    .read_target_probabilities(generation, tokens)
                     .map_err(|e| format!("{e:#}")),
             }),
         }

@@ -15,7 +15,7 @@ use crate::events::{RunState, generation_label};
 use crate::headless::format_duration;
 use crate::spec::Averaging;
 
-use super::app::{App, Overlay, RunView, Screen, state_word};
+use super::app::{App, LanguageRun, Overlay, RunView, Screen, state_word};
 use super::ensembles::{Ensemble, Outcome};
 use super::setup::{Field, thousands};
 
@@ -226,6 +226,9 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Screen::Run if app.run.as_ref().is_some_and(RunView::is_live_running) => {
                     "p pause  c cancel"
                 }
+                Screen::Ensembles if app.run.as_ref().is_some_and(RunView::is_language) => {
+                    "Space toggle  language run: no logit averaging"
+                }
                 Screen::Ensembles => "Space toggle  a averaging  m pin  u unpin",
                 Screen::Runs => "Enter open  r rescan",
                 Screen::Run | Screen::Generations => "",
@@ -357,8 +360,50 @@ fn draw_run(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
     .areas(area);
     let [loss, error] =
         Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(charts);
-    draw_curves(frame, loss, run, " Train loss ", |r| r.train_loss, theme);
-    draw_curves(frame, error, run, " Test error % ", |r| r.test_error, theme);
+    let points = |f: &dyn Fn(&crate::events::EpochRecord) -> f64| -> Vec<(usize, f64, f64)> {
+        run.epochs
+            .iter()
+            .map(|r| (r.generation, r.epoch as f64, f(r)))
+            .collect()
+    };
+    draw_curves(
+        frame,
+        loss,
+        run,
+        " Train loss ",
+        points(&|r| r.train_loss),
+        None,
+        theme,
+    );
+    match &run.language {
+        Some(lm) => {
+            let ppl = lm
+                .epochs
+                .iter()
+                .map(|r| {
+                    (
+                        r.record.generation,
+                        r.record.epoch as f64,
+                        r.test_perplexity,
+                    )
+                })
+                .collect();
+            let title = match lm.epochs.last() {
+                Some(r) => format!(" Test perplexity (val {:.1}) ", r.validation_perplexity),
+                None => " Test perplexity ".to_string(),
+            };
+            draw_curves(frame, error, run, &title, ppl, Some("perplexity"), theme);
+        }
+        None => draw_curves(
+            frame,
+            error,
+            run,
+            " Test error % ",
+            points(&|r| r.test_error),
+            None,
+            theme,
+        ),
+    }
     draw_gauges(frame, gauges, run, theme);
     let shown = log.height.saturating_sub(2) as usize;
     let lines: Vec<Line> = run.log[run.log.len().saturating_sub(shown)..]
@@ -376,16 +421,17 @@ fn draw_curves(
     area: Rect,
     run: &RunView,
     title: &str,
-    value: impl Fn(&crate::events::EpochRecord) -> f64,
+    points: Vec<(usize, f64, f64)>,
+    y_title: Option<&str>,
     theme: &Theme,
 ) {
     let block = Block::bordered().title(title.to_string());
     let mut series: Vec<(usize, Vec<(f64, f64)>)> = Vec::new();
-    for r in &run.epochs {
-        let point = (r.epoch as f64, value(r));
-        match series.iter_mut().find(|(k, _)| *k == r.generation) {
+    for (generation, epoch, value) in points {
+        let point = (epoch, value);
+        match series.iter_mut().find(|(k, _)| *k == generation) {
             Some((_, points)) => points.push(point),
-            None => series.push((r.generation, vec![point])),
+            None => series.push((generation, vec![point])),
         }
     }
     let values: Vec<f64> = series
@@ -429,12 +475,16 @@ fn draw_curves(
                 .labels(["0".to_string(), format!("{epochs} ep")])
                 .style(theme.dim()),
         )
-        .y_axis(
-            Axis::default()
+        .y_axis({
+            let axis = Axis::default()
                 .bounds([lo, hi])
                 .labels([label(lo), label(hi)])
-                .style(theme.dim()),
-        )
+                .style(theme.dim());
+            match y_title {
+                Some(t) => axis.title(t.to_string()),
+                None => axis,
+            }
+        })
         .legend_position(Some(LegendPosition::TopRight))
         .hidden_legend_constraints((Constraint::Ratio(1, 1), Constraint::Ratio(1, 1)));
     frame.render_widget(chart, area);
@@ -499,7 +549,8 @@ fn draw_gauges(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
     }
     let mut facts = Vec::new();
     if let Some(ips) = run.images_per_sec() {
-        facts.push(format!("{ips:.0} img/s"));
+        let unit = if run.is_language() { "tok/s" } else { "img/s" };
+        facts.push(format!("{ips:.0} {unit}"));
     }
     if let Some(lr) = run.learning_rate() {
         facts.push(format!("lr {lr:.4}"));
@@ -534,6 +585,9 @@ fn compact(n: usize) -> String {
 }
 
 fn draw_generations(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
+    if let Some(lm) = &run.language {
+        return draw_language_generations(frame, area, run, lm, theme);
+    }
     // Model and control columns only where they fit; otherwise a summary line says them.
     let wide = area.width >= 110;
     let teacher = run
@@ -606,15 +660,18 @@ fn draw_generations(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme)
 
     let mut notes = Vec::new();
     if !wide {
-        let student = if run.spec.student.is_some() {
+        let super::app::Experiment::Vision(spec) = &run.experiment else {
+            unreachable!("a language run has its own Generations screen")
+        };
+        let student = if spec.student.is_some() {
             ""
         } else {
             " (born-again)"
         };
         notes.push(Line::raw(format!(
             "Teacher {} on labels; students {}{student} on {}.",
-            run.spec.teacher,
-            run.spec.student(),
+            spec.teacher,
+            spec.student(),
             run.control_name(1)
         )));
     }
@@ -653,6 +710,186 @@ fn draw_generations(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme)
     frame.render_widget(Paragraph::new(notes).wrap(Wrap { trim: true }), notes_area);
 }
 
+/// The Generations screen of a language run: perplexities where a vision run shows errors.
+fn draw_language_generations(
+    frame: &mut Frame,
+    area: Rect,
+    run: &RunView,
+    lm: &LanguageRun,
+    theme: &Theme,
+) {
+    let wide = area.width >= 110;
+    let (generations, ensembles) = lm.results.as_ref().map_or((&[][..], &[][..]), |r| {
+        (r.generations.as_slice(), r.ensembles.as_slice())
+    });
+    let teacher = generations
+        .iter()
+        .find(|g| g.generation == 0)
+        .map(|g| g.test_perplexity);
+    let paper = |p: Option<f64>| p.map_or_else(String::new, |p| format!("{p:.2}"));
+    let mut header = vec!["Row"];
+    if wide {
+        header.extend(["Model", "Control"]);
+    }
+    header.extend([
+        "Params", "Val ppl", "Test ppl", "vs T", "P val", "P test", "Err %", "Time",
+    ]);
+    let mut rows: Vec<Row> = Vec::new();
+    for g in generations {
+        let mut cells = vec![g.label.clone()];
+        if wide {
+            cells.extend([g.model.clone(), g.control.clone()]);
+        }
+        cells.extend([
+            compact(g.parameters),
+            format!("{:.2}", g.validation_perplexity),
+            format!("{:.2}", g.test_perplexity),
+            match teacher {
+                Some(t) if g.generation > 0 => format!("{:+.2}", g.test_perplexity - t),
+                _ => String::new(),
+            },
+            paper(g.paper_validation_perplexity),
+            paper(g.paper_test_perplexity),
+            format!("{:.2}", g.test_error),
+            format_duration(g.train_seconds),
+        ]);
+        rows.push(Row::new(cells));
+    }
+    for e in ensembles {
+        let mut cells = vec![e.name.clone()];
+        if wide {
+            let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
+            cells.extend([members.join("+"), "mean probabilities".to_string()]);
+        }
+        cells.extend([
+            String::new(),
+            String::new(),
+            format!("{:.2}", e.test_perplexity),
+            teacher.map_or_else(String::new, |t| format!("{:+.2}", e.test_perplexity - t)),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+        rows.push(Row::new(cells).style(theme.dim()));
+    }
+    let mut widths = vec![Constraint::Length(9)];
+    if wide {
+        widths.extend([Constraint::Fill(1), Constraint::Length(18)]);
+    }
+    widths.extend([
+        Constraint::Length(7),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(6),
+    ]);
+    let mut notes = Vec::new();
+    let pending: Vec<String> = (generations.len()..run.total_generations())
+        .map(|k| match &run.current {
+            Some(c) if c.generation == k => format!(
+                "{} training (epoch {}/{})",
+                generation_label(k),
+                (run.current_epochs_done() + 1).min(run.epochs_per_generation()),
+                run.epochs_per_generation()
+            ),
+            _ if run.state == RunState::Running => format!("{} waiting", generation_label(k)),
+            _ => format!("{} not trained", generation_label(k)),
+        })
+        .collect();
+    if !pending.is_empty() {
+        notes.push(Line::raw(pending.join(" · ")));
+    }
+    notes.push(Line::styled(
+        format!(
+            "Perplexity of the best-validation checkpoint on {} test tokens. vs T: test perplexity minus the teacher's. P: the paper's. Err: next-token top-1.",
+            lm.test_tokens().map_or_else(|| "the".into(), |n| n.to_string())
+        ),
+        theme.dim(),
+    ));
+    let width = area.width.max(1) as usize;
+    let height: usize = notes.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+    let [table, notes_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(height as u16)]).areas(area);
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(Row::new(header).style(theme.accent()))
+            .block(Block::bordered().title(format!(" Generations of {} ", run.name()))),
+        table,
+    );
+    frame.render_widget(Paragraph::new(notes).wrap(Wrap { trim: true }), notes_area);
+}
+
+/// The Ensembles screen of a language run: members toggle, and the ensemble's test perplexity
+/// is recomputed from the saved probabilities of each target token.
+fn draw_language_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let lab = &app.lab;
+    let [list_area, compare] =
+        Layout::horizontal([Constraint::Length(30), Constraint::Fill(1)]).areas(area);
+    let items: Vec<ListItem> = lab
+        .generations
+        .iter()
+        .map(|g| {
+            let mark = if lab.members.contains(&g.generation) {
+                "[x]"
+            } else {
+                "[ ]"
+            };
+            ListItem::new(format!(
+                "{mark} {:<8} {:>8.2}",
+                g.label,
+                g.metrics.nll.exp()
+            ))
+        })
+        .collect();
+    if lab.generations.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no generation has finished yet")
+                .wrap(Wrap { trim: true })
+                .block(Block::bordered().title(" Generations ")),
+            list_area,
+        );
+    } else {
+        let mut state = ListState::default().with_selected(Some(lab.cursor));
+        frame.render_stateful_widget(
+            List::new(items)
+                .block(Block::bordered().title(" Generations (test ppl) "))
+                .highlight_style(theme.selected())
+                .highlight_symbol("▸"),
+            list_area,
+            &mut state,
+        );
+    }
+    let lines = match &lab.outcome {
+        Outcome::NoMembers => vec![Line::raw("Space adds the generation under the cursor")],
+        Outcome::Reading => vec![Line::raw("reading target-token probabilities...")],
+        Outcome::Failed(e) => vec![Line::styled(e.clone(), theme.bad())],
+        Outcome::Perplexity {
+            members,
+            perplexity,
+        } => vec![
+            Line::raw(format!("Members     {}", members_label(members))),
+            Line::raw("Averaging   mean of target-token probabilities"),
+            Line::styled(format!("Test ppl    {perplexity:.2}"), theme.accent()),
+        ],
+        Outcome::Ready(_) => Vec::new(),
+    };
+    let mut lines = lines;
+    lines.push(Line::styled(
+        "Only each generation's probability of the test target token is saved, so logit averaging, top-1 error and ECE are not offered for language runs.",
+        theme.dim(),
+    ));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title(" Ensemble (T: teacher, Bk: BAN-k) ")),
+        compare,
+    );
+}
+
 fn averaging(a: Averaging) -> &'static str {
     match a {
         Averaging::Probabilities => "probabilities",
@@ -670,6 +907,9 @@ fn members_label(members: &[usize]) -> String {
 }
 
 fn draw_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    if app.run.as_ref().is_some_and(RunView::is_language) {
+        return draw_language_ensembles(frame, area, app, theme);
+    }
     let lab = &app.lab;
     let [top, bars] = Layout::vertical([Constraint::Length(9), Constraint::Fill(1)]).areas(area);
     let [list_area, compare] =
@@ -722,7 +962,7 @@ fn draw_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Outcome::NoMembers => "Space adds the generation under the cursor".to_string(),
         Outcome::Reading => "reading logits...".to_string(),
         Outcome::Failed(e) => e.clone(),
-        Outcome::Ready(_) => String::new(),
+        Outcome::Ready(_) | Outcome::Perplexity { .. } => String::new(),
     };
     let text =
         |e: Option<&Ensemble>, f: &dyn Fn(&Ensemble) -> String| e.map_or_else(String::new, f);
