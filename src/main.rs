@@ -213,12 +213,7 @@ fn load_preset(
             profile,
         })));
     }
-    if let Some(p) = profile {
-        return Err(input(anyhow!(
-            "{}: --profile {p}: only paper table presets have profiles",
-            path.display()
-        )));
-    }
+    no_profile(path, profile)?;
     Ok(Preset::Spec(Box::new(
         Spec::parse(&source, path, overrides).map_err(input)?,
     )))
@@ -530,6 +525,17 @@ struct LmTableRun {
     profile: String,
 }
 
+/// `--profile` names a profile of a paper table; any other preset refuses it.
+fn no_profile(path: &Path, profile: Option<&str>) -> Result<(), Failure> {
+    match profile {
+        Some(p) => Err(input(anyhow!(
+            "{}: --profile {p}: only paper table presets have profiles",
+            path.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn load_lm_preset(
     path: &Path,
     source: &str,
@@ -546,12 +552,7 @@ fn load_lm_preset(
             profile,
         })));
     }
-    if let Some(p) = profile {
-        return Err(input(anyhow!(
-            "{}: --profile {p}: only paper table presets have profiles",
-            path.display()
-        )));
-    }
+    no_profile(path, profile)?;
     Ok(Preset::Lm(Box::new(
         LmSpec::parse(source, path, overrides).map_err(input)?,
     )))

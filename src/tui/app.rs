@@ -308,8 +308,9 @@ pub struct RunView {
 }
 
 impl RunView {
-    fn new(dir: PathBuf, snapshot: Snapshot, live: Option<Live>) -> RunView {
-        let mut view = RunView {
+    /// A view of `dir` before anything has been read from it.
+    fn empty(dir: PathBuf, experiment: Experiment, live: Option<Live>) -> RunView {
+        RunView {
             dir,
             dataset: String::new(),
             device: String::new(),
@@ -324,9 +325,13 @@ impl RunView {
             log: Vec::new(),
             error: None,
             live,
-            experiment: Experiment::Vision(snapshot.spec.clone()),
+            experiment,
             language: None,
-        };
+        }
+    }
+
+    fn new(dir: PathBuf, snapshot: Snapshot, live: Option<Live>) -> RunView {
+        let mut view = RunView::empty(dir, Experiment::Vision(snapshot.spec.clone()), live);
         view.apply(snapshot);
         view
     }
@@ -345,24 +350,7 @@ impl RunView {
     }
 
     fn new_language(dir: PathBuf, snapshot: LanguageSnapshot) -> RunView {
-        let mut view = RunView {
-            dir,
-            dataset: String::new(),
-            device: String::new(),
-            test_samples: None,
-            state: RunState::Running,
-            epochs: Vec::new(),
-            generations: Vec::new(),
-            ensembles: Vec::new(),
-            current: None,
-            progress: None,
-            eta: None,
-            log: Vec::new(),
-            error: None,
-            live: None,
-            experiment: Experiment::Language(snapshot.spec.clone()),
-            language: None,
-        };
+        let mut view = RunView::empty(dir, Experiment::Language(snapshot.spec.clone()), None);
         view.apply_language(snapshot);
         view
     }
