@@ -398,32 +398,22 @@ fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
                 chains,
                 ..
             } = *run;
+            let paper = banbench::table::paper_parameter_counts(&table, &chains);
             for chain in &chains {
-                let row = table
-                    .rows
-                    .iter()
-                    .find(|r| r.name == chain.row)
-                    .expect("chains come from rows");
-                let paper = row
-                    .paper
-                    .get("Params")
-                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
                 for (role, model) in [
                     ("teacher", Some(&chain.spec.teacher)),
                     ("student", chain.spec.student.as_ref()),
                 ] {
                     let Some(model) = model else { continue };
                     if !models.iter().any(|(_, m, _, _)| m == model) {
-                        let paper = if role == "teacher" {
-                            paper.clone()
-                        } else {
-                            None
-                        };
                         models.push((
                             format!("{} {role}", chain.row),
                             model.clone(),
                             data::shape_of(&chain.spec.data),
-                            paper,
+                            paper
+                                .iter()
+                                .find(|(m, _)| *m == model)
+                                .map(|(_, p)| p.clone()),
                         ));
                     }
                 }
@@ -441,28 +431,62 @@ fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
                         .iter()
                         .find(|p| p.name == r.name)
                         .and_then(|p| p.paper.get("Params"))
-                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+                        .map(banbench::table::paper_text);
                     (r.name, r.spec, paper)
                 })
                 .collect::<Vec<_>>();
             return inspect_lm(&rows);
         }
     }
-    println!(
-        "{:<28} {:<36} {:>12} {:>8} {:>14}",
-        "row", "model", "parameters", "paper", "forward FLOPs"
+    let lines: Vec<Vec<String>> = models
+        .into_iter()
+        .map(|(row, model, shape, paper)| {
+            let params = models::parameter_count(&model, shape);
+            let flops = models::forward_flops(&model, shape);
+            vec![
+                row,
+                model.to_string(),
+                format!("{:.3}M", params as f64 / 1e6),
+                paper.unwrap_or_default(),
+                format!("{:.3}G", flops as f64 / 1e9),
+            ]
+        })
+        .collect();
+    print_columns(
+        &["row", "model", "parameters", "paper", "forward FLOPs"],
+        &lines,
     );
-    for (row, model, shape, paper) in models {
-        let params = models::parameter_count(&model, shape);
-        println!(
-            "{row:<28} {:<36} {:>11.3}M {:>8} {:>13.3}G",
-            model.to_string(),
-            params as f64 / 1e6,
-            paper.unwrap_or_default(),
-            models::forward_flops(&model, shape) as f64 / 1e9
-        );
-    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints rows under a header, each column as wide as its widest cell; text columns (the first
+/// two) left-aligned, numbers right-aligned.
+fn print_columns(header: &[&str], lines: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let print = |cells: &mut dyn Iterator<Item = &str>| {
+        let line: Vec<String> = cells
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, &w))| match c {
+                0 | 1 => format!("{cell:<w$}"),
+                _ => format!("{cell:>w$}"),
+            })
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    };
+    print(&mut header.iter().copied());
+    for line in lines {
+        print(&mut line.iter().map(String::as_str));
+    }
 }
 
 fn synthetic_cifar(dir: &Path, seed: u64) -> Result<ExitCode, Failure> {
@@ -623,34 +647,38 @@ fn print_lm_plan(spec: &LmSpec) -> Result<(), Failure> {
 /// Parameter counts of language models, from the corpus's vocabulary when it is there, else
 /// Penn Treebank's: 10k words, 48 characters plus padding and the start and end markers.
 fn inspect_lm(rows: &[(String, LmSpec, Option<String>)]) -> Result<ExitCode, Failure> {
-    println!(
-        "{:<28} {:<36} {:>12} {:>8}  vocabulary",
-        "row", "model", "parameters", "paper"
-    );
-    for (row, spec, paper) in rows {
-        let (vocab, chars, source) = match lm::train::load_corpus(spec) {
-            Ok(c) => (
-                c.vocab.len(),
-                lm::model::char_count(&c.vocab),
-                c.dir.display().to_string(),
-            ),
-            Err(_) => (
-                10_000,
-                51,
-                format!(
-                    "the paper's Penn Treebank (no corpus at {})",
-                    spec.corpus.path.display()
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(row, spec, paper)| {
+            let (vocab, chars, source) = match lm::train::load_corpus(spec) {
+                Ok(c) => (
+                    c.vocab.len(),
+                    lm::model::char_count(&c.vocab),
+                    c.dir.display().to_string(),
                 ),
-            ),
-        };
-        let params = lm::model::parameter_count(&spec.model, vocab, chars);
-        println!(
-            "{row:<28} {:<36} {:>11.3}M {:>8}  {vocab} from {source}",
-            spec.model.to_string(),
-            params as f64 / 1e6,
-            paper.clone().unwrap_or_default()
-        );
-    }
+                Err(_) => (
+                    10_000,
+                    51,
+                    format!(
+                        "the paper's Penn Treebank (no corpus at {})",
+                        spec.corpus.path.display()
+                    ),
+                ),
+            };
+            let params = lm::model::parameter_count(&spec.model, vocab, chars);
+            vec![
+                row.clone(),
+                spec.model.to_string(),
+                format!("{:.3}M", params as f64 / 1e6),
+                paper.clone().unwrap_or_default(),
+                format!("{vocab} from {source}"),
+            ]
+        })
+        .collect();
+    print_columns(
+        &["row", "model", "parameters", "paper", "vocabulary"],
+        &lines,
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -101,12 +101,21 @@ pub enum ModelSpec {
         #[serde(default = "default_cnn_width")]
         width: usize,
     },
-    /// CIFAR-style pre-activation ResNet (He et al. 2016): depth = 6n + 2, width multiplies
-    /// the 16/32/64 channels of the three stages.
+    /// CIFAR-style pre-activation ResNet (He et al. 2016): depth = 6n + 2 with basic units,
+    /// 9n + 2 with bottleneck units; width multiplies the 16/32/64 channels of the three stages
+    /// (x4 at a bottleneck unit's output).
     PreactResnet {
         depth: usize,
         #[serde(default = "default_resnet_width")]
         width: usize,
+        /// Basic units (two 3x3 convs) or bottleneck units (1x1, 3x3, 1x1; He et al.'s
+        /// ResNet-164 and ResNet-1001).
+        #[serde(default, skip_serializing_if = "ResidualUnit::is_basic")]
+        unit: ResidualUnit,
+        /// A bottleneck unit's inner width per stage (a quarter of the stage's channels when
+        /// absent).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        inner: Vec<usize>,
         /// Channels of the stem conv (16 when absent); the BAN paper's Table 5 students take
         /// their DenseNet teacher's, which they share.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,8 +124,8 @@ pub enum ModelSpec {
         /// width the output layer reads (Table 5: the teacher's, which they share).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         channels: Vec<usize>,
-        /// Blocks per stage, overriding the split derived from `depth` (which must then be
-        /// 2 x their sum + 2).
+        /// Units per stage, overriding the split derived from `depth` (which must then be
+        /// 2 x their sum + 2 for basic units, 3 x their sum + 2 for bottleneck units).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         blocks: Vec<usize>,
     },
@@ -154,6 +163,31 @@ pub enum ModelSpec {
     },
 }
 
+/// The residual unit of a pre-activation ResNet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResidualUnit {
+    /// BN-ReLU-conv3x3 twice: 2 layers per unit.
+    #[default]
+    Basic,
+    /// BN-ReLU-conv1x1 to the inner width, BN-ReLU-conv3x3, BN-ReLU-conv1x1 back out: 3 layers.
+    Bottleneck,
+}
+
+impl ResidualUnit {
+    fn is_basic(&self) -> bool {
+        *self == ResidualUnit::Basic
+    }
+
+    /// Weighted layers per unit, which the depth counts.
+    pub fn layers(self) -> usize {
+        match self {
+            ResidualUnit::Basic => 2,
+            ResidualUnit::Bottleneck => 3,
+        }
+    }
+}
+
 fn default_mlp_hidden() -> Vec<usize> {
     vec![256, 128]
 }
@@ -176,11 +210,28 @@ impl ModelSpec {
         ModelSpec::PreactResnet {
             depth,
             width,
+            unit: ResidualUnit::Basic,
+            inner: Vec::new(),
             stem: None,
             channels: Vec::new(),
             blocks: Vec::new(),
         }
     }
+}
+
+/// A per-stage list of a three-stage network: three entries, none zero.
+fn three_stages(
+    key: &'static str,
+    list: &[usize],
+    what: &str,
+) -> Result<(), (&'static str, String)> {
+    if list.len() != 3 || list.contains(&0) {
+        return Err((
+            key,
+            format!("expected three stages of at least 1 {what} each, found {list:?}"),
+        ));
+    }
+    Ok(())
 }
 
 /// " key=a/b/c" for an explicit list, nothing for an empty (default) one.
@@ -203,6 +254,8 @@ impl fmt::Display for ModelSpec {
             ModelSpec::PreactResnet {
                 depth,
                 width,
+                unit,
+                inner,
                 stem,
                 channels,
                 blocks,
@@ -212,6 +265,10 @@ impl fmt::Display for ModelSpec {
                 if channels.is_empty() {
                     write!(f, "-{width}")?;
                 }
+                if *unit == ResidualUnit::Bottleneck {
+                    write!(f, " bottleneck")?;
+                }
+                write_list(f, "inner", inner)?;
                 write_list(f, "blocks", blocks)?;
                 if let Some(stem) = stem {
                     write!(f, " stem={stem}")?;
@@ -682,33 +739,37 @@ impl ModelSpec {
             ModelSpec::PreactResnet {
                 depth,
                 width,
+                unit,
+                inner,
                 stem,
                 channels,
                 blocks,
             } => {
+                let layers = unit.layers();
                 if blocks.is_empty() {
-                    if *depth < 8 || (depth - 2) % 6 != 0 {
+                    let smallest = 3 * layers + 2;
+                    if *depth < smallest || (depth - 2) % (3 * layers) != 0 {
+                        let examples = match unit {
+                            ResidualUnit::Basic => "8, 14, 20, 32, 56, 110, ...",
+                            ResidualUnit::Bottleneck => "11, 164, 1001, ...",
+                        };
                         return Err((
                             "depth",
                             format!(
-                                "expected 6n + 2 with n >= 1 (8, 14, 20, 32, 56, 110, ...), found {depth}"
+                                "expected {}n + 2 with n >= 1 for {unit:?} units ({examples}), found {depth}",
+                                3 * layers
                             ),
                         ));
                     }
                 } else {
-                    if blocks.len() != 3 || blocks.contains(&0) {
-                        return Err((
-                            "blocks",
-                            format!(
-                                "expected three stages of at least 1 block each, found {blocks:?}"
-                            ),
-                        ));
-                    }
-                    let expected = 2 * blocks.iter().sum::<usize>() + 2;
+                    three_stages("blocks", blocks, "unit")?;
+                    let expected = layers * blocks.iter().sum::<usize>() + 2;
                     if *depth != expected {
                         return Err((
                             "depth",
-                            format!("expected {expected} = 2 x (sum of blocks) + 2, found {depth}"),
+                            format!(
+                                "expected {expected} = {layers} x (sum of blocks) + 2 for {unit:?} units, found {depth}"
+                            ),
                         ));
                     }
                 }
@@ -716,20 +777,23 @@ impl ModelSpec {
                     return Err(("width", format!("expected 1..=64, found {width}")));
                 }
                 if !channels.is_empty() {
-                    if channels.len() != 3 || channels.contains(&0) {
-                        return Err((
-                            "channels",
-                            format!(
-                                "expected three stages of at least 1 channel each, found {channels:?}"
-                            ),
-                        ));
-                    }
+                    three_stages("channels", channels, "channel")?;
                     if *width != 1 {
                         return Err((
                             "width",
                             "`channels` replaces the width multiplier; leave width at 1".into(),
                         ));
                     }
+                }
+                if !inner.is_empty() {
+                    if *unit != ResidualUnit::Bottleneck {
+                        return Err((
+                            "inner",
+                            "only bottleneck units have an inner width; set unit = \"bottleneck\""
+                                .into(),
+                        ));
+                    }
+                    three_stages("inner", inner, "channel")?;
                 }
                 if *stem == Some(0) {
                     return Err(("stem", "expected at least 1 channel".into()));
@@ -767,14 +831,7 @@ impl ModelSpec {
                     }
                     vec![(depth - 4) / 6; 3]
                 } else {
-                    if block_layers.len() != 3 || block_layers.contains(&0) {
-                        return Err((
-                            "block_layers",
-                            format!(
-                                "expected three dense blocks of at least 1 layer each, found {block_layers:?}"
-                            ),
-                        ));
-                    }
+                    three_stages("block_layers", block_layers, "layer")?;
                     let expected = 2 * block_layers.iter().sum::<usize>() + 4;
                     if *depth != expected {
                         return Err((

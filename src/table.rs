@@ -239,12 +239,7 @@ pub fn shrink(model: &ModelSpec) -> ModelSpec {
         ModelSpec::Cnn { .. } => ModelSpec::Cnn { width: 4 },
         // Explicit stems and widths exist to match another model's: the shrunk DenseNet-BC's
         // (growth 2, a 4-channel stem) unless `shrink_student` knows the teacher.
-        ModelSpec::PreactResnet {
-            stem,
-            channels,
-            blocks,
-            ..
-        } => shrink_preact(*stem, channels, blocks, 4, 4),
+        ModelSpec::PreactResnet { .. } => shrink_preact(model, 4, 4),
         ModelSpec::DensenetBc {
             depth,
             compression,
@@ -281,43 +276,108 @@ pub fn shrink(model: &ModelSpec) -> ModelSpec {
 /// feature width, so sharing still works in miniature.
 fn shrink_student(student: &ModelSpec, teacher: &ModelSpec) -> ModelSpec {
     match (student, crate::models::shared_shapes(teacher)) {
-        (
-            ModelSpec::PreactResnet {
-                stem,
-                channels,
-                blocks,
-                ..
-            },
-            Some(t),
-        ) => shrink_preact(*stem, channels, blocks, t.first_conv, t.features),
+        (ModelSpec::PreactResnet { .. }, Some(t)) => {
+            shrink_preact(student, t.first_conv, t.features)
+        }
         _ => shrink(student),
     }
 }
 
-/// The smallest pre-activation ResNet; an explicit stem becomes `to_stem`, explicit channels
-/// end at `features` with the other stages in proportion to the last.
-fn shrink_preact(
-    stem: Option<usize>,
-    channels: &[usize],
-    blocks: &[usize],
-    to_stem: usize,
-    features: usize,
-) -> ModelSpec {
+/// The smallest pre-activation ResNet with the same kind of unit, one per stage; an explicit
+/// stem becomes `to_stem`, explicit channels end at `features` with the other stages (and
+/// explicit inner widths) in proportion to the last.
+fn shrink_preact(model: &ModelSpec, to_stem: usize, features: usize) -> ModelSpec {
+    let ModelSpec::PreactResnet {
+        unit,
+        inner,
+        stem,
+        channels,
+        blocks,
+        ..
+    } = model
+    else {
+        unreachable!("called with a pre-activation ResNet spec")
+    };
     let last = channels.last().copied().unwrap_or(1);
-    ModelSpec::PreactResnet {
-        depth: 8,
-        width: 1,
-        stem: stem.map(|_| to_stem),
-        channels: channels
-            .iter()
+    let scale = |list: &[usize]| -> Vec<usize> {
+        list.iter()
             .map(|&c| (features * c).div_ceil(last))
-            .collect(),
+            .collect()
+    };
+    ModelSpec::PreactResnet {
+        depth: 3 * unit.layers() + 2,
+        width: 1,
+        unit: *unit,
+        // Inner widths follow explicit channels; with the default channels, the default inner.
+        inner: if channels.is_empty() {
+            vec![]
+        } else {
+            scale(inner)
+        },
+        stem: stem.map(|_| to_stem),
+        channels: scale(channels),
         blocks: if blocks.is_empty() {
             vec![]
         } else {
             vec![1; 3]
         },
     }
+}
+
+/// A paper number as the table prints it: text as written, numbers as TOML writes them.
+pub fn paper_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A cell's source split into chain, label and the optional ":params".
+fn cell_source<'a>(
+    preset: &'a TablePreset,
+    row: &'a Row,
+    column: &str,
+) -> (Option<&'a str>, Option<&'a str>, Option<&'a str>) {
+    let source = row
+        .cells
+        .get(column)
+        .or_else(|| preset.table.cells.get(column));
+    let mut parts = source.map(|c| c.split(':')).into_iter().flatten();
+    (parts.next(), parts.next(), parts.next())
+}
+
+/// The paper's parameter counts with the models they count: a cell read as
+/// "CHAIN:LABEL:params" names a generation of one of the row's chains, the teacher's model for
+/// "Teacher", the student's otherwise.
+pub fn paper_parameter_counts<'a>(
+    preset: &TablePreset,
+    chains: &'a [Chain],
+) -> Vec<(&'a ModelSpec, String)> {
+    let mut counts = Vec::new();
+    for row in &preset.rows {
+        let chains_of = row.same_as.as_ref().unwrap_or(&row.name);
+        for column in &preset.table.columns {
+            let (Some(chain), Some(label), Some("params")) = cell_source(preset, row, column)
+            else {
+                continue;
+            };
+            let Some(chain) = chains
+                .iter()
+                .find(|c| &c.row == chains_of && c.name == chain)
+            else {
+                continue;
+            };
+            let spec = &chain.spec;
+            let model = match (label, &spec.student) {
+                ("Teacher", _) | (_, None) => &spec.teacher,
+                (_, Some(student)) => student,
+            };
+            if let Some(paper) = row.paper.get(column) {
+                counts.push((model, paper_text(paper)));
+            }
+        }
+    }
+    counts
 }
 
 /// Where a chain's run directory lives inside a table's output directory.
@@ -449,16 +509,8 @@ pub fn cell(
     results: &BTreeMap<(String, String), Results>,
 ) -> Cell {
     let paper_value = row.paper.get(column);
-    let paper = paper_value.map(|v| match v {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    });
-    let source = row
-        .cells
-        .get(column)
-        .or_else(|| preset.table.cells.get(column));
-    let mut parts = source.map(|c| c.split(':')).into_iter().flatten();
-    let (chain, label, what) = (parts.next(), parts.next(), parts.next());
+    let paper = paper_value.map(paper_text);
+    let (chain, label, what) = cell_source(preset, row, column);
     let chains_of = row.same_as.as_ref().unwrap_or(&row.name);
     let results = chain.and_then(|chain| results.get(&(chains_of.clone(), chain.to_string())));
     let measured = results.zip(label).and_then(|(r, label)| {

@@ -57,6 +57,35 @@ fn inspect_prints_the_standard_parameter_counts() {
     }
 }
 
+/// Table 5's students as the preset reads them (see its comments) come within 20% of the
+/// paper's counts, printed beside each student; He et al.'s ResNet-1001 within 2%.
+#[test]
+fn inspect_puts_table5s_parameter_counts_beside_its_students() {
+    let out = stdout(&banbench(&[
+        "inspect",
+        &preset("table5-cifar100-resnet-students"),
+    ]));
+    let millions = |s: &str| s.trim_end_matches('M').parse::<f64>().unwrap();
+    let students: Vec<(f64, f64, &str)> = out
+        .lines()
+        .filter(|l| l.contains(" student "))
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            let n = cells.len();
+            (millions(cells[n - 3]), millions(cells[n - 2]), l)
+        })
+        .collect();
+    assert_eq!(students.len(), 7, "{out}");
+    for (ours, paper, line) in students {
+        let bound = if line.contains("ResNet-1001") {
+            0.02
+        } else {
+            0.2
+        };
+        assert!((ours / paper - 1.0).abs() < bound, "{line}");
+    }
+}
+
 fn run_smoke(name: &str, data: &Path, out: &Path) -> String {
     let o = banbench(&[
         "run",

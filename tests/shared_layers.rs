@@ -7,7 +7,7 @@ use std::path::Path;
 
 use banbench::distill::Control;
 use banbench::models::{Classifier, Shape};
-use banbench::spec::{ControlKind, ModelSpec, Overrides, Schedule, Spec};
+use banbench::spec::{ControlKind, ModelSpec, Overrides, ResidualUnit, Schedule, Spec};
 use banbench::train::{sgd, train_step};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
@@ -53,11 +53,14 @@ fn densenet() -> ModelSpec {
     }
 }
 
-/// A pre-activation ResNet with the shrunk DenseNet's 4-channel stem and 4 features.
+/// A bottleneck pre-activation ResNet (Table 5's students) with the shrunk DenseNet's
+/// 4-channel stem and 4 features.
 fn resnet() -> ModelSpec {
     ModelSpec::PreactResnet {
-        depth: 8,
+        depth: 11,
         width: 1,
+        unit: ResidualUnit::Bottleneck,
+        inner: vec![1, 2, 2],
         stem: Some(4),
         channels: vec![2, 3, 4],
         blocks: vec![],
@@ -181,5 +184,9 @@ fn mismatching_layers_are_refused_naming_both_models_and_shapes() {
         err.message
     );
     // Table 5's shapes: the teacher's stem and feature width.
-    spec("arch = \"preact-resnet\"\ndepth = 14\nstem = 120\nchannels = [480, 660, 1500]").unwrap();
+    spec(
+        "arch = \"preact-resnet\"\nunit = \"bottleneck\"\ndepth = 128\nblocks = [14, 14, 14]\n\
+         stem = 120\nchannels = [480, 660, 1500]\ninner = [120, 120, 120]",
+    )
+    .unwrap();
 }

@@ -17,7 +17,7 @@ pub use densenet::{Densenet, DensenetLayout};
 pub use mlp::Mlp;
 pub use preact_resnet::{PreactLayout, PreactResnet};
 
-use crate::spec::ModelSpec;
+use crate::spec::{ModelSpec, ResidualUnit};
 
 /// Input geometry and class count a model is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,10 +189,20 @@ fn preact_layout(spec: &ModelSpec) -> PreactLayout {
         ModelSpec::PreactResnet {
             depth,
             width,
+            unit,
+            inner,
             stem,
             channels,
             blocks,
-        } => PreactLayout::new(*depth, *width, *stem, channels, blocks),
+        } => PreactLayout::new(
+            *depth,
+            *width,
+            *unit == ResidualUnit::Bottleneck,
+            inner,
+            *stem,
+            channels,
+            blocks,
+        ),
         ModelSpec::WideResnet {
             depth,
             widen,
@@ -327,6 +337,24 @@ mod tests {
         }
     }
 
+    /// A pre-activation ResNet of bottleneck units; explicit lists when not empty.
+    fn bottleneck(
+        depth: usize,
+        inner: &[usize],
+        channels: &[usize],
+        blocks: &[usize],
+    ) -> ModelSpec {
+        ModelSpec::PreactResnet {
+            depth,
+            width: 1,
+            unit: ResidualUnit::Bottleneck,
+            inner: inner.to_vec(),
+            stem: (!channels.is_empty()).then_some(5),
+            channels: channels.to_vec(),
+            blocks: blocks.to_vec(),
+        }
+    }
+
     #[test]
     fn every_model_maps_images_to_logits() {
         let device = Device::flex();
@@ -336,9 +364,11 @@ mod tests {
             (ModelSpec::preact_resnet(8, 1), CIFAR),
             (densenet(40, 4), CIFAR),
             (wrn(10, 1), CIFAR),
+            (bottleneck(11, &[], &[], &[]), CIFAR),
             // Odd map sizes after pooling (28 -> 14 -> 7 -> 3).
             (densenet(10, 2), MNIST),
             (wrn(10, 2), MNIST),
+            (bottleneck(14, &[2, 3, 4], &[6, 8, 12], &[1, 2, 1]), MNIST),
         ] {
             let model = Classifier::new(&spec, shape, &device);
             let x = Tensor::zeros([2, shape.channels, shape.height, shape.width], &device);
@@ -388,6 +418,12 @@ mod tests {
             // Widen 1 has an identity shortcut in the first stage, widen 2 a projection.
             (wrn(16, 1), CIFAR),
             (wrn(10, 2), CIFAR100),
+            (bottleneck(11, &[], &[], &[]), CIFAR),
+            // Identity shortcuts inside a stage, explicit inner widths and stem.
+            (
+                bottleneck(14, &[2, 3, 4], &[6, 8, 12], &[1, 2, 1]),
+                CIFAR100,
+            ),
         ] {
             let model = Classifier::new(&spec, shape, &device);
             assert_eq!(
@@ -429,6 +465,16 @@ mod tests {
         assert_within_1_percent(&densenet(90, 60), CIFAR100, 15.19e6);
         assert_within_1_percent(&densenet(80, 80), CIFAR100, 21.10e6);
         assert_within_1_percent(&densenet(80, 120), CIFAR100, 47.28e6);
+    }
+
+    #[test]
+    fn bottleneck_preact_resnet_counts_match_he_et_al() {
+        // "Identity Mappings in Deep Residual Networks", CIFAR-10: ResNet-164 1.7M,
+        // ResNet-1001 10.2M (rounded; ours has BN affine parameters and a biasless stem).
+        let n164 = parameter_count(&bottleneck(164, &[], &[], &[]), CIFAR);
+        assert!((1_650_000..1_750_000).contains(&n164), "{n164}");
+        let n1001 = parameter_count(&bottleneck(1001, &[], &[], &[]), CIFAR);
+        assert!((10_150_000..10_350_000).contains(&n1001), "{n1001}");
     }
 
     #[test]
@@ -549,6 +595,26 @@ mod tests {
                 "arch = \"densenet-bc\"\ndepth = 40\ngrowth = 12\nblock_layers = [6, 6, 7]",
                 "teacher.depth",
                 "expected 42",
+            ),
+            (
+                "arch = \"preact-resnet\"\nunit = \"bottleneck\"\ndepth = 100",
+                "teacher.depth",
+                "9n + 2",
+            ),
+            (
+                "arch = \"preact-resnet\"\nunit = \"bottleneck\"\ndepth = 14\nblocks = [2, 2, 2]",
+                "teacher.depth",
+                "expected 20 = 3 x (sum of blocks) + 2",
+            ),
+            (
+                "arch = \"preact-resnet\"\ndepth = 20\ninner = [4, 4, 4]",
+                "teacher.inner",
+                "unit = \"bottleneck\"",
+            ),
+            (
+                "arch = \"preact-resnet\"\nunit = \"bottleneck\"\ndepth = 11\ninner = [4, 0, 4]",
+                "teacher.inner",
+                "three stages",
             ),
         ] {
             let err = parse_model(model).unwrap_err();

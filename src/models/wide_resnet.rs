@@ -12,6 +12,7 @@ pub(super) fn layout(depth: usize, widen: usize, dropout: f64) -> PreactLayout {
         stem: 16,
         channels: [16 * widen, 32 * widen, 64 * widen],
         blocks: [(depth - 4) / 6; 3],
+        inner: None,
         dropout,
     }
 }

@@ -102,8 +102,8 @@ pub struct LanguageSnapshot {
 /// The spec a run was made from: only where the views need what it says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Experiment {
-    Vision(Spec),
-    Language(LmSpec),
+    Vision(Box<Spec>),
+    Language(Box<LmSpec>),
 }
 
 impl Experiment {
@@ -331,7 +331,11 @@ impl RunView {
     }
 
     fn new(dir: PathBuf, snapshot: Snapshot, live: Option<Live>) -> RunView {
-        let mut view = RunView::empty(dir, Experiment::Vision(snapshot.spec.clone()), live);
+        let mut view = RunView::empty(
+            dir,
+            Experiment::Vision(Box::new(snapshot.spec.clone())),
+            live,
+        );
         view.apply(snapshot);
         view
     }
@@ -341,7 +345,7 @@ impl RunView {
         if snapshot.epochs.len() != self.epochs.len() {
             self.eta = snapshot.epochs.last().map(|r| r.eta_seconds);
         }
-        self.experiment = Experiment::Vision(snapshot.spec);
+        self.experiment = Experiment::Vision(Box::new(snapshot.spec));
         self.epochs = snapshot.epochs;
         if let Some(r) = snapshot.results {
             self.set_results(r);
@@ -350,7 +354,11 @@ impl RunView {
     }
 
     fn new_language(dir: PathBuf, snapshot: LanguageSnapshot) -> RunView {
-        let mut view = RunView::empty(dir, Experiment::Language(snapshot.spec.clone()), None);
+        let mut view = RunView::empty(
+            dir,
+            Experiment::Language(Box::new(snapshot.spec.clone())),
+            None,
+        );
         view.apply_language(snapshot);
         view
     }
@@ -361,7 +369,7 @@ impl RunView {
         if epochs.len() != self.epochs.len() {
             self.eta = epochs.last().map(|r| r.eta_seconds);
         }
-        self.experiment = Experiment::Language(snapshot.spec);
+        self.experiment = Experiment::Language(Box::new(snapshot.spec));
         self.epochs = epochs;
         if let Some(r) = &snapshot.results {
             self.state = r.state;
