@@ -128,9 +128,35 @@ pub fn ensemble_probabilities(members: &[&Logits], average: Averaging) -> Vec<f6
     }
 }
 
+/// Perplexity of a language-model ensemble from each member's probability of every test target
+/// token: the ensemble's probability of a target is the members' mean, and its perplexity
+/// exp(mean over tokens of -ln p). NaN without tokens.
+pub fn ensemble_perplexity<M: AsRef<[f32]>>(members: &[M]) -> f64 {
+    let tokens = members.iter().map(|m| m.as_ref().len()).min().unwrap_or(0);
+    if tokens == 0 {
+        return f64::NAN;
+    }
+    let n = members.len() as f64;
+    let nll: f64 = (0..tokens)
+        .map(|t| {
+            let p = members.iter().map(|m| m.as_ref()[t] as f64).sum::<f64>() / n;
+            -p.max(f64::MIN_POSITIVE).ln()
+        })
+        .sum();
+    (nll / tokens as f64).exp()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ensemble_perplexity_averages_probabilities_not_log_probabilities() {
+        let ppl = ensemble_perplexity(&[vec![0.5f32, 0.1], vec![0.1f32, 0.5]]);
+        // Both tokens get mean probability 0.3.
+        assert!((ppl - 1.0 / 0.3).abs() < 1e-5, "{ppl}");
+        assert!(ensemble_perplexity::<Vec<f32>>(&[]).is_nan());
+    }
 
     fn logits(rows: &[&[f32]]) -> Logits {
         Logits {

@@ -148,6 +148,25 @@ pub struct LanguageEpochRecord {
     pub tokens_per_sec: f64,
 }
 
+impl LanguageEpochRecord {
+    /// The epoch's printed line (headless output, the TUI's log).
+    pub fn line(&self) -> String {
+        format!(
+            "{:<8} epoch {:>3}/{:<3} loss {:.4}  train ppl {:8.2}  val ppl {:8.2}  test ppl {:8.2}  lr {:.4}  {:.0} tok/s  ETA {}",
+            generation_label(self.record.generation),
+            self.record.epoch,
+            self.record.epochs,
+            self.record.train_loss,
+            self.train_perplexity,
+            self.validation_perplexity,
+            self.test_perplexity,
+            self.record.lr,
+            self.tokens_per_sec,
+            crate::headless::format_duration(self.record.eta_seconds)
+        )
+    }
+}
+
 /// A finished language-model generation: the checkpoint of its best validation perplexity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LanguageGeneration {

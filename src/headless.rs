@@ -149,7 +149,12 @@ pub(crate) fn print_events(
 /// Runs the spec on a worker thread, printing its events; Ctrl-C stops it after saving what
 /// is finished. Returns the final results.
 pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -> Result<Results> {
-    let worker = worker::spawn(spec.clone(), data, device, run_dir.clone())?;
+    let worker = {
+        let (spec, run_dir) = (spec.clone(), run_dir.clone());
+        worker::spawn(move |control, emit| {
+            crate::train::run(&spec, &data, device, &run_dir, control, emit)
+        })?
+    };
     stop_on_ctrl_c(worker.control.clone());
     print_events(worker.events, "img/s", event_line);
     let results = worker

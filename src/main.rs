@@ -582,18 +582,11 @@ fn load_lm_preset(
     )))
 }
 
-fn lm_run_dir(spec: &LmSpec, out: &Path) -> anyhow::Result<RunDir> {
-    RunDir::create_with(out, &spec.to_toml(), |existing| {
-        LmSpec::parse(existing, Path::new("spec.toml"), &Overrides::default())
-            .is_ok_and(|s| &s == spec)
-    })
-}
-
 /// Returns whether the run finished.
 fn run_lm(spec: &LmSpec, out: Option<PathBuf>, device: DeviceChoice) -> Result<bool, Failure> {
     let corpus = lm::train::load_corpus(spec).map_err(Failure::Input)?;
-    let run_dir =
-        lm_run_dir(spec, &out.unwrap_or_else(|| default_out(&spec.name))).map_err(input)?;
+    let run_dir = RunDir::create_language(&out.unwrap_or_else(|| default_out(&spec.name)), spec)
+        .map_err(input)?;
     let results = lm::headless::run(spec, corpus, device, &run_dir).map_err(Failure::Run)?;
     Ok(results.state == RunState::Finished)
 }

@@ -65,6 +65,16 @@ impl RunDir {
         RunDir::create_with(root, &spec.to_toml(), same)
     }
 
+    /// `create` for a language-model spec.
+    pub fn create_language(root: &Path, spec: &crate::lm::spec::LmSpec) -> Result<RunDir> {
+        let path = root.join("spec.toml");
+        let same = |existing: &str| {
+            crate::lm::spec::LmSpec::parse(existing, &path, &Overrides::default())
+                .is_ok_and(|e| &e == spec)
+        };
+        RunDir::create_with(root, &spec.to_toml(), same)
+    }
+
     pub fn spec_path(&self) -> PathBuf {
         self.root.join("spec.toml")
     }

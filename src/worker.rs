@@ -1,4 +1,4 @@
-//! The worker thread: owns burn and trains a spec's generations; its driver (headless printer
+//! The worker thread: owns burn and trains a spec's generations (vision or language); its driver (headless printer
 //! or TUI) gets [`Event`]s over a channel and steers it through [`RunControl`].
 
 use std::sync::Arc;
@@ -9,11 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::device::DeviceChoice;
-use crate::events::{Event, Results};
-use crate::run_dir::RunDir;
-use crate::spec::Spec;
-use crate::train::{self, RunData};
+use crate::events::Event;
 
 /// Pause and stop requests from the driver (keys, Ctrl-C); the worker checks them between
 /// batches.
@@ -49,16 +45,21 @@ impl RunControl {
 /// The worker thread's name; the TUI's panic hook tells worker panics apart by it.
 pub const WORKER_THREAD: &str = "banbench-worker";
 
-/// A training run on its own thread.
-pub struct Worker {
+/// A training run on its own thread; `R` is what it returns (a vision or language run's results).
+pub struct Worker<R> {
     pub events: Receiver<Event>,
     pub control: Arc<RunControl>,
-    pub handle: JoinHandle<Result<Results>>,
+    pub handle: JoinHandle<Result<R>>,
 }
 
-/// Starts training `spec` into `run_dir`. A failure is also sent as [`Event::Failed`], so a
-/// driver that only reads events still sees it.
-pub fn spawn(spec: Spec, data: RunData, device: DeviceChoice, run_dir: RunDir) -> Result<Worker> {
+/// Starts `train` (a task's generation loop, given the controls and an event sink) on the
+/// worker thread. A failure is also sent as [`Event::Failed`], so a driver that only reads
+/// events still sees it.
+pub fn spawn<R, F>(train: F) -> Result<Worker<R>>
+where
+    R: Send + 'static,
+    F: FnOnce(&RunControl, &mut dyn FnMut(Event)) -> Result<R> + Send + 'static,
+{
     let control = Arc::new(RunControl::default());
     let (sender, events) = channel();
     let worker_control = control.clone();
@@ -68,7 +69,7 @@ pub fn spawn(spec: Spec, data: RunData, device: DeviceChoice, run_dir: RunDir) -
             let mut emit = |e: Event| {
                 let _ = sender.send(e);
             };
-            let outcome = train::run(&spec, &data, device, &run_dir, &worker_control, &mut emit);
+            let outcome = train(&worker_control, &mut emit);
             if let Err(e) = &outcome {
                 emit(Event::Failed(format!("{e:#}")));
             }

@@ -207,11 +207,11 @@ fn run_tiny(arch: &str) {
                 .unwrap()
         })
         .collect();
-    let expected = banbench::lm::train::ensemble_perplexity(&probs);
+    let expected = banbench::ensemble::ensemble_perplexity(&probs);
     assert_eq!(results.ensembles.len(), 1);
     assert!((results.ensembles[0].test_perplexity - expected).abs() < 1e-9);
     // Each member's own perplexity comes back from its saved probabilities.
-    let own = banbench::lm::train::ensemble_perplexity(&probs[..1]);
+    let own = banbench::ensemble::ensemble_perplexity(&probs[..1]);
     assert!((own - results.generations[0].test_perplexity).abs() < 1e-3 * own);
     // metrics.jsonl stays readable as vision EpochRecords (what the TUI reads).
     assert_eq!(run.metrics::<EpochRecord>().unwrap().len(), 4);

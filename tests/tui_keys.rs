@@ -4,7 +4,7 @@ mod tui_common;
 
 use banbench::device::DeviceChoice;
 use banbench::spec::{Averaging, DataSource};
-use banbench::tui::app::{Effect, Exit, Msg, Overlay, Screen, Signal};
+use banbench::tui::app::{Effect, Exit, Experiment, Msg, Overlay, Screen, Signal};
 use banbench::tui::ensembles::Outcome;
 use crossterm::event::KeyCode;
 use tui_common::*;
@@ -135,7 +135,13 @@ fn enter_starts_the_composed_experiment_with_its_overrides() {
     );
     app.update(key(KeyCode::Right)); // 4 epochs: the milestone at 2 of 3 moves to 3 of 4
     let effects = app.update(key(KeyCode::Enter));
-    let [Effect::Start { spec, device }] = effects.as_slice() else {
+    let [
+        Effect::Start {
+            experiment: Experiment::Vision(spec),
+            device,
+        },
+    ] = effects.as_slice()
+    else {
         panic!("{effects:?}")
     };
     assert_eq!(*device, DeviceChoice::Flex);
@@ -149,16 +155,21 @@ fn enter_starts_the_composed_experiment_with_its_overrides() {
     assert!(app.status.as_ref().unwrap().contains("no space left"));
 }
 
+/// The Setup screen's edited vision spec.
+fn draft(app: &banbench::tui::app::App) -> &banbench::spec::Spec {
+    match app.setup.draft.as_ref() {
+        Some(Experiment::Vision(spec)) => spec,
+        other => panic!("no vision draft: {other:?}"),
+    }
+}
+
 #[test]
 fn an_invalid_combination_is_explained_before_enter_and_enter_refuses_it() {
     let mut app = app();
     app.update(key(KeyCode::Down));
     app.update(key(KeyCode::Right));
     app.update(key(KeyCode::Right));
-    assert_eq!(
-        app.setup.draft.as_ref().unwrap().data.source,
-        DataSource::Cifar10
-    );
+    assert_eq!(draft(&app).data.source, DataSource::Cifar10);
     let why = app.setup.check.spec.clone().unwrap_err();
     assert!(why.contains("data.source") && why.contains("path"), "{why}");
     assert_eq!(app.update(key(KeyCode::Enter)), vec![]);
@@ -199,20 +210,22 @@ fn parameter_counts_follow_the_architecture() {
     app.update(key(KeyCode::Right)); // CNN-4 -> CNN-8
     assert!(app.setup.check.teacher_parameters.unwrap() > teacher);
     // Editing the experiment drops the paper's numbers, which belong to the preset's.
-    assert!(app.setup.draft.as_ref().unwrap().paper.is_empty());
+    assert!(draft(&app).paper.is_empty());
 }
 
 #[test]
 fn fewer_generations_drop_the_ensembles_they_leave_behind() {
     let mut app = app();
-    app.setup.draft.as_mut().unwrap().ensembles = tiny_spec().ensembles();
+    let Some(Experiment::Vision(spec)) = app.setup.draft.as_mut() else {
+        panic!("the tiny preset is a vision spec")
+    };
+    spec.ensembles = tiny_spec().ensembles();
     for _ in 0..9 {
         app.update(key(KeyCode::Down));
     }
     app.update(key(KeyCode::Left)); // 2 -> 1 generation
-    let draft = app.setup.draft.as_ref().unwrap();
-    assert_eq!(draft.generations.count, 1);
-    assert!(draft.ensembles.is_empty());
+    assert_eq!(draft(&app).generations.count, 1);
+    assert!(draft(&app).ensembles.is_empty());
     assert!(app.setup.check.spec.is_ok());
 }
 

@@ -183,7 +183,7 @@ fn serve_targets(app: &mut App, dir: &RunDir, effects: Vec<Effect>) {
 
 fn perplexity(outcome: &Outcome) -> f64 {
     match outcome {
-        Outcome::Perplexity { perplexity, .. } => *perplexity,
+        Outcome::Ready(e) => e.metrics.nll.exp(),
         other => panic!("no perplexity: {other:?}"),
     }
 }
@@ -234,11 +234,19 @@ fn toggling_a_member_recomputes_the_ensemble_perplexity_from_target_probabilitie
     app.update(key(KeyCode::Char('a')));
     assert!((perplexity(&app.lab.outcome) - pair).abs() < 1e-12);
 
+    // Pin the pair, then compare BAN-1 alone against it, as on a vision run.
+    app.update(key(KeyCode::Char('m')));
+    assert_eq!(app.lab.pinned.as_ref().unwrap().members, vec![0, 1]);
     app.update(key(KeyCode::Up));
     app.update(key(KeyCode::Char(' '))); // BAN-1 alone
     assert!((perplexity(&app.lab.outcome) - 4.0).abs() < 1e-9);
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains("Pinned") && screen.contains("+0.80"),
+        "{screen}"
+    );
 
-    assert_snapshot!(render(&app, 80, 24));
+    assert_snapshot!(screen);
 
     // The Runs screen lists the language run too.
     let runs = banbench::tui::scan_runs(tmp.path());
@@ -256,4 +264,141 @@ fn a_language_run_draws_at_every_size_without_panicking() {
             render(&app, w, h);
         }
     }
+}
+
+/// A language preset on the Setup screen: its corpus and model as the preset says, parameters
+/// from the corpus read when the preset was listed, and Enter starts it with the edited epochs.
+#[test]
+fn a_language_preset_starts_from_setup() {
+    use banbench::tui::app::Experiment;
+    use banbench::tui::setup::{CorpusFacts, Field, PresetEntry};
+
+    let entry = |corpus| PresetEntry {
+        path: PathBuf::from("presets/lm/tiny-lm.toml"),
+        spec: Ok(Experiment::Language(Box::new(lm_spec()))),
+        corpus: Some(corpus),
+    };
+    let facts = CorpusFacts {
+        vocabulary: 50,
+        characters: 20,
+        train_tokens: 1_000,
+    };
+    let mut app = app();
+    app.setup = banbench::tui::setup::Setup::new(
+        vec![entry(Ok(facts))],
+        banbench::device::DeviceChoice::Flex,
+    );
+    let params = banbench::lm::model::parameter_count(&lm_spec().model, 50, 20);
+    assert!(
+        app.setup
+            .note(Field::TeacherSize)
+            .contains(&banbench::tui::setup::thousands(params)),
+        "{}",
+        app.setup.note(Field::TeacherSize)
+    );
+    assert_eq!(app.setup.value(Field::Dataset), "corpus data/ptb");
+    // 1,000 tokens x 3 epochs x 3 generations.
+    assert_eq!(app.setup.check.cost.unwrap().samples, 9_000);
+    assert_snapshot!(render(&app, 100, 30));
+
+    // The architecture is the preset's: left/right on it changes nothing.
+    app.setup.field = Field::ALL
+        .iter()
+        .position(|&f| f == Field::Teacher)
+        .unwrap();
+    app.update(key(KeyCode::Right));
+    assert_eq!(app.setup.value(Field::Teacher), "lstm");
+    assert!(app.status.as_ref().unwrap().contains("preset file"));
+    app.setup.field = Field::ALL.iter().position(|&f| f == Field::Epochs).unwrap();
+    app.update(key(KeyCode::Right));
+    let effects = app.update(key(KeyCode::Enter));
+    let [
+        Effect::Start {
+            experiment: Experiment::Language(spec),
+            ..
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(spec.schedule.epochs, 4);
+
+    // Without its corpus the preset cannot start, and Setup says which file is missing.
+    let mut app = tui_common::app();
+    app.setup = banbench::tui::setup::Setup::new(
+        vec![entry(Err("data/ptb/ptb.train.txt: not found".into()))],
+        banbench::device::DeviceChoice::Flex,
+    );
+    assert_eq!(app.update(key(KeyCode::Enter)), vec![]);
+    assert!(
+        app.status.as_ref().unwrap().contains("ptb.train.txt"),
+        "{:?}",
+        app.status
+    );
+}
+
+/// A language run started from Setup: progress and log lines come as the worker's events,
+/// perplexity records from polling the run directory; the Run screen shows validation and
+/// test perplexity curves.
+#[test]
+fn a_language_run_started_here_follows_events_and_its_run_directory() {
+    use banbench::events::Event;
+
+    let mut app = app();
+    let empty = LanguageSnapshot {
+        spec: lm_spec(),
+        epochs: Vec::new(),
+        results: None,
+    };
+    app.update(Msg::LaunchedLanguage {
+        dir: PathBuf::from("runs/tiny-lm-20260101-120000"),
+        snapshot: empty,
+    });
+    let run = app.run.as_ref().unwrap();
+    assert!(run.is_language() && run.is_live_running());
+    app.update(Msg::Worker(Event::GenerationStarted {
+        generation: 0,
+        model: "lstm-1x12-tied".into(),
+        control: "labels".into(),
+        parameters: 1_234,
+    }));
+    let record = lm_record(0, 1);
+    app.update(Msg::Worker(Event::Log(record.line())));
+    app.update(Msg::Worker(Event::Epoch(record.record.clone())));
+    app.update(Msg::Worker(Event::Progress {
+        generation: 0,
+        epoch: 2,
+        batch: 5,
+        batches: 10,
+        images_per_sec: 4321.0,
+    }));
+    app.update(Msg::PolledLanguage(LanguageSnapshot {
+        spec: lm_spec(),
+        epochs: vec![record],
+        results: None,
+    }));
+    let run = app.run.as_ref().unwrap();
+    // The epoch is logged once, with perplexities (not as a vision error line).
+    assert_eq!(run.log.iter().filter(|l| l.contains("epoch")).count(), 1);
+    assert!(
+        run.log.iter().any(|l| l.contains("val ppl")),
+        "{:?}",
+        run.log
+    );
+    assert_eq!(run.current.as_ref().unwrap().parameters, 1_234);
+    let screen = render(&app, 100, 30);
+    assert!(
+        screen.contains("Validation perplexity") && screen.contains("Test perplexity"),
+        "{screen}"
+    );
+    assert_snapshot!(screen);
+
+    // A failure heard as an event is not undone by the next read of the files.
+    app.update(Msg::Worker(Event::Failed("out of memory".into())));
+    app.update(Msg::PolledLanguage(LanguageSnapshot {
+        spec: lm_spec(),
+        epochs: Vec::new(),
+        results: Some(lm_results(RunState::Running, vec![lm_generation(0, 99.0)])),
+    }));
+    assert_eq!(app.run.as_ref().unwrap().state, RunState::Failed);
 }

@@ -1,9 +1,6 @@
 //! `banbench run` of a language-model preset: the worker thread trains, this thread prints one
 //! line per epoch (perplexities, tokens/s), a progress line on a terminal, and the results table.
 
-use std::sync::Arc;
-use std::sync::mpsc::channel;
-
 use anyhow::Result;
 
 use super::corpus::Corpus;
@@ -13,7 +10,7 @@ use crate::device::DeviceChoice;
 use crate::events::{Event, LanguageResults};
 use crate::headless::{event_line, print_events, stop_on_ctrl_c};
 use crate::run_dir::{RunDir, language_results_table};
-use crate::worker::{RunControl, WORKER_THREAD};
+use crate::worker;
 
 /// Trains `spec` into `run_dir` on a worker thread, printing as it goes.
 pub fn run(
@@ -22,27 +19,21 @@ pub fn run(
     device: DeviceChoice,
     run_dir: &RunDir,
 ) -> Result<LanguageResults> {
-    let control = Arc::new(RunControl::default());
-    let (sender, events) = channel();
-    let handle = {
-        let (spec, run_dir, control) = (spec.clone(), run_dir.clone(), control.clone());
-        std::thread::Builder::new()
-            .name(WORKER_THREAD.into())
-            .spawn(move || {
-                let mut emit = |e: Event| {
-                    let _ = sender.send(e);
-                };
-                train::run(&spec, &corpus, device, &run_dir, &control, &mut emit)
-            })?
+    let worker = {
+        let (spec, run_dir) = (spec.clone(), run_dir.clone());
+        worker::spawn(move |control, emit| {
+            train::run(&spec, &corpus, device, &run_dir, control, emit)
+        })?
     };
-    stop_on_ctrl_c(control);
+    stop_on_ctrl_c(worker.control.clone());
     // The epoch's printed line (perplexities, tokens/s) comes as a Log of its own.
     let line = |event: &Event| match event {
         Event::Epoch(_) => None,
         other => event_line(other),
     };
-    print_events(events, "tok/s", line);
-    let results = handle
+    print_events(worker.events, "tok/s", line);
+    let results = worker
+        .handle
         .join()
         .map_err(|_| anyhow::anyhow!("the training worker panicked"))??;
     println!("\n{}", language_results_table(&results, &spec.description));

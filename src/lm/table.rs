@@ -261,11 +261,7 @@ pub fn run(
     for row in rows {
         println!("\n### row `{}`", row.name);
         let corpus = train::load_corpus(&row.spec)?;
-        let spec = row.spec.clone();
-        let run_dir = RunDir::create_with(&out.join(&row.name), &spec.to_toml(), |existing| {
-            LmSpec::parse(existing, Path::new("spec.toml"), &Overrides::default())
-                .is_ok_and(|s| s == spec)
-        })?;
+        let run_dir = RunDir::create_language(&out.join(&row.name), &row.spec)?;
         let results = super::headless::run(&row.spec, corpus, device, &run_dir)?;
         let done = results.state == RunState::Finished;
         all.push(Some(results));

@@ -476,7 +476,7 @@ fn train_generation(
         };
         history.push(record.clone());
         ctx.run_dir.write_metrics(history)?;
-        emit(Event::Log(epoch_line(&record)));
+        emit(Event::Log(record.line()));
         emit(Event::Epoch(record.record));
     }
     let (best, best_epoch, val_ppl) = best.expect("at least one epoch");
@@ -486,23 +486,6 @@ fn train_generation(
         val_ppl,
         started.elapsed().as_secs_f64(),
     )))
-}
-
-/// The printed line of one epoch.
-pub fn epoch_line(r: &LanguageEpochRecord) -> String {
-    format!(
-        "{:<8} epoch {:>3}/{:<3} loss {:.4}  train ppl {:8.2}  val ppl {:8.2}  test ppl {:8.2}  lr {:.4}  {:.0} tok/s  ETA {}",
-        generation_label(r.record.generation),
-        r.record.epoch,
-        r.record.epochs,
-        r.record.train_loss,
-        r.train_perplexity,
-        r.validation_perplexity,
-        r.test_perplexity,
-        r.record.lr,
-        r.tokens_per_sec,
-        crate::headless::format_duration(r.record.eta_seconds)
-    )
 }
 
 fn eta(ctx: &Shared, generation: usize, epochs_done: usize) -> f64 {
@@ -516,17 +499,6 @@ fn eta(ctx: &Shared, generation: usize, epochs_done: usize) -> f64 {
     } else {
         elapsed / run_here as f64 * (total - done) as f64
     }
-}
-
-/// Perplexity of the mean of the members' target probabilities, token by token.
-pub fn ensemble_perplexity(members: &[Vec<f32>]) -> f64 {
-    let tokens = members[0].len();
-    let mut log_likelihood = 0f64;
-    for t in 0..tokens {
-        let p: f64 = members.iter().map(|m| m[t] as f64).sum::<f64>() / members.len() as f64;
-        log_likelihood += p.ln();
-    }
-    (-log_likelihood / tokens.max(1) as f64).exp()
 }
 
 fn evaluate_ensembles(
@@ -546,7 +518,7 @@ fn evaluate_ensembles(
             .map(|&m| run_dir.read_target_probabilities(m, results.test_tokens))
             .collect::<Result<_>>()?;
         out.push(LanguageEnsemble {
-            test_perplexity: ensemble_perplexity(&members),
+            test_perplexity: crate::ensemble::ensemble_perplexity(&members),
             name: e.name,
             members: e.members,
         });
@@ -606,14 +578,5 @@ mod tests {
             "{ban_l} vs {}",
             (label + distill) / 4.0
         );
-    }
-
-    #[test]
-    fn ensemble_perplexity_averages_probabilities_not_log_probabilities() {
-        let a = vec![0.5f32, 0.1];
-        let b = vec![0.1f32, 0.5];
-        let ppl = ensemble_perplexity(&[a, b]);
-        // Both tokens get mean probability 0.3.
-        assert!((ppl - 1.0 / 0.3).abs() < 1e-5, "{ppl}");
     }
 }

@@ -99,7 +99,7 @@ pub struct LanguageSnapshot {
     pub results: Option<LanguageResults>,
 }
 
-/// The spec a run was made from: only where the views need what it says.
+/// The spec of a run or of a preset: an image-classification chain or a language-model chain.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Experiment {
     Vision(Box<Spec>),
@@ -114,14 +114,40 @@ impl Experiment {
         }
     }
 
-    fn generations(&self) -> usize {
+    pub fn description(&self) -> &str {
+        match self {
+            Experiment::Vision(s) => &s.description,
+            Experiment::Language(s) => &s.description,
+        }
+    }
+
+    pub fn seed(&self) -> u64 {
+        match self {
+            Experiment::Vision(s) => s.seed,
+            Experiment::Language(s) => s.seed,
+        }
+    }
+
+    /// Generations including the teacher.
+    pub fn generations(&self) -> usize {
         match self {
             Experiment::Vision(s) => s.generations.count + 1,
             Experiment::Language(s) => s.generations.count + 1,
         }
     }
 
-    fn epochs(&self) -> usize {
+    /// Sets the generations after the teacher; the ensembles that name a generation no longer
+    /// trained go with it.
+    pub fn set_students(&mut self, count: usize) {
+        let (students, ensembles) = match self {
+            Experiment::Vision(s) => (&mut s.generations.count, &mut s.ensembles),
+            Experiment::Language(s) => (&mut s.generations.count, &mut s.ensembles),
+        };
+        *students = count;
+        ensembles.retain(|e| e.members.iter().all(|&m| m <= count));
+    }
+
+    pub fn epochs(&self) -> usize {
         match self {
             Experiment::Vision(s) => s.schedule.epochs,
             Experiment::Language(s) => s.schedule.epochs,
@@ -203,6 +229,12 @@ pub enum Msg {
         dir: PathBuf,
         snapshot: Snapshot,
     },
+    /// A language-model run this process started is ready (its records are then polled from
+    /// the run directory, its progress comes as events).
+    LaunchedLanguage {
+        dir: PathBuf,
+        snapshot: LanguageSnapshot,
+    },
     LaunchFailed(String),
     Worker(Event),
     /// The worker thread has ended (its error, if any, also came as `Event::Failed`).
@@ -237,7 +269,7 @@ pub enum Msg {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Start {
-        spec: Box<Spec>,
+        experiment: Experiment,
         device: DeviceChoice,
     },
     Pause(bool),
@@ -280,6 +312,16 @@ pub struct Live {
     pub paused: bool,
     pub stopping: bool,
     pub worker_running: bool,
+}
+
+impl Live {
+    fn started() -> Live {
+        Live {
+            paused: false,
+            stopping: false,
+            worker_running: true,
+        }
+    }
 }
 
 const LOG_LINES: usize = 200;
@@ -353,11 +395,11 @@ impl RunView {
         self.after_read();
     }
 
-    fn new_language(dir: PathBuf, snapshot: LanguageSnapshot) -> RunView {
+    fn new_language(dir: PathBuf, snapshot: LanguageSnapshot, live: Option<Live>) -> RunView {
         let mut view = RunView::empty(
             dir,
             Experiment::Language(Box::new(snapshot.spec.clone())),
-            None,
+            live,
         );
         view.apply_language(snapshot);
         view
@@ -372,7 +414,10 @@ impl RunView {
         self.experiment = Experiment::Language(Box::new(snapshot.spec));
         self.epochs = epochs;
         if let Some(r) = &snapshot.results {
-            self.state = r.state;
+            // A live run's failure is heard as an event; the files still say "running".
+            if self.state != RunState::Failed {
+                self.state = r.state;
+            }
             self.dataset = r.corpus.clone();
             self.device = r.device.clone();
             self.test_samples = Some(r.test_tokens);
@@ -382,28 +427,18 @@ impl RunView {
             self.ensembles = Vec::new();
         }
         self.after_read();
-        // A language run's log says perplexities where a vision run's says errors.
-        let lines: Vec<String> = snapshot
-            .epochs
-            .iter()
-            .map(|r| {
-                format!(
-                    "{:<8} epoch {:>3}/{}  loss {:.4}  val ppl {:.2}  test ppl {:.2}  lr {:.4}",
-                    crate::events::generation_label(r.record.generation),
-                    r.record.epoch,
-                    r.record.epochs,
-                    r.record.train_loss,
-                    r.validation_perplexity,
-                    r.test_perplexity,
-                    r.record.lr
-                )
-            })
-            .collect();
-        self.log = lines[lines.len().saturating_sub(LOG_LINES)..].to_vec();
         self.language = Some(LanguageRun {
             epochs: snapshot.epochs,
             results: snapshot.results,
         });
+        if self.live.is_some() {
+            // A live run's log comes from the worker's events.
+            return;
+        }
+        // A watched language run's log says perplexities where a vision run's says errors.
+        let Some(lm) = &self.language else { return };
+        let lines: Vec<String> = lm.epochs.iter().map(LanguageEpochRecord::line).collect();
+        self.log = lines[lines.len().saturating_sub(LOG_LINES)..].to_vec();
     }
 
     pub fn is_language(&self) -> bool {
@@ -548,7 +583,9 @@ impl RunView {
     }
 
     fn on_event(&mut self, event: Event) {
-        if let Some(line) = event_line(&event) {
+        // A language run logs its epochs with perplexities, as a Log event of their own.
+        let epoch_of_language_run = self.is_language() && matches!(event, Event::Epoch(_));
+        if let Some(line) = event_line(&event).filter(|_| !epoch_of_language_run) {
             self.push_log(line);
         }
         match event {
@@ -699,12 +736,14 @@ impl App {
             }
             Msg::Launched { dir, snapshot } => {
                 self.launching = false;
-                let live = Live {
-                    paused: false,
-                    stopping: false,
-                    worker_running: true,
-                };
-                self.show_run(RunView::new(dir, snapshot, Some(live)));
+                self.show_run(RunView::new(dir, snapshot, Some(Live::started())));
+                self.screen = Screen::Run;
+                Vec::new()
+            }
+            Msg::LaunchedLanguage { dir, snapshot } => {
+                self.launching = false;
+                let run = RunView::new_language(dir, snapshot, Some(Live::started()));
+                self.show_run(run);
                 self.screen = Screen::Run;
                 Vec::new()
             }
@@ -741,13 +780,14 @@ impl App {
                 Vec::new()
             }
             Msg::OpenedLanguage { dir, snapshot } => {
-                let run = RunView::new_language(dir, snapshot);
+                let run = RunView::new_language(dir, snapshot, None);
                 self.show_run(run);
                 self.screen = Screen::Run;
                 Vec::new()
             }
+            // A language run started here is polled too: its worker sends no records.
             Msg::PolledLanguage(snapshot) => {
-                if let Some(run) = self.run.as_mut().filter(|r| r.live.is_none()) {
+                if let Some(run) = self.run.as_mut().filter(|r| r.is_language()) {
                     run.apply_language(snapshot);
                     self.lab.set_language_tokens(
                         run.language.as_ref().and_then(LanguageRun::test_tokens),
@@ -921,6 +961,15 @@ impl App {
         match code {
             KeyCode::Up | KeyCode::Char('k') => self.setup.move_field(-1),
             KeyCode::Down | KeyCode::Char('j') => self.setup.move_field(1),
+            KeyCode::Left | KeyCode::Char('h' | '-' | 'l' | '+') | KeyCode::Right
+                if !self.setup.editable(self.setup.current_field()) =>
+            {
+                self.status = Some(
+                    "a language model's corpus, model and control come from its preset file; \
+                     generations, epochs, seed and device can be changed here"
+                        .into(),
+                );
+            }
             KeyCode::Left | KeyCode::Char('h' | '-') => self.setup.adjust(-1),
             KeyCode::Right | KeyCode::Char('l' | '+') => self.setup.adjust(1),
             KeyCode::Enter => return self.start(),
@@ -936,11 +985,11 @@ impl App {
             return Vec::new();
         }
         match &self.setup.check.spec {
-            Ok(spec) => {
+            Ok(experiment) => {
                 self.launching = true;
-                self.status = Some(format!("starting {}: loading data", spec.name));
+                self.status = Some(format!("starting {}: loading data", experiment.name()));
                 vec![Effect::Start {
-                    spec: Box::new(spec.clone()),
+                    experiment: experiment.clone(),
                     device: self.setup.device,
                 }]
             }

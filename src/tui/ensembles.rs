@@ -34,13 +34,9 @@ pub struct Ensemble {
 pub enum Outcome {
     NoMembers,
     Reading,
+    /// For a language run only `metrics.nll` is defined: nats per test token of the mean of the
+    /// members' probabilities of each target token (the perplexity is its exp).
     Ready(Ensemble),
-    /// A language run's ensemble: the mean of the members' probabilities of each test target
-    /// token, and its perplexity exp(mean -ln p).
-    Perplexity {
-        members: Vec<usize>,
-        perplexity: f64,
-    },
     Failed(String),
 }
 
@@ -105,7 +101,7 @@ impl EnsembleLab {
                 }
             }
             // Only the probabilities of the target tokens are saved for a language run.
-            KeyCode::Char('a' | 'm') if self.language_tokens.is_some() => {}
+            KeyCode::Char('a') if self.language_tokens.is_some() => {}
             KeyCode::Char('a') => {
                 self.average = match self.average {
                     Averaging::Probabilities => Averaging::Logits,
@@ -220,10 +216,16 @@ impl EnsembleLab {
                     Some(Slot::Ready(p)) => members.push(p.as_slice()),
                 }
             }
-            return Outcome::Perplexity {
+            return Outcome::Ready(Ensemble {
                 members: self.members.iter().copied().collect(),
-                perplexity: ensemble_perplexity(&members),
-            };
+                average: Averaging::Probabilities,
+                metrics: Metrics {
+                    top1_error: f64::NAN,
+                    top5_error: f64::NAN,
+                    nll: ensemble::ensemble_perplexity(&members).ln(),
+                    ece: f64::NAN,
+                },
+            });
         }
         let labels = match &self.labels {
             None | Some(Slot::Requested) => return Outcome::Reading,
@@ -245,20 +247,4 @@ impl EnsembleLab {
             metrics: ensemble::metrics(&probabilities, members[0].classes, &labels.labels),
         })
     }
-}
-
-/// Perplexity of the mean of the members' probabilities of each target token: exp(mean -ln p).
-pub fn ensemble_perplexity(members: &[&[f32]]) -> f64 {
-    let tokens = members.iter().map(|m| m.len()).min().unwrap_or(0);
-    if tokens == 0 {
-        return f64::NAN;
-    }
-    let n = members.len() as f64;
-    let nll: f64 = (0..tokens)
-        .map(|t| {
-            let p = members.iter().map(|m| m[t] as f64).sum::<f64>() / n;
-            -p.max(f64::MIN_POSITIVE).ln()
-        })
-        .sum();
-    (nll / tokens as f64).exp()
 }

@@ -17,43 +17,73 @@ use anyhow::Result;
 
 use crate::run_dir::RunDir;
 use crate::spec::{Overrides, Spec};
-use app::{LanguageSnapshot, Msg, RunEntry, Snapshot};
-use setup::PresetEntry;
+use app::{Experiment, LanguageSnapshot, Msg, RunEntry, Snapshot};
+use setup::{CorpusFacts, PresetEntry};
 
 pub use runtime::run;
 
 /// The quick preset, compiled in so that the Setup screen has one even outside the repository.
 const BUILT_IN_QUICK: &str = include_str!("../../presets/quick.toml");
 
-/// The single-chain presets under `dir` (recursively), sorted by path; a preset that does not
-/// parse is listed with its error. Table presets (several chains) are not startable here.
+/// The single-chain presets under `dir` (recursively), sorted by path, vision and language
+/// models alike; a preset that does not parse is listed with its error. Table presets (several
+/// chains) run headless (`banbench run`).
 pub fn load_presets(dir: &Path) -> Vec<PresetEntry> {
     let mut files = Vec::new();
     collect_toml(dir, &mut files);
     files.sort();
     let mut presets: Vec<PresetEntry> = files
         .into_iter()
-        // Paper tables and language models run headless (`banbench run`); the Setup screen
-        // composes single vision chains.
         .filter(|path| {
-            !std::fs::read_to_string(path).is_ok_and(|text| {
-                crate::table::is_table_preset(&text) || crate::lm::spec::is_lm_source(&text)
-            })
+            !std::fs::read_to_string(path).is_ok_and(|text| crate::table::is_table_preset(&text))
         })
         .map(preset_entry)
         .collect();
     if presets.is_empty() {
         let path = PathBuf::from("<built-in>/quick.toml");
-        let spec =
-            Spec::parse(BUILT_IN_QUICK, &path, &Overrides::default()).map_err(|e| e.to_string());
-        presets.push(PresetEntry { path, spec });
+        let spec = Spec::parse(BUILT_IN_QUICK, &path, &Overrides::default())
+            .map(|s| Experiment::Vision(Box::new(s)))
+            .map_err(|e| e.to_string());
+        presets.push(PresetEntry {
+            path,
+            spec,
+            corpus: None,
+        });
     }
     presets
 }
 
+/// Reads a preset; for a language model also its corpus, whose vocabulary and size its
+/// parameter count and cost depend on.
 pub fn preset_entry(path: PathBuf) -> PresetEntry {
-    let spec = Spec::load(&path, &Overrides::default()).map_err(|e| e.to_string());
-    PresetEntry { path, spec }
+    let language = std::fs::read_to_string(&path).is_ok_and(|t| crate::lm::spec::is_lm_source(&t));
+    if !language {
+        let spec = Spec::load(&path, &Overrides::default())
+            .map(|s| Experiment::Vision(Box::new(s)))
+            .map_err(|e| e.to_string());
+        return PresetEntry {
+            path,
+            spec,
+            corpus: None,
+        };
+    }
+    let spec = crate::lm::spec::LmSpec::load(&path, &Overrides::default());
+    let corpus = spec.as_ref().ok().map(|spec| {
+        crate::lm::train::load_corpus(spec)
+            .map(|c| CorpusFacts {
+                vocabulary: c.vocab.len(),
+                characters: crate::lm::model::char_count(&c.vocab),
+                train_tokens: c.train.len(),
+            })
+            .map_err(|e| format!("{e:#}"))
+    });
+    PresetEntry {
+        path,
+        spec: spec
+            .map(|s| Experiment::Language(Box::new(s)))
+            .map_err(|e| e.to_string()),
+        corpus,
+    }
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) {

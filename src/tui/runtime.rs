@@ -22,11 +22,10 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use crate::device::DeviceChoice;
 use crate::events::Event;
 use crate::run_dir::RunDir;
-use crate::spec::Spec;
 use crate::worker::{self, RunControl, WORKER_THREAD};
-use crate::{train, tui};
+use crate::{lm, train, tui};
 
-use super::app::{App, Effect, Exit, Msg, Signal};
+use super::app::{App, Effect, Exit, Experiment, Msg, Signal};
 use super::setup::DEVICES;
 use super::views;
 
@@ -35,6 +34,8 @@ use super::views;
 enum Incoming {
     App(Box<Msg>),
     Control(Arc<RunControl>),
+    /// A run directory to poll: a language run started here sends no records as events.
+    Watch(RunDir),
 }
 
 fn app_msg(msg: Msg) -> Incoming {
@@ -158,6 +159,10 @@ async fn event_loop(mut app: App, open: Option<PathBuf>) -> Result<()> {
                     loop_state.control = Some(control);
                     continue;
                 }
+                Incoming::Watch(dir) => {
+                    loop_state.watched = Some(dir);
+                    continue;
+                }
             },
             _ = sigterm.recv() => Msg::Signal(Signal::Terminate),
             _ = sigint.recv() => Msg::Signal(Signal::Interrupt),
@@ -189,9 +194,9 @@ impl Loop {
             })
         };
         match effect {
-            Effect::Start { spec, device } => {
+            Effect::Start { experiment, device } => {
                 self.watched = None;
-                launch(*spec, device, self.tx.clone());
+                launch(experiment, device, self.tx.clone());
                 None
             }
             Effect::Pause(paused) => {
@@ -247,29 +252,56 @@ fn check_devices(tx: UnboundedSender<Incoming>) {
 
 /// Loads the data, creates the run directory and starts the worker, all off the UI thread,
 /// then forwards the worker's events until it ends.
-fn launch(spec: Spec, device: DeviceChoice, tx: UnboundedSender<Incoming>) {
+fn launch(experiment: Experiment, device: DeviceChoice, tx: UnboundedSender<Incoming>) {
     let send = move |m: Incoming| {
         let _ = tx.send(m);
     };
     std::thread::spawn(move || {
+        let out = PathBuf::from("runs").join(format!(
+            "{}-{}",
+            experiment.name(),
+            chrono::Local::now().format("%Y%m%d-%H%M%S")
+        ));
         let started = (|| -> Result<_> {
-            let data = train::load_data(&spec)?;
-            let out = PathBuf::from("runs").join(format!(
-                "{}-{}",
-                spec.name,
-                chrono::Local::now().format("%Y%m%d-%H%M%S")
-            ));
-            let run_dir = RunDir::create(&out, &spec)?;
-            let snapshot = tui::read_snapshot(&run_dir)?;
-            let worker = worker::spawn(spec, data, device, run_dir)?;
-            Ok((worker, out, snapshot))
+            Ok(match experiment {
+                Experiment::Vision(spec) => {
+                    let data = train::load_data(&spec)?;
+                    let run_dir = RunDir::create(&out, &spec)?;
+                    let snapshot = tui::read_snapshot(&run_dir)?;
+                    let worker = worker::spawn(move |control, emit| {
+                        train::run(&spec, &data, device, &run_dir, control, emit).map(|_| ())
+                    })?;
+                    let launched = Msg::Launched {
+                        dir: out.clone(),
+                        snapshot,
+                    };
+                    (worker, launched, None)
+                }
+                Experiment::Language(spec) => {
+                    let corpus = lm::train::load_corpus(&spec)?;
+                    let run_dir = RunDir::create_language(&out, &spec)?;
+                    let snapshot = tui::read_language_snapshot(&run_dir)?;
+                    let watched = run_dir.clone();
+                    let worker = worker::spawn(move |control, emit| {
+                        lm::train::run(&spec, &corpus, device, &run_dir, control, emit).map(|_| ())
+                    })?;
+                    let launched = Msg::LaunchedLanguage {
+                        dir: out.clone(),
+                        snapshot,
+                    };
+                    (worker, launched, Some(watched))
+                }
+            })
         })();
-        let (worker, dir, snapshot) = match started {
+        let (worker, launched, watched) = match started {
             Ok(started) => started,
             Err(e) => return send(app_msg(Msg::LaunchFailed(format!("{e:#}")))),
         };
         send(Incoming::Control(worker.control.clone()));
-        send(app_msg(Msg::Launched { dir, snapshot }));
+        send(app_msg(launched));
+        if let Some(dir) = watched {
+            send(Incoming::Watch(dir));
+        }
         for event in worker.events {
             send(app_msg(Msg::Worker(event)));
         }

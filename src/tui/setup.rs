@@ -1,25 +1,39 @@
 //! The Setup screen's state: a preset as the starting point, edited field by field. Every edit
-//! re-validates the whole spec through `Spec::parse`, so an invalid combination is explained
-//! next to the form before Enter is pressed.
+//! re-validates the whole spec through `Spec::parse` (`LmSpec::parse` for a language-model
+//! preset), so an invalid combination is explained next to the form before Enter is pressed.
 
 use std::path::{Path, PathBuf};
 
 use crate::data;
 use crate::device::DeviceChoice;
+use crate::lm::spec::LmSpec;
 use crate::models;
 use crate::spec::{ControlKind, DataSource, ModelSpec, Overrides, Spec};
+
+use super::app::Experiment;
 
 /// A preset file and its parsed spec (or why it does not parse).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PresetEntry {
     pub path: PathBuf,
-    pub spec: Result<Spec, String>,
+    pub spec: Result<Experiment, String>,
+    /// A language-model preset's corpus as read when the preset was listed (or why it could
+    /// not be read): what its parameter count and cost depend on.
+    pub corpus: Option<Result<CorpusFacts, String>>,
+}
+
+/// What a language-model preset's parameter count and cost depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorpusFacts {
+    pub vocabulary: usize,
+    pub characters: usize,
+    pub train_tokens: usize,
 }
 
 impl PresetEntry {
     pub fn name(&self) -> String {
         match &self.spec {
-            Ok(spec) => spec.name.clone(),
+            Ok(spec) => spec.name().to_string(),
             Err(_) => self.path.file_stem().map_or_else(
                 || self.path.display().to_string(),
                 |s| s.to_string_lossy().into_owned(),
@@ -84,18 +98,21 @@ impl Field {
 /// What the form currently adds up to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
-    /// The spec Enter would start, or why it cannot start.
-    pub spec: Result<Spec, String>,
+    /// The experiment Enter would start, or why it cannot start.
+    pub spec: Result<Experiment, String>,
     pub teacher_parameters: Option<usize>,
     pub student_parameters: Option<usize>,
-    /// Training cost: images seen over all generations and the FLOPs they take.
+    /// Training cost: samples seen over all generations and the FLOPs they take.
     pub cost: Option<Cost>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cost {
-    pub images: u64,
-    pub flops: f64,
+    /// Images (vision) or tokens (language) trained on over all generations.
+    pub samples: u64,
+    pub unit: &'static str,
+    /// Known for the vision families, which count their FLOPs.
+    pub flops: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,7 +120,7 @@ pub struct Setup {
     pub presets: Vec<PresetEntry>,
     pub preset: usize,
     /// The edited spec, except epochs and seed (applied as overrides so milestones scale).
-    pub draft: Option<Spec>,
+    pub draft: Option<Experiment>,
     pub epochs: usize,
     pub seed: u64,
     pub device: DeviceChoice,
@@ -231,8 +248,9 @@ pub fn cost(spec: &Spec) -> Cost {
         }
     }
     Cost {
-        images: per_generation * (spec.generations.count as u64 + 1),
-        flops,
+        samples: per_generation * (spec.generations.count as u64 + 1),
+        unit: "images",
+        flops: Some(flops),
     }
 }
 
@@ -272,9 +290,9 @@ impl Setup {
             .get(index)
             .and_then(|p| p.spec.as_ref().ok())
             .cloned();
-        if let Some(spec) = &self.draft {
-            self.epochs = spec.schedule.epochs;
-            self.seed = spec.seed;
+        if let Some(draft) = &self.draft {
+            self.epochs = draft.epochs();
+            self.seed = draft.seed();
         }
         self.recheck();
     }
@@ -292,6 +310,16 @@ impl Setup {
         self.field = step(self.field, delta, Field::ALL.len());
     }
 
+    /// Whether left/right change `field`: a language model's corpus, architecture and control
+    /// are its preset file's.
+    pub fn editable(&self, field: Field) -> bool {
+        !matches!(self.draft, Some(Experiment::Language(_)))
+            || matches!(
+                field,
+                Field::Preset | Field::Generations | Field::Epochs | Field::Seed | Field::Device
+            )
+    }
+
     /// Changes the value of the field under the cursor by `delta` steps.
     pub fn adjust(&mut self, delta: i32) {
         let field = self.current_field();
@@ -306,22 +334,21 @@ impl Setup {
             self.recheck();
             return;
         }
-        let Some(spec) = &mut self.draft else { return };
-        match field {
-            Field::Epochs => self.epochs = step(self.epochs, delta, 10_000).max(1),
-            Field::Seed => self.seed = (self.seed as i64 + i64::from(delta)).max(0) as u64,
-            Field::Generations => {
-                spec.generations.count = step(spec.generations.count, delta, 21);
-                // The preset's ensembles that name a generation no longer trained go with it.
-                let count = spec.generations.count;
-                spec.ensembles
-                    .retain(|e| e.members.iter().all(|&m| m <= count));
+        let Some(draft) = &mut self.draft else { return };
+        match (field, draft) {
+            (Field::Epochs, _) => self.epochs = step(self.epochs, delta, 10_000).max(1),
+            (Field::Seed, _) => self.seed = (self.seed as i64 + i64::from(delta)).max(0) as u64,
+            (Field::Generations, draft) => {
+                draft.set_students(step(draft.generations() - 1, delta, 21));
             }
-            _ => {
+            (_, Experiment::Vision(spec)) => {
                 edit_experiment(spec, field, delta);
                 // The paper's numbers belong to the preset's experiment, not to an edited one.
                 spec.paper.clear();
             }
+            // A language model's corpus, architecture and control are the preset's (its
+            // `[corpus]`, `[model]` and `[generations]` sections).
+            (_, Experiment::Language(_)) => {}
         }
         self.recheck();
     }
@@ -341,76 +368,75 @@ impl Setup {
         };
     }
 
-    fn check_draft(&self, draft: &Spec) -> Check {
-        let file = self
-            .presets
-            .get(self.preset)
-            .map_or_else(PathBuf::new, |p| p.path.clone());
+    fn check_draft(&self, draft: &Experiment) -> Check {
+        let preset = self.presets.get(self.preset);
+        let file = preset.map_or_else(PathBuf::new, |p| p.path.clone());
         let overrides = Overrides {
             epochs: Some(self.epochs),
             seed: Some(self.seed),
             ..Overrides::default()
         };
-        let parsed = Spec::parse(&draft.to_toml(), &file, &overrides);
-        // A model the spec rejects has no parameter count to show.
-        let (teacher_ok, student_ok) = match &parsed {
-            Ok(_) => (true, true),
-            Err(e) => (
-                !e.field.starts_with("teacher"),
-                !e.field.starts_with("student"),
-            ),
-        };
-        let shape = data::shape_of(&draft.data);
-        let mut spec = parsed.map_err(|e| {
-            if e.field.is_empty() {
-                e.message
-            } else {
-                format!("{}: {}", e.field, e.message)
+        let mut check = match draft {
+            Experiment::Vision(draft) => check_vision(draft, &file, &overrides),
+            Experiment::Language(draft) => {
+                let corpus = preset.and_then(|p| p.corpus.clone());
+                check_language(draft, &file, &overrides, corpus)
             }
-        });
-        if spec.is_ok()
+        };
+        if check.spec.is_ok()
             && let Some((_, Err(why))) = self.devices.iter().find(|(d, _)| *d == self.device)
         {
-            spec = Err(why.clone());
+            check.spec = Err(why.clone());
         }
-        Check {
-            cost: spec.as_ref().ok().map(cost),
-            spec,
-            teacher_parameters: teacher_ok.then(|| models::parameter_count(&draft.teacher, shape)),
-            student_parameters: student_ok.then(|| models::parameter_count(draft.student(), shape)),
-        }
+        check
     }
 
     /// The value of `field` as the form shows it.
     pub fn value(&self, field: Field) -> String {
-        match field {
-            Field::Preset => self
+        match (field, &self.draft) {
+            (Field::Preset, _) => self
                 .presets
                 .get(self.preset)
                 .map_or_else(|| "(none)".into(), PresetEntry::name),
-            Field::Device => self.device.to_string(),
-            _ => match &self.draft {
-                None => "-".into(),
-                Some(spec) => match field {
-                    Field::Dataset => source_name(spec.data.source).into(),
-                    Field::TrainSamples => spec
-                        .data
-                        .train_samples
-                        .map_or_else(|| "all".into(), |n| n.to_string()),
-                    Field::Teacher => arch_of(&spec.teacher).into(),
-                    Field::TeacherSize => spec.teacher.to_string(),
-                    Field::Student => spec.student.as_ref().map_or_else(
-                        || "same as teacher (born-again)".into(),
-                        |m| arch_of(m).into(),
-                    ),
-                    Field::StudentSize => spec.student().to_string(),
-                    Field::Control => spec.generations.control_of(1).name(),
-                    Field::Temperature => format!("{}", spec.generations.temperature),
-                    Field::Generations => format!("{} after the teacher", spec.generations.count),
-                    Field::Epochs => format!("{} per generation", self.epochs),
-                    Field::Seed => self.seed.to_string(),
-                    Field::Preset | Field::Device => unreachable!("handled above"),
+            (Field::Device, _) => self.device.to_string(),
+            (_, None) => "-".into(),
+            (Field::Epochs, _) => format!("{} per generation", self.epochs),
+            (Field::Seed, _) => self.seed.to_string(),
+            (Field::Generations, Some(draft)) => {
+                format!("{} after the teacher", draft.generations() - 1)
+            }
+            (_, Some(Experiment::Vision(spec))) => match field {
+                Field::Dataset => source_name(spec.data.source).into(),
+                Field::TrainSamples => spec
+                    .data
+                    .train_samples
+                    .map_or_else(|| "all".into(), |n| n.to_string()),
+                Field::Teacher => arch_of(&spec.teacher).into(),
+                Field::TeacherSize => spec.teacher.to_string(),
+                Field::Student => spec.student.as_ref().map_or_else(
+                    || "same as teacher (born-again)".into(),
+                    |m| arch_of(m).into(),
+                ),
+                Field::StudentSize => spec.student().to_string(),
+                Field::Control => spec.generations.control_of(1).name(),
+                Field::Temperature => format!("{}", spec.generations.temperature),
+                _ => unreachable!("task-neutral fields are handled above"),
+            },
+            (_, Some(Experiment::Language(spec))) => match field {
+                Field::Dataset => format!("corpus {}", spec.corpus.path.display()),
+                Field::TrainSamples => spec
+                    .corpus
+                    .max_tokens
+                    .map_or_else(|| "all tokens".into(), |n| format!("first {n} tokens")),
+                Field::Teacher => match spec.model {
+                    crate::lm::model::LmModelSpec::Lstm { .. } => "lstm".into(),
+                    crate::lm::model::LmModelSpec::CnnLstm { .. } => "cnn-lstm".into(),
                 },
+                Field::Student => "same as teacher (born-again)".into(),
+                Field::TeacherSize | Field::StudentSize => spec.model.to_string(),
+                Field::Control => spec.generations.control.clone(),
+                Field::Temperature => "1".into(),
+                _ => unreachable!("task-neutral fields are handled above"),
             },
         }
     }
@@ -420,27 +446,91 @@ impl Setup {
         let params = |p: Option<usize>| {
             p.map_or_else(String::new, |p| format!("{} parameters", thousands(p)))
         };
-        let Some(spec) = &self.draft else {
+        let Some(draft) = &self.draft else {
             return String::new();
         };
-        match field {
-            Field::TeacherSize => params(self.check.teacher_parameters),
-            Field::StudentSize => params(self.check.student_parameters),
-            Field::Temperature => match spec.generations.control {
-                ControlKind::Label | ControlKind::Cwtm => "unused by this control".into(),
-                ControlKind::Kd => format!("alpha {}", spec.generations.kd_alpha),
-                _ => String::new(),
-            },
-            Field::Control if !spec.generations.per_generation.is_empty() => {
-                "per generation in the preset".into()
-            }
-            Field::Device => match self.devices.iter().find(|(d, _)| *d == self.device) {
+        match (field, draft) {
+            (Field::TeacherSize, _) => params(self.check.teacher_parameters),
+            (Field::StudentSize, _) => params(self.check.student_parameters),
+            (Field::Device, _) => match self.devices.iter().find(|(d, _)| *d == self.device) {
                 Some((_, Ok(()))) => "available".into(),
                 Some((_, Err(_))) => "not available".into(),
                 None => "checking".into(),
             },
+            (Field::Temperature, Experiment::Vision(spec)) => match spec.generations.control {
+                ControlKind::Label | ControlKind::Cwtm => "unused by this control".into(),
+                ControlKind::Kd => format!("alpha {}", spec.generations.kd_alpha),
+                _ => String::new(),
+            },
+            (Field::Control, Experiment::Vision(spec))
+                if !spec.generations.per_generation.is_empty() =>
+            {
+                "per generation in the preset".into()
+            }
             _ => String::new(),
         }
+    }
+}
+
+fn spec_error(e: crate::spec::SpecError) -> String {
+    if e.field.is_empty() {
+        e.message
+    } else {
+        format!("{}: {}", e.field, e.message)
+    }
+}
+
+fn check_vision(draft: &Spec, file: &Path, overrides: &Overrides) -> Check {
+    let parsed = Spec::parse(&draft.to_toml(), file, overrides);
+    // A model the spec rejects has no parameter count to show.
+    let (teacher_ok, student_ok) = match &parsed {
+        Ok(_) => (true, true),
+        Err(e) => (
+            !e.field.starts_with("teacher"),
+            !e.field.starts_with("student"),
+        ),
+    };
+    let shape = data::shape_of(&draft.data);
+    let spec = parsed.map_err(spec_error);
+    Check {
+        cost: spec.as_ref().ok().map(cost),
+        spec: spec.map(|s| Experiment::Vision(Box::new(s))),
+        teacher_parameters: teacher_ok.then(|| models::parameter_count(&draft.teacher, shape)),
+        student_parameters: student_ok.then(|| models::parameter_count(draft.student(), shape)),
+    }
+}
+
+/// A language model's parameters and cost need its corpus (vocabulary, characters, tokens);
+/// without a readable corpus the preset cannot start, and the check says why.
+fn check_language(
+    draft: &LmSpec,
+    file: &Path,
+    overrides: &Overrides,
+    corpus: Option<Result<CorpusFacts, String>>,
+) -> Check {
+    let spec = LmSpec::parse(&draft.to_toml(), file, overrides).map_err(spec_error);
+    let corpus = corpus.unwrap_or_else(|| Err("the corpus has not been read".into()));
+    let parameters = corpus
+        .as_ref()
+        .ok()
+        .map(|c| crate::lm::model::parameter_count(&draft.model, c.vocabulary, c.characters));
+    let cost = match (&spec, &corpus) {
+        (Ok(s), Ok(c)) => Some(Cost {
+            samples: (c.train_tokens * s.schedule.epochs * (s.generations.count + 1)) as u64,
+            unit: "tokens",
+            flops: None,
+        }),
+        _ => None,
+    };
+    let spec = match corpus {
+        Ok(_) => spec.map(|s| Experiment::Language(Box::new(s))),
+        Err(why) => Err(format!("corpus: {why}")),
+    };
+    Check {
+        spec,
+        teacher_parameters: parameters,
+        student_parameters: parameters,
+        cost,
     }
 }
 

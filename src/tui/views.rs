@@ -11,7 +11,8 @@ use ratatui::widgets::{
     LineGauge, List, ListItem, ListState, Paragraph, Row, Table, TableState, Tabs, Wrap,
 };
 
-use crate::events::{RunState, generation_label};
+use crate::ensemble::Metrics;
+use crate::events::{LanguageEpochRecord, RunState, generation_label};
 use crate::headless::format_duration;
 use crate::spec::Averaging;
 
@@ -40,7 +41,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     ("Setup", "Up/Down, j/k", "choose a field"),
     ("Setup", "Left/Right, h/l", "change its value"),
-    ("Setup", "Enter", "start the experiment"),
+    (
+        "Setup",
+        "Enter",
+        "start the experiment (vision or language)",
+    ),
     ("Ensembles", "Up/Down, j/k", "move over the generations"),
     (
         "Ensembles",
@@ -53,6 +58,12 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("Runs", "Up/Down, j/k", "choose a run directory"),
     ("Runs", "Enter", "open it (a running one is followed live)"),
     ("Runs", "r", "rescan runs/"),
+    ("Language runs", "", "perplexity where vision shows error"),
+    (
+        "Language runs",
+        "a",
+        "off: only target probabilities are saved",
+    ),
 ];
 
 /// Styles under colour or NO_COLOR (modifiers only).
@@ -227,7 +238,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     "p pause  c cancel"
                 }
                 Screen::Ensembles if app.run.as_ref().is_some_and(RunView::is_language) => {
-                    "Space toggle  language run: no logit averaging"
+                    "Space toggle  m pin  u unpin"
                 }
                 Screen::Ensembles => "Space toggle  a averaging  m pin  u unpin",
                 Screen::Runs => "Enter open  r rescan",
@@ -315,15 +326,18 @@ fn draw_setup(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let preset = setup.presets.get(setup.preset);
     let mut lines = Vec::new();
     if let Some(Ok(spec)) = preset.map(|p| &p.spec)
-        && !spec.description.is_empty()
+        && !spec.description().is_empty()
     {
-        lines.push(Line::raw(spec.description.clone()));
+        lines.push(Line::raw(spec.description().to_string()));
     }
     if let Some(cost) = setup.check.cost {
+        let flops = cost
+            .flops
+            .map_or_else(String::new, |f| format!(", {}", flops(f)));
         lines.push(Line::raw(format!(
-            "Cost: {} training images over all generations, {}.",
-            thousands(cost.images as usize),
-            flops(cost.flops)
+            "Cost: {} training {} over all generations{flops}.",
+            thousands(cost.samples as usize),
+            cost.unit
         )));
     }
     lines.push(match (&setup.check.spec, app.launching) {
@@ -358,51 +372,47 @@ fn draw_run(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
         Constraint::Length(5),
     ])
     .areas(area);
-    let [loss, error] =
-        Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(charts);
     let points = |f: &dyn Fn(&crate::events::EpochRecord) -> f64| -> Vec<(usize, f64, f64)> {
         run.epochs
             .iter()
             .map(|r| (r.generation, r.epoch as f64, f(r)))
             .collect()
     };
+    // A language run adds a validation curve: its generations are selected on it.
+    let panes = if run.is_language() { 3 } else { 2 };
+    let areas = Layout::horizontal(vec![Constraint::Ratio(1, panes); panes as usize]).split(charts);
     draw_curves(
         frame,
-        loss,
+        areas[0],
         run,
         " Train loss ",
         points(&|r| r.train_loss),
-        None,
         theme,
     );
     match &run.language {
         Some(lm) => {
-            let ppl = lm
-                .epochs
-                .iter()
-                .map(|r| {
-                    (
-                        r.record.generation,
-                        r.record.epoch as f64,
-                        r.test_perplexity,
-                    )
-                })
-                .collect();
-            let title = match lm.epochs.last() {
-                Some(r) => format!(" Test perplexity (val {:.1}) ", r.validation_perplexity),
-                None => " Test perplexity ".to_string(),
+            let perplexity = |f: fn(&LanguageEpochRecord) -> f64| -> Vec<(usize, f64, f64)> {
+                lm.epochs
+                    .iter()
+                    .map(|r| (r.record.generation, r.record.epoch as f64, f(r)))
+                    .collect()
             };
-            draw_curves(frame, error, run, &title, ppl, Some("perplexity"), theme);
+            let validation = perplexity(|r| r.validation_perplexity);
+            draw_curves(
+                frame,
+                areas[1],
+                run,
+                " Validation perplexity ",
+                validation,
+                theme,
+            );
+            let test = perplexity(|r| r.test_perplexity);
+            draw_curves(frame, areas[2], run, " Test perplexity ", test, theme);
         }
-        None => draw_curves(
-            frame,
-            error,
-            run,
-            " Test error % ",
-            points(&|r| r.test_error),
-            None,
-            theme,
-        ),
+        None => {
+            let error = points(&|r| r.test_error);
+            draw_curves(frame, areas[1], run, " Test error % ", error, theme);
+        }
     }
     draw_gauges(frame, gauges, run, theme);
     let shown = log.height.saturating_sub(2) as usize;
@@ -422,7 +432,6 @@ fn draw_curves(
     run: &RunView,
     title: &str,
     points: Vec<(usize, f64, f64)>,
-    y_title: Option<&str>,
     theme: &Theme,
 ) {
     let block = Block::bordered().title(title.to_string());
@@ -475,16 +484,12 @@ fn draw_curves(
                 .labels(["0".to_string(), format!("{epochs} ep")])
                 .style(theme.dim()),
         )
-        .y_axis({
-            let axis = Axis::default()
+        .y_axis(
+            Axis::default()
                 .bounds([lo, hi])
                 .labels([label(lo), label(hi)])
-                .style(theme.dim());
-            match y_title {
-                Some(t) => axis.title(t.to_string()),
-                None => axis,
-            }
-        })
+                .style(theme.dim()),
+        )
         .legend_position(Some(LegendPosition::TopRight))
         .hidden_legend_constraints((Constraint::Ratio(1, 1), Constraint::Ratio(1, 1)));
     frame.render_widget(chart, area);
@@ -659,10 +664,7 @@ fn draw_generations(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme)
     ]);
 
     let mut notes = Vec::new();
-    if !wide {
-        let super::app::Experiment::Vision(spec) = &run.experiment else {
-            unreachable!("a language run has its own Generations screen")
-        };
+    if !wide && let super::app::Experiment::Vision(spec) = &run.experiment {
         let student = if spec.student.is_some() {
             ""
         } else {
@@ -823,73 +825,6 @@ fn draw_language_generations(
     frame.render_widget(Paragraph::new(notes).wrap(Wrap { trim: true }), notes_area);
 }
 
-/// The Ensembles screen of a language run: members toggle, and the ensemble's test perplexity
-/// is recomputed from the saved probabilities of each target token.
-fn draw_language_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let lab = &app.lab;
-    let [list_area, compare] =
-        Layout::horizontal([Constraint::Length(30), Constraint::Fill(1)]).areas(area);
-    let items: Vec<ListItem> = lab
-        .generations
-        .iter()
-        .map(|g| {
-            let mark = if lab.members.contains(&g.generation) {
-                "[x]"
-            } else {
-                "[ ]"
-            };
-            ListItem::new(format!(
-                "{mark} {:<8} {:>8.2}",
-                g.label,
-                g.metrics.nll.exp()
-            ))
-        })
-        .collect();
-    if lab.generations.is_empty() {
-        frame.render_widget(
-            Paragraph::new("no generation has finished yet")
-                .wrap(Wrap { trim: true })
-                .block(Block::bordered().title(" Generations ")),
-            list_area,
-        );
-    } else {
-        let mut state = ListState::default().with_selected(Some(lab.cursor));
-        frame.render_stateful_widget(
-            List::new(items)
-                .block(Block::bordered().title(" Generations (test ppl) "))
-                .highlight_style(theme.selected())
-                .highlight_symbol("▸"),
-            list_area,
-            &mut state,
-        );
-    }
-    let lines = match &lab.outcome {
-        Outcome::NoMembers => vec![Line::raw("Space adds the generation under the cursor")],
-        Outcome::Reading => vec![Line::raw("reading target-token probabilities...")],
-        Outcome::Failed(e) => vec![Line::styled(e.clone(), theme.bad())],
-        Outcome::Perplexity {
-            members,
-            perplexity,
-        } => vec![
-            Line::raw(format!("Members     {}", members_label(members))),
-            Line::raw("Averaging   mean of target-token probabilities"),
-            Line::styled(format!("Test ppl    {perplexity:.2}"), theme.accent()),
-        ],
-        Outcome::Ready(_) => Vec::new(),
-    };
-    let mut lines = lines;
-    lines.push(Line::styled(
-        "Only each generation's probability of the test target token is saved, so logit averaging, top-1 error and ECE are not offered for language runs.",
-        theme.dim(),
-    ));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(Block::bordered().title(" Ensemble (T: teacher, Bk: BAN-k) ")),
-        compare,
-    );
-}
-
 fn averaging(a: Averaging) -> &'static str {
     match a {
         Averaging::Probabilities => "probabilities",
@@ -906,15 +841,52 @@ fn members_label(members: &[usize]) -> String {
     labels.join("+")
 }
 
+type MetricOf = fn(&Metrics) -> f64;
+
+/// What the Ensembles screen compares for a run's task: a vision run's errors, NLL and ECE, or
+/// a language run's test perplexity (only each generation's probability of the target token is
+/// saved, so top-1 error, ECE and logit averaging are undefined there).
+struct EnsembleMetrics {
+    /// The value beside each generation in the list, and its unit.
+    list: (MetricOf, &'static str),
+    /// The comparison table's rows: name, value, decimals.
+    rows: &'static [(&'static str, MetricOf, usize)],
+    bars: (&'static str, MetricOf),
+}
+
+const VISION_ENSEMBLES: EnsembleMetrics = EnsembleMetrics {
+    list: (|m| m.top1_error, "%"),
+    rows: &[
+        ("Top-1 err %", |m| m.top1_error, 2),
+        ("Top-5 err %", |m| m.top5_error, 2),
+        ("NLL", |m| m.nll, 4),
+        ("ECE %", |m| m.ece, 2),
+    ],
+    bars: (" Top-1 error %: members and ensemble ", |m| m.top1_error),
+};
+
+const LANGUAGE_ENSEMBLES: EnsembleMetrics = EnsembleMetrics {
+    list: (|m| m.nll.exp(), " ppl"),
+    rows: &[
+        ("Test ppl", |m| m.nll.exp(), 2),
+        ("NLL/token", |m| m.nll, 4),
+    ],
+    bars: (" Test perplexity: members and ensemble ", |m| m.nll.exp()),
+};
+
 fn draw_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    if app.run.as_ref().is_some_and(RunView::is_language) {
-        return draw_language_ensembles(frame, area, app, theme);
-    }
+    let language = app.run.as_ref().is_some_and(RunView::is_language);
+    let shown = if language {
+        &LANGUAGE_ENSEMBLES
+    } else {
+        &VISION_ENSEMBLES
+    };
     let lab = &app.lab;
     let [top, bars] = Layout::vertical([Constraint::Length(9), Constraint::Fill(1)]).areas(area);
     let [list_area, compare] =
         Layout::horizontal([Constraint::Length(30), Constraint::Fill(1)]).areas(top);
 
+    let (list_value, unit) = shown.list;
     let items: Vec<ListItem> = lab
         .generations
         .iter()
@@ -925,8 +897,9 @@ fn draw_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 "[ ]"
             };
             ListItem::new(format!(
-                "{mark} {:<8} {:>6.2}%",
-                g.label, g.metrics.top1_error
+                "{mark} {:<8} {:>6.2}{unit}",
+                g.label,
+                list_value(&g.metrics)
             ))
         })
         .collect();
@@ -960,19 +933,13 @@ fn draw_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let status = match &lab.outcome {
         Outcome::NoMembers => "Space adds the generation under the cursor".to_string(),
+        Outcome::Reading if language => "reading target-token probabilities...".to_string(),
         Outcome::Reading => "reading logits...".to_string(),
         Outcome::Failed(e) => e.clone(),
-        Outcome::Ready(_) | Outcome::Perplexity { .. } => String::new(),
+        Outcome::Ready(_) => String::new(),
     };
     let text =
         |e: Option<&Ensemble>, f: &dyn Fn(&Ensemble) -> String| e.map_or_else(String::new, f);
-    type Getter = fn(&Ensemble) -> f64;
-    let metric_rows: [(&str, Getter, usize); 4] = [
-        ("Top-1 err %", |e| e.metrics.top1_error, 2),
-        ("Top-5 err %", |e| e.metrics.top5_error, 2),
-        ("NLL", |e| e.metrics.nll, 4),
-        ("ECE %", |e| e.metrics.ece, 2),
-    ];
     let mut rows = vec![
         Row::new([
             "Members".to_string(),
@@ -989,15 +956,17 @@ fn draw_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             text(lab.pinned.as_ref(), &|e| averaging(e.average).to_string()),
         ]),
     ];
-    for (name, get, decimals) in metric_rows {
+    for &(name, get, decimals) in shown.rows {
         let delta = match (current, &lab.pinned) {
-            (Some(c), Some(p)) => format!("{:+.decimals$}", get(c) - get(p)),
+            (Some(c), Some(p)) => format!("{:+.decimals$}", get(&c.metrics) - get(&p.metrics)),
             _ => String::new(),
         };
         rows.push(Row::new([
             name.to_string(),
-            text(current, &|e| format!("{:.decimals$}", get(e))),
-            text(lab.pinned.as_ref(), &|e| format!("{:.decimals$}", get(e))),
+            text(current, &|e| format!("{:.decimals$}", get(&e.metrics))),
+            text(lab.pinned.as_ref(), &|e| {
+                format!("{:.decimals$}", get(&e.metrics))
+            }),
             delta,
         ]));
     }
@@ -1015,28 +984,29 @@ fn draw_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         &mut TableState::default(),
     );
 
-    // Top-1 error of the members, the ensemble and the pinned one, on one scale (x100 for
-    // integer bars).
-    let bar = |label: String, error: f64, style: Style| {
+    // The members, the ensemble and the pinned one on one scale (x100 for integer bars).
+    let (bars_title, bar_value) = shown.bars;
+    let bar = |label: String, metrics: &Metrics, style: Style| {
+        let value = bar_value(metrics);
         Bar::default()
             .label(Line::raw(label))
-            .value((error * 100.0).round().max(0.0) as u64)
-            .text_value(format!("{error:.2}"))
+            .value((value * 100.0).round().max(0.0) as u64)
+            .text_value(format!("{value:.2}"))
             .style(style)
     };
     let mut data: Vec<Bar> = lab
         .generations
         .iter()
         .filter(|g| lab.members.contains(&g.generation))
-        .map(|g| bar(g.label.clone(), g.metrics.top1_error, theme.dim()))
+        .map(|g| bar(g.label.clone(), &g.metrics, theme.dim()))
         .collect();
     if let Some(e) = current {
-        data.push(bar("Ensemble".into(), e.metrics.top1_error, theme.accent()));
+        data.push(bar("Ensemble".into(), &e.metrics, theme.accent()));
     }
     if let Some(p) = &lab.pinned {
-        data.push(bar("Pinned".into(), p.metrics.top1_error, theme.good()));
+        data.push(bar("Pinned".into(), &p.metrics, theme.good()));
     }
-    let block = Block::bordered().title(" Top-1 error %: members and ensemble ");
+    let block = Block::bordered().title(bars_title);
     if data.is_empty() {
         frame.render_widget(
             Paragraph::new("add generations to the ensemble with Space")

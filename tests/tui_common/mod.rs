@@ -12,7 +12,7 @@ use banbench::events::{
 };
 use banbench::run_dir::TestLabels;
 use banbench::spec::{Averaging, Overrides, Spec};
-use banbench::tui::app::{App, Msg, Snapshot};
+use banbench::tui::app::{App, Experiment, Msg, Snapshot};
 use banbench::tui::setup::PresetEntry;
 use banbench::tui::views;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -57,7 +57,8 @@ pub fn tiny_spec() -> Spec {
 pub fn app() -> App {
     let presets = vec![PresetEntry {
         path: PathBuf::from("presets/tiny.toml"),
-        spec: Ok(tiny_spec()),
+        spec: Ok(Experiment::Vision(Box::new(tiny_spec()))),
+        corpus: None,
     }];
     let mut app = App::new(presets, DeviceChoice::Flex, false);
     app.update(Msg::Devices(vec![
