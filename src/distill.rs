@@ -90,8 +90,12 @@ impl Control {
 
 /// Per-sample cross-entropy with the labels, -log q_y (shape `[batch]`).
 fn label_cross_entropy(student_logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
-    let [batch, _] = student_logits.dims();
-    let log_q = log_softmax(student_logits, 1);
+    label_nll(log_softmax(student_logits, 1), labels)
+}
+
+/// -log q_y per sample from the student's log-probabilities.
+fn label_nll(log_q: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let [batch, _] = log_q.dims();
     log_q
         .gather(1, labels.reshape([batch, 1]))
         .reshape([batch])
@@ -102,7 +106,11 @@ fn label_cross_entropy(student_logits: Tensor<2>, labels: Tensor<1, Int>) -> Ten
 /// -(1/b) sum_s sum_i p_i log q_i. Its gradient with respect to the (tempered) student logits is
 /// (q - p)/b, the identity the paper's Section 3.1 builds on.
 fn soft_cross_entropy(target: Tensor<2>, student_logits: Tensor<2>, temperature: f64) -> Tensor<1> {
-    let log_q = log_softmax(student_logits / temperature, 1);
+    soft_nll(target, log_softmax(student_logits / temperature, 1))
+}
+
+/// -(1/b) sum_s sum_i p_i log q_i from the student's log-probabilities.
+fn soft_nll(target: Tensor<2>, log_q: Tensor<2>) -> Tensor<1> {
     (target * log_q).sum_dim(1).neg().mean()
 }
 
@@ -137,8 +145,16 @@ pub fn ban_l_loss(
     labels: Tensor<1, Int>,
     temperature: f64,
 ) -> Tensor<1> {
-    label_loss(student_logits.clone(), labels)
-        + ban_loss(student_logits, teacher_logits, temperature)
+    let log_q = log_softmax(student_logits.clone(), 1);
+    // At T = 1 (the paper's, and always for language models, where a log-softmax over the
+    // vocabulary per token is a large share of a step) both terms read the same log-softmax.
+    let log_q_t = if temperature == 1.0 {
+        log_q.clone()
+    } else {
+        log_softmax(student_logits / temperature, 1)
+    };
+    label_nll(log_q, labels).mean()
+        + soft_nll(teacher_distribution(teacher_logits, temperature), log_q_t)
 }
 
 /// CWTM weights (paper Section 3.2, Eq. 10): p_max(s) / sum_u p_max(u) over the minibatch, taken
@@ -378,5 +394,13 @@ mod tests {
         ));
         let ban1 = scalar(ban_loss(logits(&s, &d), logits(&t, &d), 1.0));
         assert!((banl - (ban1 + hard)).abs() < 1e-5);
+        // Away from T = 1 the label term stays at T = 1 and the BAN term is tempered.
+        let banl_t = scalar(ban_l_loss(
+            logits(&s, &d),
+            logits(&t, &d),
+            labels(&y, &d),
+            temp,
+        ));
+        assert!((banl_t - (soft + hard)).abs() < 1e-5);
     }
 }

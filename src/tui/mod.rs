@@ -25,13 +25,14 @@ pub use runtime::run;
 /// The quick preset, compiled in so that the Setup screen has one even outside the repository.
 const BUILT_IN_QUICK: &str = include_str!("../../presets/quick.toml");
 
-/// The single-chain presets under `dir` (recursively), sorted by path, vision and language
-/// models alike; a preset that does not parse is listed with its error. Table presets (several
-/// chains) run headless (`banbench run`).
+/// The single-chain presets under `dir` (recursively), vision and language models alike, those
+/// directly in `dir` first (the quick preset, which runs on the embedded data, leads), then by
+/// path; a preset that does not parse is listed with its error. Table presets (several chains)
+/// run headless (`banbench run`).
 pub fn load_presets(dir: &Path) -> Vec<PresetEntry> {
     let mut files = Vec::new();
     collect_toml(dir, &mut files);
-    files.sort();
+    files.sort_by_key(|path| (path.components().count(), path.clone()));
     let mut presets: Vec<PresetEntry> = files
         .into_iter()
         .filter(|path| {
