@@ -75,6 +75,23 @@ impl RunDir {
         RunDir::create_with(root, &spec.to_toml(), same)
     }
 
+    /// How many generations a resumed run keeps: those its results list in order from the
+    /// teacher (`listed`) whose checkpoint and saved test outputs (`outputs(k)`: logits or
+    /// target probabilities) are both on disk.
+    pub fn finished_generations(
+        &self,
+        listed: impl IntoIterator<Item = usize>,
+        outputs: impl Fn(&RunDir, usize) -> PathBuf,
+    ) -> usize {
+        listed
+            .into_iter()
+            .enumerate()
+            .take_while(|&(k, g)| {
+                g == k && outputs(self, k).exists() && self.checkpoint_path(k).exists()
+            })
+            .count()
+    }
+
     pub fn spec_path(&self) -> PathBuf {
         self.root.join("spec.toml")
     }

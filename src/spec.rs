@@ -449,6 +449,49 @@ impl fmt::Display for SpecError {
     }
 }
 
+impl SpecError {
+    /// A file that cannot be read.
+    pub(crate) fn unreadable(path: &Path, e: std::io::Error) -> SpecError {
+        SpecError {
+            file: path.to_path_buf(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read: {e}"),
+        }
+    }
+
+    /// A problem with `field` ("section.key", or a top-level key), at the key's line in
+    /// `source` (the section's when the key is absent).
+    pub(crate) fn at(file: &Path, source: &str, field: String, message: String) -> SpecError {
+        let (section, key) = field.split_once('.').unwrap_or(("", &field));
+        SpecError {
+            file: file.to_path_buf(),
+            line: locate(source, section, key),
+            field,
+            message,
+        }
+    }
+}
+
+/// Reads a TOML file and deserializes it; syntax and type errors name the file and line.
+pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecError> {
+    let source = std::fs::read_to_string(path).map_err(|e| SpecError::unreadable(path, e))?;
+    from_toml(&source, path)
+}
+
+/// Deserializes TOML text; `file` names it in errors.
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(
+    source: &str,
+    file: &Path,
+) -> Result<T, SpecError> {
+    toml::from_str(source).map_err(|e| SpecError {
+        file: file.to_path_buf(),
+        line: e.span().map(|s| line_of_offset(source, s.start)),
+        field: String::new(),
+        message: e.message().trim().to_string(),
+    })
+}
+
 /// Command-line overrides applied to a spec before validation.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -461,35 +504,22 @@ pub struct Overrides {
 impl Spec {
     /// Reads, parses, applies overrides and validates a spec file.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Spec, SpecError> {
-        let source = std::fs::read_to_string(path).map_err(|e| SpecError {
-            file: path.to_path_buf(),
-            line: None,
-            field: String::new(),
-            message: format!("cannot read the spec: {e}"),
-        })?;
+        let source = std::fs::read_to_string(path).map_err(|e| SpecError::unreadable(path, e))?;
         Spec::parse(&source, path, overrides)
     }
 
     /// Parses a spec from TOML text; `file` is only used in error messages.
     pub fn parse(source: &str, file: &Path, overrides: &Overrides) -> Result<Spec, SpecError> {
-        let mut spec: Spec = toml::from_str(source).map_err(|e| SpecError {
-            file: file.to_path_buf(),
-            line: e.span().map(|s| line_of_offset(source, s.start)),
-            field: String::new(),
-            message: e.message().trim().to_string(),
-        })?;
+        let mut spec: Spec = from_toml(source, file)?;
         spec.apply(overrides);
-        spec.validate()
-            .map_err(|(section, key, message)| SpecError {
-                file: file.to_path_buf(),
-                line: locate(source, section, key),
-                field: if section.is_empty() {
-                    key.to_string()
-                } else {
-                    format!("{section}.{key}")
-                },
-                message,
-            })?;
+        spec.validate().map_err(|(section, key, message)| {
+            let field = if section.is_empty() {
+                key.to_string()
+            } else {
+                format!("{section}.{key}")
+            };
+            SpecError::at(file, source, field, message)
+        })?;
         Ok(spec)
     }
 

@@ -18,7 +18,7 @@ use crate::device::DeviceChoice;
 use crate::events::{EpochRecord, Results, RunState};
 use crate::headless;
 use crate::run_dir::RunDir;
-use crate::spec::{DataSpec, ModelSpec, Overrides, Spec, SpecError};
+use crate::spec::{DataSpec, ModelSpec, Overrides, Spec};
 use crate::train::{self, RunData};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,7 +43,7 @@ pub struct TableHeader {
     pub description: String,
     /// Columns in the paper's order.
     pub columns: Vec<String>,
-    /// Column -> "CHAIN:LABEL" or "CHAIN:LABEL:params".
+    /// Column -> "CHAIN:LABEL" or "CHAIN:LABEL:params" (a language table's: see `lm::table`).
     pub cells: BTreeMap<String, String>,
 }
 
@@ -103,6 +103,22 @@ pub fn is_table_preset(source: &str) -> bool {
     toml::from_str::<toml::Table>(source).is_ok_and(|t| t.contains_key("table"))
 }
 
+/// A table preset's profile by name; the error names the file and the profiles it has.
+pub(crate) fn pick_profile<'a, P>(
+    profiles: &'a BTreeMap<String, P>,
+    file: &Path,
+    name: &str,
+) -> Result<&'a P> {
+    profiles.get(name).with_context(|| {
+        let names: Vec<&str> = profiles.keys().map(String::as_str).collect();
+        format!(
+            "{}: no profile `{name}`; this table has {}",
+            file.display(),
+            names.join(", ")
+        )
+    })
+}
+
 /// Recursively merges `over` into `base`: tables merge, everything else is replaced.
 pub(crate) fn merge(base: &mut toml::Table, over: &toml::Table) {
     for (key, value) in over {
@@ -117,17 +133,7 @@ pub(crate) fn merge(base: &mut toml::Table, over: &toml::Table) {
 
 impl TablePreset {
     pub fn load(path: &Path) -> Result<TablePreset> {
-        let source = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        let preset: TablePreset = toml::from_str(&source).map_err(|e| SpecError {
-            file: path.to_path_buf(),
-            line: e
-                .span()
-                .map(|s| source[..s.start].matches('\n').count() + 1),
-            field: String::new(),
-            message: e.message().trim().to_string(),
-        })?;
-        Ok(preset)
+        Ok(crate::spec::read_toml(path)?)
     }
 
     pub fn profile_names(&self) -> Vec<String> {
@@ -136,13 +142,7 @@ impl TablePreset {
 
     /// Every chain of every row under `profile`, validated; errors name the row, chain and field.
     pub fn chains(&self, file: &Path, profile: &str, overrides: &Overrides) -> Result<Vec<Chain>> {
-        let Some(p) = self.profiles.get(profile) else {
-            bail!(
-                "{}: no profile `{profile}`; this table has {}",
-                file.display(),
-                self.profile_names().join(", ")
-            );
-        };
+        let p = pick_profile(&self.profiles, file, profile)?;
         let row_cells = self.rows.iter().flat_map(|r| &r.cells);
         for (column, cell) in self.table.cells.iter().chain(row_cells) {
             let chain = cell.split(':').next().unwrap_or("");

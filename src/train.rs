@@ -133,16 +133,10 @@ pub fn run(
         generations: Vec::new(),
         ensembles: Vec::new(),
     });
-    let finished = results
-        .generations
-        .iter()
-        .enumerate()
-        .take_while(|&(k, g)| {
-            g.generation == k
-                && run_dir.logits_path(k).exists()
-                && run_dir.checkpoint_path(k).exists()
-        })
-        .count();
+    let finished = run_dir.finished_generations(
+        results.generations.iter().map(|g| g.generation),
+        RunDir::logits_path,
+    );
     results.generations.truncate(finished);
     results.device = device_choice.to_string();
     results.state = RunState::Running;

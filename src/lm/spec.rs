@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::model::LmModelSpec;
-use crate::spec::{Averaging, EnsembleSpec, Overrides, SpecError};
+use crate::spec::{Averaging, EnsembleSpec, Overrides, SpecError, from_toml};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,44 +113,14 @@ pub fn is_lm_source(source: &str) -> bool {
     })
 }
 
-/// The 1-based line of `key =` inside `[section]`, or of the header when the key is absent.
-fn locate(source: &str, section: &str, key: &str) -> Option<usize> {
-    let mut current = String::new();
-    let mut header = None;
-    for (i, line) in source.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
-            if current == section {
-                header = Some(i + 1);
-            }
-        } else if current == section && t.split('=').next().is_some_and(|k| k.trim() == key) {
-            return Some(i + 1);
-        }
-    }
-    header
-}
-
 impl LmSpec {
     pub fn load(path: &Path, overrides: &Overrides) -> Result<LmSpec, SpecError> {
-        let source = std::fs::read_to_string(path).map_err(|e| SpecError {
-            file: path.to_path_buf(),
-            line: None,
-            field: String::new(),
-            message: format!("cannot read the spec: {e}"),
-        })?;
+        let source = std::fs::read_to_string(path).map_err(|e| SpecError::unreadable(path, e))?;
         LmSpec::parse(&source, path, overrides)
     }
 
     pub fn parse(source: &str, file: &Path, overrides: &Overrides) -> Result<LmSpec, SpecError> {
-        let mut spec: LmSpec = toml::from_str(source).map_err(|e| SpecError {
-            file: file.to_path_buf(),
-            line: e
-                .span()
-                .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1),
-            field: String::new(),
-            message: e.message().trim().to_string(),
-        })?;
+        let mut spec: LmSpec = from_toml(source, file)?;
         if let Some(seed) = overrides.seed {
             spec.seed = seed;
         }
@@ -161,13 +131,7 @@ impl LmSpec {
             spec.corpus.path = dir.clone();
         }
         if let Some((field, message)) = spec.problems().into_iter().next() {
-            let (section, key) = field.split_once('.').unwrap_or(("", &field));
-            return Err(SpecError {
-                file: file.to_path_buf(),
-                line: locate(source, section, key),
-                field,
-                message,
-            });
+            return Err(SpecError::at(file, source, field, message));
         }
         Ok(spec)
     }

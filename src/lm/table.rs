@@ -15,29 +15,18 @@ use super::train;
 use crate::device::DeviceChoice;
 use crate::events::{LanguageResults, RunState};
 use crate::run_dir::{RunDir, write_atomic};
-use crate::spec::{Overrides, SpecError};
-use crate::table::merge;
+use crate::spec::Overrides;
+use crate::table::{TableHeader, merge, pick_profile};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LmTablePreset {
-    pub table: Header,
+    /// Its cells read "LABEL:valid", "LABEL:test" or "LABEL:params" (LABEL: Teacher, BAN-1, ...).
+    pub table: TableHeader,
     pub base: toml::Table,
     pub profiles: BTreeMap<String, Profile>,
     #[serde(rename = "row")]
     pub rows: Vec<Row>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Header {
-    pub name: String,
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    pub columns: Vec<String>,
-    /// Column -> "LABEL:valid", "LABEL:test" or "LABEL:params" (LABEL: Teacher, BAN-1, ...).
-    pub cells: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -78,16 +67,7 @@ fn cell(spec: &str) -> Option<(&str, &str)> {
 
 impl LmTablePreset {
     pub fn load(path: &Path) -> Result<LmTablePreset> {
-        let source = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        Ok(toml::from_str(&source).map_err(|e| SpecError {
-            file: path.to_path_buf(),
-            line: e
-                .span()
-                .map(|s| source[..s.start].matches('\n').count() + 1),
-            field: String::new(),
-            message: e.message().trim().to_string(),
-        })?)
+        Ok(crate::spec::read_toml(path)?)
     }
 
     pub fn profile_names(&self) -> Vec<String> {
@@ -96,13 +76,7 @@ impl LmTablePreset {
 
     /// Every row's spec under `profile`, validated; errors name the row and field.
     pub fn rows(&self, file: &Path, profile: &str, overrides: &Overrides) -> Result<Vec<LmRow>> {
-        let Some(p) = self.profiles.get(profile) else {
-            bail!(
-                "{}: no profile `{profile}`; this table has {}",
-                file.display(),
-                self.profile_names().join(", ")
-            );
-        };
+        let p = pick_profile(&self.profiles, file, profile)?;
         for (column, spec) in &self.table.cells {
             if !self.table.columns.contains(column) || cell(spec).is_none() {
                 bail!(

@@ -206,16 +206,10 @@ pub fn run(
             ensembles: Vec::new(),
         });
     // A resumed run keeps the generations it already finished, in order from the teacher.
-    let finished = results
-        .generations
-        .iter()
-        .enumerate()
-        .take_while(|&(k, g)| {
-            g.generation == k
-                && run_dir.target_probabilities_path(k).exists()
-                && run_dir.checkpoint_path(k).exists()
-        })
-        .count();
+    let finished = run_dir.finished_generations(
+        results.generations.iter().map(|g| g.generation),
+        RunDir::target_probabilities_path,
+    );
     results.generations.truncate(finished);
     results.device = device_choice.to_string();
     results.state = RunState::Running;

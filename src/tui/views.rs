@@ -593,78 +593,63 @@ fn draw_generations(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme)
     if let Some(lm) = &run.language {
         return draw_language_generations(frame, area, run, lm, theme);
     }
-    // Model and control columns only where they fit; otherwise a summary line says them.
-    let wide = area.width >= 110;
+    let table = GenerationTable::new(area, run);
     let teacher = run
         .generations
         .iter()
         .find(|g| g.generation == 0)
         .map(|g| g.metrics.top1_error);
     let number = |v: f64, decimals: usize| format!("{v:.decimals$}");
-    let mut header = vec!["Row"];
-    if wide {
-        header.extend(["Model", "Control"]);
-    }
-    header.extend([
-        "Params", "Top-1", "Top-5", "NLL", "ECE", "vs T", "Paper", "Time",
-    ]);
     let mut rows: Vec<Row> = Vec::new();
     for g in &run.generations {
-        let mut cells = vec![g.label.clone()];
-        if wide {
-            cells.extend([g.model.clone(), g.control.clone()]);
-        }
         let vs_teacher = match teacher {
             Some(t) if g.generation > 0 => format!("{:+.2}", g.metrics.top1_error - t),
             _ => String::new(),
         };
-        cells.extend([
-            compact(g.parameters),
-            number(g.metrics.top1_error, 2),
-            number(g.metrics.top5_error, 2),
-            number(g.metrics.nll, 3),
-            number(g.metrics.ece, 2),
-            vs_teacher,
-            g.paper_error.map_or_else(String::new, |p| number(p, 2)),
-            format_duration(g.train_seconds),
-        ]);
-        rows.push(Row::new(cells));
+        rows.push(Row::new(table.cells(
+            &g.label,
+            [&g.model, &g.control],
+            [
+                compact(g.parameters),
+                number(g.metrics.top1_error, 2),
+                number(g.metrics.top5_error, 2),
+                number(g.metrics.nll, 3),
+                number(g.metrics.ece, 2),
+                vs_teacher,
+                g.paper_error.map_or_else(String::new, |p| number(p, 2)),
+                format_duration(g.train_seconds),
+            ],
+        )));
     }
     for e in &run.ensembles {
-        let mut cells = vec![e.name.clone()];
-        if wide {
-            let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
-            cells.extend([members.join("+"), format!("mean {}", averaging(e.average))]);
-        }
-        cells.extend([
-            String::new(),
-            number(e.metrics.top1_error, 2),
-            number(e.metrics.top5_error, 2),
-            number(e.metrics.nll, 3),
-            number(e.metrics.ece, 2),
-            teacher.map_or_else(String::new, |t| format!("{:+.2}", e.metrics.top1_error - t)),
-            e.paper_error.map_or_else(String::new, |p| number(p, 2)),
-            String::new(),
-        ]);
-        rows.push(Row::new(cells).style(theme.dim()));
+        let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
+        let average = format!("mean {}", averaging(e.average));
+        rows.push(
+            Row::new(
+                table.cells(
+                    &e.name,
+                    [&members.join("+"), &average],
+                    [
+                        String::new(),
+                        number(e.metrics.top1_error, 2),
+                        number(e.metrics.top5_error, 2),
+                        number(e.metrics.nll, 3),
+                        number(e.metrics.ece, 2),
+                        teacher.map_or_else(String::new, |t| {
+                            format!("{:+.2}", e.metrics.top1_error - t)
+                        }),
+                        e.paper_error.map_or_else(String::new, |p| number(p, 2)),
+                        String::new(),
+                    ],
+                ),
+            )
+            .style(theme.dim()),
+        );
     }
-    let mut widths = vec![Constraint::Length(9)];
-    if wide {
-        widths.extend([Constraint::Fill(1), Constraint::Length(18)]);
-    }
-    widths.extend([
-        Constraint::Length(7),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(6),
-    ]);
-
     let mut notes = Vec::new();
-    if !wide && let super::app::Experiment::Vision(spec) = &run.experiment {
+    if !table.wide
+        && let super::app::Experiment::Vision(spec) = &run.experiment
+    {
         let student = if spec.student.is_some() {
             ""
         } else {
@@ -677,21 +662,7 @@ fn draw_generations(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme)
             run.control_name(1)
         )));
     }
-    let pending: Vec<String> = (run.generations.len()..run.total_generations())
-        .map(|k| match &run.current {
-            Some(c) if c.generation == k => format!(
-                "{} training (epoch {}/{})",
-                generation_label(k),
-                (run.current_epochs_done() + 1).min(run.epochs_per_generation()),
-                run.epochs_per_generation()
-            ),
-            _ if run.state == RunState::Running => format!("{} waiting", generation_label(k)),
-            _ => format!("{} not trained", generation_label(k)),
-        })
-        .collect();
-    if !pending.is_empty() {
-        notes.push(Line::raw(pending.join(" · ")));
-    }
+    notes.extend(pending_note(run, run.generations.len()));
     notes.push(Line::styled(
         format!(
             "Errors, ECE: % of {} test samples. NLL: nats. vs T: top-1 minus the teacher's. Paper: the paper's top-1.",
@@ -699,17 +670,19 @@ fn draw_generations(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme)
         ),
         theme.dim(),
     ));
-    let width = area.width.max(1) as usize;
-    let height: usize = notes.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
-    let [table, notes_area] =
-        Layout::vertical([Constraint::Fill(1), Constraint::Length(height as u16)]).areas(area);
-    frame.render_widget(
-        Table::new(rows, widths)
-            .header(Row::new(header).style(theme.accent()))
-            .block(Block::bordered().title(format!(" Generations of {} ", run.name()))),
-        table,
+    table.draw(
+        frame,
+        area,
+        (
+            [
+                "Params", "Top-1", "Top-5", "NLL", "ECE", "vs T", "Paper", "Time",
+            ],
+            [7, 6, 6, 6, 6, 6, 6, 6],
+        ),
+        rows,
+        notes,
+        theme,
     );
-    frame.render_widget(Paragraph::new(notes).wrap(Wrap { trim: true }), notes_area);
 }
 
 /// The Generations screen of a language run: perplexities where a vision run shows errors.
@@ -720,7 +693,7 @@ fn draw_language_generations(
     lm: &LanguageRun,
     theme: &Theme,
 ) {
-    let wide = area.width >= 110;
+    let table = GenerationTable::new(area, run);
     let (generations, ensembles) = lm.results.as_ref().map_or((&[][..], &[][..]), |r| {
         (r.generations.as_slice(), r.ensembles.as_slice())
     });
@@ -729,68 +702,127 @@ fn draw_language_generations(
         .find(|g| g.generation == 0)
         .map(|g| g.test_perplexity);
     let paper = |p: Option<f64>| p.map_or_else(String::new, |p| format!("{p:.2}"));
-    let mut header = vec!["Row"];
-    if wide {
-        header.extend(["Model", "Control"]);
-    }
-    header.extend([
-        "Params", "Val ppl", "Test ppl", "vs T", "P val", "P test", "Err %", "Time",
-    ]);
     let mut rows: Vec<Row> = Vec::new();
     for g in generations {
-        let mut cells = vec![g.label.clone()];
-        if wide {
-            cells.extend([g.model.clone(), g.control.clone()]);
-        }
-        cells.extend([
-            compact(g.parameters),
-            format!("{:.2}", g.validation_perplexity),
-            format!("{:.2}", g.test_perplexity),
-            match teacher {
-                Some(t) if g.generation > 0 => format!("{:+.2}", g.test_perplexity - t),
-                _ => String::new(),
-            },
-            paper(g.paper_validation_perplexity),
-            paper(g.paper_test_perplexity),
-            format!("{:.2}", g.test_error),
-            format_duration(g.train_seconds),
-        ]);
-        rows.push(Row::new(cells));
+        rows.push(Row::new(table.cells(
+            &g.label,
+            [&g.model, &g.control],
+            [
+                compact(g.parameters),
+                format!("{:.2}", g.validation_perplexity),
+                format!("{:.2}", g.test_perplexity),
+                match teacher {
+                    Some(t) if g.generation > 0 => format!("{:+.2}", g.test_perplexity - t),
+                    _ => String::new(),
+                },
+                paper(g.paper_validation_perplexity),
+                paper(g.paper_test_perplexity),
+                format!("{:.2}", g.test_error),
+                format_duration(g.train_seconds),
+            ],
+        )));
     }
     for e in ensembles {
-        let mut cells = vec![e.name.clone()];
-        if wide {
-            let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
-            cells.extend([members.join("+"), "mean probabilities".to_string()]);
+        let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
+        rows.push(
+            Row::new(table.cells(
+                &e.name,
+                [&members.join("+"), "mean probabilities"],
+                [
+                    String::new(),
+                    String::new(),
+                    format!("{:.2}", e.test_perplexity),
+                    teacher.map_or_else(String::new, |t| format!("{:+.2}", e.test_perplexity - t)),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ],
+            ))
+            .style(theme.dim()),
+        );
+    }
+    let mut notes: Vec<Line> = pending_note(run, generations.len()).into_iter().collect();
+    notes.push(Line::styled(
+        format!(
+            "Perplexity of the best-validation checkpoint on {} test tokens. vs T: test perplexity minus the teacher's. P: the paper's. Err: next-token top-1.",
+            lm.test_tokens().map_or_else(|| "the".into(), |n| n.to_string())
+        ),
+        theme.dim(),
+    ));
+    table.draw(
+        frame,
+        area,
+        (
+            [
+                "Params", "Val ppl", "Test ppl", "vs T", "P val", "P test", "Err %", "Time",
+            ],
+            [7, 8, 8, 7, 7, 7, 6, 6],
+        ),
+        rows,
+        notes,
+        theme,
+    );
+}
+
+/// The Generations screen's table for either task: the row name, then model and control
+/// where the terminal is wide enough, then the task's eight columns; notes below it.
+struct GenerationTable {
+    wide: bool,
+    title: String,
+}
+
+impl GenerationTable {
+    fn new(area: Rect, run: &RunView) -> GenerationTable {
+        GenerationTable {
+            wide: area.width >= 110,
+            title: format!(" Generations of {} ", run.name()),
         }
-        cells.extend([
-            String::new(),
-            String::new(),
-            format!("{:.2}", e.test_perplexity),
-            teacher.map_or_else(String::new, |t| format!("{:+.2}", e.test_perplexity - t)),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ]);
-        rows.push(Row::new(cells).style(theme.dim()));
     }
-    let mut widths = vec![Constraint::Length(9)];
-    if wide {
-        widths.extend([Constraint::Fill(1), Constraint::Length(18)]);
+
+    fn cells(&self, label: &str, model_and_control: [&str; 2], rest: [String; 8]) -> Vec<String> {
+        let mut cells = vec![label.to_string()];
+        if self.wide {
+            cells.extend(model_and_control.map(str::to_string));
+        }
+        cells.extend(rest);
+        cells
     }
-    widths.extend([
-        Constraint::Length(7),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(6),
-        Constraint::Length(6),
-    ]);
-    let mut notes = Vec::new();
-    let pending: Vec<String> = (generations.len()..run.total_generations())
+
+    fn draw(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        (columns, widths): ([&str; 8], [u16; 8]),
+        rows: Vec<Row>,
+        notes: Vec<Line>,
+        theme: &Theme,
+    ) {
+        let mut header = vec!["Row"];
+        let mut constraints = vec![Constraint::Length(9)];
+        if self.wide {
+            header.extend(["Model", "Control"]);
+            constraints.extend([Constraint::Fill(1), Constraint::Length(18)]);
+        }
+        header.extend(columns);
+        constraints.extend(widths.map(Constraint::Length));
+        let width = area.width.max(1) as usize;
+        let height: usize = notes.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+        let [table, notes_area] =
+            Layout::vertical([Constraint::Fill(1), Constraint::Length(height as u16)]).areas(area);
+        frame.render_widget(
+            Table::new(rows, constraints)
+                .header(Row::new(header).style(theme.accent()))
+                .block(Block::bordered().title(self.title.clone())),
+            table,
+        );
+        frame.render_widget(Paragraph::new(notes).wrap(Wrap { trim: true }), notes_area);
+    }
+}
+
+/// "BAN-2 training (epoch 3/10) · BAN-3 waiting" for the generations after the `finished`.
+fn pending_note(run: &RunView, finished: usize) -> Option<Line<'static>> {
+    let pending: Vec<String> = (finished..run.total_generations())
         .map(|k| match &run.current {
             Some(c) if c.generation == k => format!(
                 "{} training (epoch {}/{})",
@@ -802,27 +834,7 @@ fn draw_language_generations(
             _ => format!("{} not trained", generation_label(k)),
         })
         .collect();
-    if !pending.is_empty() {
-        notes.push(Line::raw(pending.join(" · ")));
-    }
-    notes.push(Line::styled(
-        format!(
-            "Perplexity of the best-validation checkpoint on {} test tokens. vs T: test perplexity minus the teacher's. P: the paper's. Err: next-token top-1.",
-            lm.test_tokens().map_or_else(|| "the".into(), |n| n.to_string())
-        ),
-        theme.dim(),
-    ));
-    let width = area.width.max(1) as usize;
-    let height: usize = notes.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
-    let [table, notes_area] =
-        Layout::vertical([Constraint::Fill(1), Constraint::Length(height as u16)]).areas(area);
-    frame.render_widget(
-        Table::new(rows, widths)
-            .header(Row::new(header).style(theme.accent()))
-            .block(Block::bordered().title(format!(" Generations of {} ", run.name()))),
-        table,
-    );
-    frame.render_widget(Paragraph::new(notes).wrap(Wrap { trim: true }), notes_area);
+    (!pending.is_empty()).then(|| Line::raw(pending.join(" · ")))
 }
 
 fn averaging(a: Averaging) -> &'static str {
