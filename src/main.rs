@@ -20,9 +20,11 @@ use banbench::{data, headless, models, train};
 /// previous generation's outputs (BAN, BAN+L), or on a control that separates why that works
 /// (CWTM: labels weighted by the teacher's confidence; DKPP: the teacher's distribution with its
 /// non-argmax entries permuted), or Hinton KD. Generations and their ensembles (BANE) are
-/// evaluated on the test set: top-1/top-5 error, NLL and calibration (ECE).
+/// evaluated on the test set: top-1/top-5 error, NLL and calibration (ECE). Language models
+/// (the paper's Table 6: LSTM and CNN-LSTM on Penn Treebank, BAN+L) report perplexity instead.
 ///
-/// An experiment is a TOML preset (see presets/quick.toml). Quick start:
+/// An experiment is a TOML preset (see presets/quick.toml, presets/lm/quick.toml); the paper's
+/// tables are presets too (presets/paper/). Quick start:
 ///
 ///   banbench run presets/quick.toml
 #[derive(Parser, Debug)]
@@ -86,8 +88,9 @@ enum Command {
     /// Open the terminal UI (the default): compose or pick an experiment, watch it train, compare
     /// generations and ensembles.
     ///
-    /// TARGET is a preset to select, or a run directory to open (one still training elsewhere,
-    /// say from `banbench run` in another SSH session, is followed as it goes).
+    /// TARGET is a preset to select (vision or language model), or a run directory to open (one
+    /// still training elsewhere, say from `banbench run` in another SSH session, is followed as
+    /// it goes). Without TARGET, Setup lists the presets under ./presets.
     Tui {
         /// A preset (TOML) or a run directory.
         target: Option<PathBuf>,
