@@ -258,7 +258,8 @@ fn toggling_a_member_recomputes_the_ensemble_perplexity_from_target_probabilitie
 #[test]
 fn a_language_run_draws_at_every_size_without_panicking() {
     let mut app = watched();
-    for screen in ['2', '3', '4'] {
+    app.setup = language_setup(Ok(FACTS));
+    for screen in ['1', '2', '3', '4'] {
         app.update(key(KeyCode::Char(screen)));
         for (w, h) in [(1, 1), (20, 5), (60, 18), (80, 24), (200, 60)] {
             render(&app, w, h);
@@ -266,28 +267,36 @@ fn a_language_run_draws_at_every_size_without_panicking() {
     }
 }
 
+const FACTS: banbench::tui::setup::CorpusFacts = banbench::tui::setup::CorpusFacts {
+    vocabulary: 50,
+    characters: 20,
+    train_tokens: 1_000,
+};
+
+/// The Setup screen with the tiny language preset and what its corpus read gave.
+fn language_setup(
+    corpus: Result<banbench::tui::setup::CorpusFacts, String>,
+) -> banbench::tui::setup::Setup {
+    use banbench::tui::app::Experiment;
+    banbench::tui::setup::Setup::new(
+        vec![banbench::tui::setup::PresetEntry {
+            path: PathBuf::from("presets/lm/tiny-lm.toml"),
+            spec: Ok(Experiment::Language(Box::new(lm_spec()))),
+            corpus: Some(corpus),
+        }],
+        banbench::device::DeviceChoice::Flex,
+    )
+}
+
 /// A language preset on the Setup screen: its corpus and model as the preset says, parameters
 /// from the corpus read when the preset was listed, and Enter starts it with the edited epochs.
 #[test]
 fn a_language_preset_starts_from_setup() {
     use banbench::tui::app::Experiment;
-    use banbench::tui::setup::{CorpusFacts, Field, PresetEntry};
+    use banbench::tui::setup::Field;
 
-    let entry = |corpus| PresetEntry {
-        path: PathBuf::from("presets/lm/tiny-lm.toml"),
-        spec: Ok(Experiment::Language(Box::new(lm_spec()))),
-        corpus: Some(corpus),
-    };
-    let facts = CorpusFacts {
-        vocabulary: 50,
-        characters: 20,
-        train_tokens: 1_000,
-    };
     let mut app = app();
-    app.setup = banbench::tui::setup::Setup::new(
-        vec![entry(Ok(facts))],
-        banbench::device::DeviceChoice::Flex,
-    );
+    app.setup = language_setup(Ok(FACTS));
     let params = banbench::lm::model::parameter_count(&lm_spec().model, 50, 20);
     assert!(
         app.setup
@@ -325,10 +334,7 @@ fn a_language_preset_starts_from_setup() {
 
     // Without its corpus the preset cannot start, and Setup says which file is missing.
     let mut app = tui_common::app();
-    app.setup = banbench::tui::setup::Setup::new(
-        vec![entry(Err("data/ptb/ptb.train.txt: not found".into()))],
-        banbench::device::DeviceChoice::Flex,
-    );
+    app.setup = language_setup(Err("data/ptb/ptb.train.txt: not found".into()));
     assert_eq!(app.update(key(KeyCode::Enter)), vec![]);
     assert!(
         app.status.as_ref().unwrap().contains("ptb.train.txt"),
