@@ -5,6 +5,7 @@
 //! This runs on the worker thread, which owns burn; its driver hears from it only through
 //! [`Event`]s and reads the run directory.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -175,13 +176,8 @@ pub fn run(
         if k < finished {
             // Only the last finished generation is needed, as the next one's teacher.
             if k + 1 == finished && k < spec.generations.count {
-                let path = run_dir.checkpoint_path(k);
-                let model = Classifier::new(spec.model_of(k), data.shape, &ctx.device)
-                    .try_load_file(&path)
-                    .map_err(|e| {
-                        anyhow::anyhow!("{}: cannot load checkpoint: {e:?}", path.display())
-                    })?;
-                teacher = Some(model.valid());
+                let model = Classifier::new(spec.model_of(k), data.shape, &ctx.device);
+                teacher = Some(load_checkpoint(model, &run_dir.checkpoint_path(k))?.valid());
             }
             continue;
         }
@@ -211,11 +207,7 @@ pub fn run(
             &ctx.device,
         );
         run_dir.write_logits(k, &logits)?;
-        let checkpoint = run_dir.checkpoint_path(k);
-        let _ = std::fs::remove_file(&checkpoint);
-        model.clone().save_file(&checkpoint).map_err(|e| {
-            anyhow::anyhow!("{}: cannot save checkpoint: {e:?}", checkpoint.display())
-        })?;
+        save_checkpoint(model, &run_dir.checkpoint_path(k))?;
         let label = generation_label(k);
         let generation = GenerationResult {
             generation: k,
@@ -244,6 +236,21 @@ pub fn run(
     run_dir.write_results(&results, spec)?;
     emit(Event::Ended(results.clone()));
     Ok(results)
+}
+
+/// Writes a generation's checkpoint (burnpack), replacing an older file.
+pub(crate) fn save_checkpoint<M: Module>(model: M, path: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    model
+        .save_file(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot save checkpoint: {e:?}", path.display()))
+}
+
+/// `model`, built with the checkpoint's architecture, with the checkpoint's parameters.
+pub(crate) fn load_checkpoint<M: Module>(model: M, path: &Path) -> Result<M> {
+    model
+        .try_load_file(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot load checkpoint: {e:?}", path.display()))
 }
 
 /// Trains generation `k` for the whole schedule. `None` when the run was stopped.

@@ -26,6 +26,7 @@ use crate::events::{
     RunState, Task, generation_label,
 };
 use crate::run_dir::RunDir;
+use crate::train::{load_checkpoint, save_checkpoint};
 use crate::worker::RunControl;
 
 /// The corpus as one run uses it (after `corpus.max_tokens`).
@@ -240,18 +241,13 @@ pub fn run(
     for k in 0..=spec.generations.count {
         if k < finished {
             if k + 1 == finished && k < spec.generations.count {
-                let path = run_dir.checkpoint_path(k);
                 let model = LanguageModel::new(
                     &spec.model,
                     &corpus.vocab,
                     spec.schedule.init_range,
                     &ctx.device,
-                )
-                .try_load_file(&path)
-                .map_err(|e| {
-                    anyhow::anyhow!("{}: cannot load checkpoint: {e:?}", path.display())
-                })?;
-                teacher = Some(model);
+                );
+                teacher = Some(load_checkpoint(model, &run_dir.checkpoint_path(k))?);
             }
             continue;
         }
@@ -273,11 +269,7 @@ pub fn run(
         // The best-validation checkpoint is the generation; only now does the test split run.
         let test = evaluate(&best, &corpus.test, spec, &ctx.device)?;
         run_dir.write_target_probabilities(k, &test.target_probabilities)?;
-        let checkpoint = run_dir.checkpoint_path(k);
-        let _ = std::fs::remove_file(&checkpoint);
-        best.clone().save_file(&checkpoint).map_err(|e| {
-            anyhow::anyhow!("{}: cannot save checkpoint: {e:?}", checkpoint.display())
-        })?;
+        save_checkpoint(best.clone(), &run_dir.checkpoint_path(k))?;
         let label = generation_label(k);
         let paper = spec.paper.get(&label);
         let generation = LanguageGeneration {
