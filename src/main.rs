@@ -399,18 +399,35 @@ fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
             let TableRun {
                 preset: table,
                 chains,
-                ..
+                profile,
             } = *run;
-            let paper = banbench::table::paper_parameter_counts(&table, &chains);
+            // A profile that shrinks the networks has nothing to compare with the paper's counts.
+            let shrunk = table.profiles.get(&profile).is_some_and(|p| p.shrink);
+            let paper = if shrunk {
+                Vec::new()
+            } else {
+                banbench::table::paper_parameter_counts(&table, &chains)
+            };
             for chain in &chains {
                 for (role, model) in [
                     ("teacher", Some(&chain.spec.teacher)),
-                    ("student", chain.spec.student.as_ref()),
+                    // A chain of the teacher alone trains no student.
+                    (
+                        "student",
+                        chain
+                            .spec
+                            .student
+                            .as_ref()
+                            .filter(|_| chain.spec.generations.count > 0),
+                    ),
                 ] {
                     let Some(model) = model else { continue };
-                    if !models.iter().any(|(_, m, _, _)| m == model) {
+                    // Each model once per row (a teacher shared by a row's chains, say).
+                    let row = format!("{} {} {role}", chain.row, chain.name);
+                    let same_row = |r: &str| r.starts_with(&format!("{} ", chain.row));
+                    if !models.iter().any(|(r, m, _, _)| m == model && same_row(r)) {
                         models.push((
-                            format!("{} {role}", chain.row),
+                            row,
                             model.clone(),
                             data::shape_of(&chain.spec.data),
                             paper

@@ -179,6 +179,14 @@ impl ResidualUnit {
         *self == ResidualUnit::Basic
     }
 
+    /// The name a spec writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResidualUnit::Basic => "basic",
+            ResidualUnit::Bottleneck => "bottleneck",
+        }
+    }
+
     /// Weighted layers per unit, which the depth counts.
     pub fn layers(self) -> usize {
         match self {
@@ -786,8 +794,9 @@ impl ModelSpec {
                         return Err((
                             "depth",
                             format!(
-                                "expected {}n + 2 with n >= 1 for {unit:?} units ({examples}), found {depth}",
-                                3 * layers
+                                "expected {}n + 2 with n >= 1 for {} units ({examples}), found {depth}",
+                                3 * layers,
+                                unit.name()
                             ),
                         ));
                     }
@@ -798,7 +807,8 @@ impl ModelSpec {
                         return Err((
                             "depth",
                             format!(
-                                "expected {expected} = {layers} x (sum of blocks) + 2 for {unit:?} units, found {depth}"
+                                "expected {expected} = {layers} x (sum of blocks) + 2 for {} units, found {depth}",
+                                unit.name()
                             ),
                         ));
                     }

@@ -407,4 +407,65 @@ fn a_language_run_started_here_follows_events_and_its_run_directory() {
         results: Some(lm_results(RunState::Running, vec![lm_generation(0, 99.0)])),
     }));
     assert_eq!(app.run.as_ref().unwrap().state, RunState::Failed);
+
+    // The language worker sends no end event: once the files say the run ended, nothing is
+    // shown as training any more.
+    let mut app = app_with_live_language_run();
+    app.update(key(KeyCode::Char('c')));
+    app.update(key(KeyCode::Char('y')));
+    app.update(Msg::WorkerEnded);
+    app.update(Msg::PolledLanguage(LanguageSnapshot {
+        spec: lm_spec(),
+        epochs: vec![lm_record(0, 1)],
+        results: Some(lm_results(RunState::Stopped, vec![lm_generation(0, 99.0)])),
+    }));
+    let run = app.run.as_ref().unwrap();
+    assert_eq!(run.state, RunState::Stopped);
+    assert!(run.current.is_none() && run.progress.is_none() && run.eta.is_none());
+    assert!(run.log.last().unwrap().contains("stopped"), "{:?}", run.log);
+
+    // A watched run that failed and was resumed elsewhere shows it running again.
+    let mut app = tui_common::app();
+    app.update(Msg::OpenedLanguage {
+        dir: PathBuf::from("runs/tiny-lm"),
+        snapshot: LanguageSnapshot {
+            spec: lm_spec(),
+            epochs: Vec::new(),
+            results: Some(lm_results(RunState::Failed, vec![lm_generation(0, 99.0)])),
+        },
+    });
+    app.update(Msg::PolledLanguage(LanguageSnapshot {
+        spec: lm_spec(),
+        epochs: Vec::new(),
+        results: Some(lm_results(RunState::Running, vec![lm_generation(0, 99.0)])),
+    }));
+    assert_eq!(app.run.as_ref().unwrap().state, RunState::Running);
+}
+
+/// A language run launched from Setup, its teacher half-way through an epoch.
+fn app_with_live_language_run() -> App {
+    use banbench::events::Event;
+    let mut app = app();
+    app.update(Msg::LaunchedLanguage {
+        dir: PathBuf::from("runs/tiny-lm-20260101-120000"),
+        snapshot: LanguageSnapshot {
+            spec: lm_spec(),
+            epochs: Vec::new(),
+            results: None,
+        },
+    });
+    app.update(Msg::Worker(Event::GenerationStarted {
+        generation: 0,
+        model: "lstm-1x12-tied".into(),
+        control: "labels".into(),
+        parameters: 1_234,
+    }));
+    app.update(Msg::Worker(Event::Progress {
+        generation: 0,
+        epoch: 2,
+        batch: 5,
+        batches: 10,
+        images_per_sec: 4321.0,
+    }));
+    app
 }

@@ -135,7 +135,8 @@ impl PreactLayout {
     }
 
     /// The units in order: three stages with strides 1, 2, 2 after the stem; a bottleneck
-    /// unit strides in its 3x3 conv, as He et al.'s reference code does.
+    /// unit strides in its first 1x1 conv, as He et al.'s reference code (resnet-pre-act.lua)
+    /// does.
     fn plan(&self) -> Vec<UnitPlan> {
         let mut from = self.stem;
         let mut plan = Vec::new();
@@ -153,7 +154,7 @@ impl PreactLayout {
                     None => vec![c(from, to, 3, stride), c(to, to, 3, 1)],
                     Some(inner) => {
                         let m = inner[stage];
-                        vec![c(from, m, 1, 1), c(m, m, 3, stride), c(m, to, 1, 1)]
+                        vec![c(from, m, 1, stride), c(m, m, 3, 1), c(m, to, 1, 1)]
                     }
                 };
                 plan.push(UnitPlan {

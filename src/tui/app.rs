@@ -415,8 +415,22 @@ impl RunView {
         self.epochs = epochs;
         if let Some(r) = &snapshot.results {
             // A live run's failure is heard as an event; the files still say "running".
-            if self.state != RunState::Failed {
+            if self.live.is_none() || self.state != RunState::Failed {
+                let ended = self.state == RunState::Running && r.state != RunState::Running;
                 self.state = r.state;
+                // The language worker sends no end event: the files say when it ended.
+                if ended && self.live.is_some() {
+                    self.current = None;
+                    self.progress = None;
+                    self.eta = None;
+                    self.push_log(match r.state {
+                        RunState::Finished => "run finished".into(),
+                        state => format!(
+                            "run {}; finished generations are saved and the run can be resumed",
+                            state_word(state)
+                        ),
+                    });
+                }
             }
             self.dataset = r.corpus.clone();
             self.device = r.device.clone();

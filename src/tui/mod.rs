@@ -57,7 +57,20 @@ pub fn load_presets(dir: &Path) -> Vec<PresetEntry> {
 /// Reads a preset; for a language model also its corpus, whose vocabulary and size its
 /// parameter count and cost depend on.
 pub fn preset_entry(path: PathBuf) -> PresetEntry {
-    let language = std::fs::read_to_string(&path).is_ok_and(|t| crate::lm::spec::is_lm_source(&t));
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    if crate::table::is_table_preset(&text) {
+        let why = format!(
+            "{}: a paper table preset (several chains): run it with `banbench run {}`",
+            path.display(),
+            path.display()
+        );
+        return PresetEntry {
+            path,
+            spec: Err(why),
+            corpus: None,
+        };
+    }
+    let language = crate::lm::spec::is_lm_source(&text);
     if !language {
         let spec = Spec::load(&path, &Overrides::default())
             .map(|s| Experiment::Vision(Box::new(s)))
