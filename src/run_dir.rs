@@ -265,15 +265,11 @@ pub fn results_table(results: &Results, spec: &Spec) -> String {
     }
     for e in &results.ensembles {
         let (paper, delta) = paper_cells(e.paper_error, e.metrics.top1_error);
-        let members: Vec<String> = e
-            .members
-            .iter()
-            .map(|&m| crate::events::generation_label(m))
-            .collect();
+        let members = members_text(&e.members);
         out.push_str(&format!(
             "| {} | {} | mean of {} | | {} | {} | {} | {} | |\n",
             e.name,
-            members.join(" + "),
+            members,
             e.average,
             metric_cells(&e.metrics),
             delta_teacher(e.metrics.top1_error),
@@ -417,17 +413,20 @@ pub fn language_results_table(results: &LanguageResults, description: &str) -> S
         ));
     }
     for e in &results.ensembles {
-        let members: Vec<String> = e
-            .members
-            .iter()
-            .map(|&m| crate::events::generation_label(m))
-            .collect();
+        let members = members_text(&e.members);
         out.push_str(&format!(
             "| {} | {} | mean of probabilities | | | | | {:.2} | | | | | |\n",
-            e.name,
-            members.join(" + "),
-            e.test_perplexity
+            e.name, members, e.test_perplexity
         ));
     }
     out
+}
+
+/// "Teacher + BAN-1 + BAN-2": an ensemble's members as results tables name them.
+fn members_text(members: &[usize]) -> String {
+    let labels: Vec<String> = members
+        .iter()
+        .map(|&m| crate::events::generation_label(m))
+        .collect();
+    labels.join(" + ")
 }

@@ -500,6 +500,21 @@ pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// A spec's ensembles, or by default Ens*k = BAN-1..BAN-k (probabilities averaged) for every
+/// k >= 2 up to `students` (vision and language runs alike).
+pub(crate) fn ensembles_or_default(given: &[EnsembleSpec], students: usize) -> Vec<EnsembleSpec> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    (2..=students)
+        .map(|k| EnsembleSpec {
+            name: format!("Ens*{k}"),
+            members: (1..=k).collect(),
+            average: Averaging::Probabilities,
+        })
+        .collect()
+}
+
 /// Command-line overrides applied to a spec before validation.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -569,16 +584,7 @@ impl Spec {
 
     /// The ensembles to evaluate: the spec's, or Ens*k = BAN-1..BAN-k for k >= 2.
     pub fn ensembles(&self) -> Vec<EnsembleSpec> {
-        if !self.ensembles.is_empty() {
-            return self.ensembles.clone();
-        }
-        (2..=self.generations.count)
-            .map(|k| EnsembleSpec {
-                name: format!("Ens*{k}"),
-                members: (1..=k).collect(),
-                average: Averaging::Probabilities,
-            })
-            .collect()
+        ensembles_or_default(&self.ensembles, self.generations.count)
     }
 
     /// The resolved spec as TOML (what a run directory stores).

@@ -237,16 +237,7 @@ impl LmSpec {
 
     /// The spec's ensembles, or Ens*k = BAN-1..BAN-k for k >= 2, as for vision runs.
     pub fn ensembles(&self) -> Vec<EnsembleSpec> {
-        if !self.ensembles.is_empty() {
-            return self.ensembles.clone();
-        }
-        (2..=self.generations.count)
-            .map(|k| EnsembleSpec {
-                name: format!("Ens*{k}"),
-                members: (1..=k).collect(),
-                average: Averaging::Probabilities,
-            })
-            .collect()
+        crate::spec::ensembles_or_default(&self.ensembles, self.generations.count)
     }
 }
 
