@@ -10,9 +10,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::data::{Augment, Batcher, Normalization};
 use crate::device::DeviceChoice;
-use crate::distill::Control;
 use crate::models::Classifier;
-use crate::spec::Spec;
+use crate::spec::{Control, Spec};
 use crate::train::{self, RunData};
 
 /// Images per second of one kind of step.

@@ -10,80 +10,30 @@ use burn::tensor::{Int, TensorData};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::spec::ControlKind;
+use crate::spec::Control;
 
-/// How a generation learns from labels and its predecessor.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Control {
-    Label,
-    Ban { temperature: f64 },
-    BanL { temperature: f64 },
-    Cwtm,
-    Dkpp { temperature: f64 },
-    Kd { temperature: f64, alpha: f64 },
-}
-
-impl Control {
-    pub fn new(kind: ControlKind, temperature: f64, alpha: f64) -> Control {
-        match kind {
-            ControlKind::Label => Control::Label,
-            ControlKind::Ban => Control::Ban { temperature },
-            ControlKind::BanL => Control::BanL { temperature },
-            ControlKind::Cwtm => Control::Cwtm,
-            ControlKind::Dkpp => Control::Dkpp { temperature },
-            ControlKind::Kd => Control::Kd { temperature, alpha },
-        }
-    }
-
-    /// Whether the loss reads the previous generation's outputs.
-    pub fn needs_teacher(&self) -> bool {
-        !matches!(self, Control::Label)
-    }
-
-    /// The paper's name for the control.
-    pub fn name(&self) -> String {
-        let t = |t: &f64| {
-            if *t == 1.0 {
-                String::new()
-            } else {
-                format!(" T={t}")
-            }
-        };
-        match self {
-            Control::Label => "labels".into(),
-            Control::Ban { temperature } => format!("BAN{}", t(temperature)),
-            Control::BanL { temperature } => format!("BAN+L{}", t(temperature)),
-            Control::Cwtm => "CWTM".into(),
-            Control::Dkpp { temperature } => format!("DKPP{}", t(temperature)),
-            Control::Kd { temperature, alpha } => format!("KD T={temperature} a={alpha}"),
-        }
-    }
-
-    /// The training loss of one batch. `teacher_logits` must be present when
-    /// [`needs_teacher`](Self::needs_teacher); `rng` drives DKPP's permutations.
-    pub fn loss(
-        &self,
-        student_logits: Tensor<2>,
-        teacher_logits: Option<Tensor<2>>,
-        labels: Tensor<1, Int>,
-        rng: &mut ChaCha8Rng,
-    ) -> Tensor<1> {
-        let teacher = || {
-            teacher_logits
-                .clone()
-                .expect("this control needs a teacher")
-        };
-        match *self {
-            Control::Label => label_loss(student_logits, labels),
-            Control::Ban { temperature } => ban_loss(student_logits, teacher(), temperature),
-            Control::BanL { temperature } => {
-                ban_l_loss(student_logits, teacher(), labels, temperature)
-            }
-            Control::Cwtm => cwtm_loss(student_logits, teacher(), labels),
-            Control::Dkpp { temperature } => dkpp_loss(student_logits, teacher(), temperature, rng),
-            Control::Kd { temperature, alpha } => {
-                kd_loss(student_logits, teacher(), labels, temperature, alpha)
-            }
+/// The training loss of one batch. `teacher_logits` must be present when
+/// [`needs_teacher`](Control::needs_teacher); `rng` drives DKPP's permutations.
+pub fn loss(
+    control: Control,
+    student_logits: Tensor<2>,
+    teacher_logits: Option<Tensor<2>>,
+    labels: Tensor<1, Int>,
+    rng: &mut ChaCha8Rng,
+) -> Tensor<1> {
+    let teacher = || {
+        teacher_logits
+            .clone()
+            .expect("this control needs a teacher")
+    };
+    match control {
+        Control::Label => label_loss(student_logits, labels),
+        Control::Ban { temperature } => ban_loss(student_logits, teacher(), temperature),
+        Control::BanL { temperature } => ban_l_loss(student_logits, teacher(), labels, temperature),
+        Control::Cwtm => cwtm_loss(student_logits, teacher(), labels),
+        Control::Dkpp { temperature } => dkpp_loss(student_logits, teacher(), temperature, rng),
+        Control::Kd { temperature, alpha } => {
+            kd_loss(student_logits, teacher(), labels, temperature, alpha)
         }
     }
 }

@@ -4,15 +4,15 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use anyhow::anyhow;
+use banbench::arch::{self, Shape};
 use banbench::device::DeviceChoice;
 use banbench::events::{RunState, generation_label};
 use banbench::lm::table::{LmRow, LmTablePreset};
 use banbench::lm::{self, LmSpec};
-use banbench::models::Shape;
 use banbench::run_dir::{RunDir, results_table};
 use banbench::spec::{ModelSpec, Overrides, Spec};
 use banbench::table::{self, Chain, TablePreset};
-use banbench::{data, headless, models, train};
+use banbench::{data, headless, train};
 
 /// A terminal lab bench for Born-Again Neural Networks (Furlanello et al., ICML 2018).
 ///
@@ -357,7 +357,7 @@ fn print_plan(spec: &Spec) -> Result<(), Failure> {
         println!(
             "  {:<9} {model} ({} parameters), trained on {control}",
             generation_label(k),
-            models::parameter_count(model, data.shape)
+            arch::parameter_count(model, data.shape)
         );
     }
     for e in spec.ensembles() {
@@ -461,8 +461,8 @@ fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
     let lines: Vec<Vec<String>> = models
         .into_iter()
         .map(|(row, model, shape, paper)| {
-            let params = models::parameter_count(&model, shape);
-            let flops = models::forward_flops(&model, shape);
+            let params = arch::parameter_count(&model, shape);
+            let flops = arch::forward_flops(&model, shape);
             vec![
                 row,
                 model.to_string(),
@@ -666,7 +666,7 @@ fn inspect_lm(rows: &[(String, LmSpec, Option<String>)]) -> Result<ExitCode, Fai
             let (vocab, chars, source) = match lm::train::load_corpus(spec) {
                 Ok(c) => (
                     c.vocab.len(),
-                    lm::model::char_count(&c.vocab),
+                    arch::language::char_count(&c.vocab),
                     c.dir.display().to_string(),
                 ),
                 Err(_) => (
@@ -678,7 +678,7 @@ fn inspect_lm(rows: &[(String, LmSpec, Option<String>)]) -> Result<ExitCode, Fai
                     ),
                 ),
             };
-            let params = lm::model::parameter_count(&spec.model, vocab, chars);
+            let params = arch::language::parameter_count(&spec.model, vocab, chars);
             vec![
                 row.clone(),
                 spec.model.to_string(),

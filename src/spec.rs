@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::distill::Control;
-
 /// A whole experiment: one chain of generations (teacher, BAN-1, ..., BAN-k) and its ensembles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -363,6 +361,54 @@ pub enum ControlKind {
     Dkpp,
     /// Hinton et al. 2015 knowledge distillation.
     Kd,
+}
+
+/// How a generation learns from labels and its predecessor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Control {
+    Label,
+    Ban { temperature: f64 },
+    BanL { temperature: f64 },
+    Cwtm,
+    Dkpp { temperature: f64 },
+    Kd { temperature: f64, alpha: f64 },
+}
+
+impl Control {
+    pub fn new(kind: ControlKind, temperature: f64, alpha: f64) -> Control {
+        match kind {
+            ControlKind::Label => Control::Label,
+            ControlKind::Ban => Control::Ban { temperature },
+            ControlKind::BanL => Control::BanL { temperature },
+            ControlKind::Cwtm => Control::Cwtm,
+            ControlKind::Dkpp => Control::Dkpp { temperature },
+            ControlKind::Kd => Control::Kd { temperature, alpha },
+        }
+    }
+
+    /// Whether the loss reads the previous generation's outputs.
+    pub fn needs_teacher(&self) -> bool {
+        !matches!(self, Control::Label)
+    }
+
+    /// The paper's name for the control.
+    pub fn name(&self) -> String {
+        let t = |t: &f64| {
+            if *t == 1.0 {
+                String::new()
+            } else {
+                format!(" T={t}")
+            }
+        };
+        match self {
+            Control::Label => "labels".into(),
+            Control::Ban { temperature } => format!("BAN{}", t(temperature)),
+            Control::BanL { temperature } => format!("BAN+L{}", t(temperature)),
+            Control::Cwtm => "CWTM".into(),
+            Control::Dkpp { temperature } => format!("DKPP{}", t(temperature)),
+            Control::Kd { temperature, alpha } => format!("KD T={temperature} a={alpha}"),
+        }
+    }
 }
 
 /// How generations 1..=count learn from their predecessor.
@@ -730,7 +776,7 @@ impl Spec {
         }
         if g.share_teacher_layers && g.count > 0 {
             // Generation 1 shares with the teacher; later ones with a student like themselves.
-            if let Some(message) = crate::models::sharing_mismatch(&self.teacher, self.student()) {
+            if let Some(message) = crate::arch::sharing_mismatch(&self.teacher, self.student()) {
                 return Err(("generations", "share_teacher_layers", message));
             }
         }

@@ -275,7 +275,7 @@ pub fn shrink(model: &ModelSpec) -> ModelSpec {
 /// its teacher's first conv and output layer (Table 5) takes the shrunk teacher's stem and
 /// feature width, so sharing still works in miniature.
 fn shrink_student(student: &ModelSpec, teacher: &ModelSpec) -> ModelSpec {
-    match (student, crate::models::shared_shapes(teacher)) {
+    match (student, crate::arch::shared_shapes(teacher)) {
         (ModelSpec::PreactResnet { .. }, Some(t)) => {
             shrink_preact(student, t.first_conv, t.features)
         }

@@ -17,16 +17,17 @@ use burn::tensor::{Int, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::arch::{self, Shape};
 use crate::data::{self, Augment, Batcher, Dataset, ImageSet, Normalization};
 use crate::device::DeviceChoice;
-use crate::distill::Control;
+use crate::distill;
 use crate::ensemble::{self, Logits};
 use crate::events::{
     EnsembleResult, EpochRecord, Event, GenerationResult, Results, RunState, generation_label,
 };
-use crate::models::{self, Classifier, Shape};
+use crate::models::Classifier;
 use crate::run_dir::{RunDir, TestLabels};
-use crate::spec::{Cifar100Labels, DataSource, Schedule, Spec};
+use crate::spec::{Cifar100Labels, Control, DataSource, Schedule, Spec};
 use crate::worker::RunControl;
 
 /// The data one run trains and evaluates on, after subsets and the validation split.
@@ -217,7 +218,7 @@ pub fn run(
             } else {
                 spec.generations.control_of(k).name()
             },
-            parameters: models::parameter_count(spec.model_of(k), data.shape),
+            parameters: arch::parameter_count(spec.model_of(k), data.shape),
             train_seconds,
             metrics: ensemble::metrics(&logits.probabilities(), logits.classes, &data.test.labels),
             paper_error: spec.paper.get(&label).copied(),
@@ -294,7 +295,7 @@ fn train_generation(
         generation: k,
         model: spec.model_of(k).to_string(),
         control: control.name(),
-        parameters: models::parameter_count(spec.model_of(k), ctx.data.shape),
+        parameters: arch::parameter_count(spec.model_of(k), ctx.data.shape),
     });
 
     let train = &ctx.data.train;
@@ -428,7 +429,7 @@ pub fn train_step(
     let teacher_logits = teacher.map(|t| t.forward(images.clone().without_autodiff()));
     let logits = model.forward(images);
     let predictions = logits.clone().argmax(1).reshape([batch]);
-    let loss = control.loss(logits, teacher_logits, labels.clone(), rng);
+    let loss = distill::loss(control, logits, teacher_logits, labels.clone(), rng);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let model = optimizer.step(lr, model, grads);
     let correct: i64 = predictions.equal(labels).int().sum().into_scalar();

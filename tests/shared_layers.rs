@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use banbench::distill::Control;
-use banbench::models::{Classifier, Shape};
-use banbench::spec::{ControlKind, ModelSpec, Overrides, ResidualUnit, Schedule, Spec};
+use banbench::arch::Shape;
+use banbench::models::Classifier;
+use banbench::spec::{Control, ControlKind, ModelSpec, Overrides, ResidualUnit, Schedule, Spec};
 use banbench::train::{sgd, train_step};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;

@@ -297,7 +297,7 @@ fn a_language_preset_starts_from_setup() {
 
     let mut app = app();
     app.setup = language_setup(Ok(FACTS));
-    let params = banbench::lm::model::parameter_count(&lm_spec().model, 50, 20);
+    let params = banbench::arch::language::parameter_count(&lm_spec().model, 50, 20);
     assert!(
         app.setup
             .note(Field::TeacherSize)

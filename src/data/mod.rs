@@ -5,7 +5,7 @@ mod batcher;
 mod cifar;
 mod idx;
 
-use crate::models::Shape;
+use crate::arch::Shape;
 use crate::spec::{Cifar100Labels, DataSource, DataSpec};
 use std::fmt;
 use std::io;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::LmModelSpec;
+use crate::arch::language::LmModelSpec;
 use crate::spec::{Averaging, EnsembleSpec, Overrides, SpecError, from_toml};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

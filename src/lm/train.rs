@@ -19,6 +19,7 @@ use burn::tensor::{Int, TensorData};
 use super::corpus::{Batches, Corpus, Window};
 use super::model::{self, LanguageModel, State};
 use super::spec::LmSpec;
+use crate::arch::language;
 use crate::device::DeviceChoice;
 use crate::distill::{ban_l_loss, label_loss};
 use crate::events::{
@@ -43,10 +44,10 @@ pub fn load_corpus(spec: &LmSpec) -> Result<Corpus> {
 /// Trainable parameters of generation `k`'s model (every generation has the teacher's
 /// architecture: born-again networks).
 pub fn parameter_count(spec: &LmSpec, corpus: &Corpus) -> usize {
-    model::parameter_count(
+    language::parameter_count(
         &spec.model,
         corpus.vocab.len(),
-        model::char_count(&corpus.vocab),
+        language::char_count(&corpus.vocab),
     )
 }
 

@@ -3,7 +3,8 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
-use super::{Cost, Shape};
+use crate::arch::Shape;
+use crate::arch::cnn::{convs, pools_after};
 
 /// conv3x3 -> batch norm -> ReLU.
 #[derive(Module, Debug)]
@@ -29,23 +30,6 @@ impl ConvBlock {
         self.activation
             .forward(self.norm.forward(self.conv.forward(x)))
     }
-}
-
-/// The conv blocks' (from, to) channels: two stages of two blocks, then a widening block.
-fn convs(width: usize, channels: usize) -> [(usize, usize); 5] {
-    let w = width;
-    [
-        (channels, w),
-        (w, w),
-        (w, 2 * w),
-        (2 * w, 2 * w),
-        (2 * w, 4 * w),
-    ]
-}
-
-/// Downsample after each two-block stage.
-fn pools_after(block: usize) -> bool {
-    block == 1 || block == 3
 }
 
 /// A small CNN that learns Fashion-MNIST-sized images in minutes on a CPU: two stages of two
@@ -83,20 +67,4 @@ impl Cnn {
         let x: Tensor<2> = self.head_pool.forward(x).flatten(1, 3);
         self.output.forward(x)
     }
-}
-
-/// Parameters and multiply-accumulates, layer by layer as `Cnn::new` builds them.
-pub(super) fn cost(width: usize, shape: Shape) -> Cost {
-    let mut cost = Cost::default();
-    let mut size = [shape.height, shape.width];
-    for (i, (from, to)) in convs(width, shape.channels).into_iter().enumerate() {
-        // `Same` padding keeps the map size; the 2x2 stride-2 max pool rounds down.
-        cost.conv(from, to, 3, size);
-        cost.norm(to);
-        if pools_after(i) {
-            size = size.map(|s| s / 2);
-        }
-    }
-    cost.linear(4 * width, shape.classes);
-    cost
 }

@@ -1,7 +1,7 @@
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::prelude::*;
 
-use super::{Cost, Shape};
+use crate::arch::Shape;
 
 /// Multi-layer perceptron over flattened pixels.
 #[derive(Module, Debug)]
@@ -33,16 +33,4 @@ impl Mlp {
         }
         self.output.forward(x)
     }
-}
-
-/// Parameters and multiply-accumulates, layer by layer as `Mlp::new` builds them.
-pub(super) fn cost(hidden: &[usize], shape: Shape) -> Cost {
-    let mut cost = Cost::default();
-    let mut inputs = shape.channels * shape.height * shape.width;
-    for &h in hidden {
-        cost.linear(inputs, h);
-        inputs = h;
-    }
-    cost.linear(inputs, shape.classes);
-    cost
 }

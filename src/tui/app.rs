@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use crate::arch::language::LmModelSpec;
 use crate::device::DeviceChoice;
 use crate::ensemble::Logits;
 use crate::ensemble::Metrics;
@@ -18,7 +19,6 @@ use crate::events::{
     Results, RunState,
 };
 use crate::headless::event_line;
-use crate::lm::model::LmModelSpec;
 use crate::lm::spec::LmSpec;
 use crate::run_dir::TestLabels;
 use crate::spec::Spec;

@@ -86,7 +86,7 @@ pub fn preset_entry(path: PathBuf) -> PresetEntry {
         crate::lm::train::load_corpus(spec)
             .map(|c| CorpusFacts {
                 vocabulary: c.vocab.len(),
-                characters: crate::lm::model::char_count(&c.vocab),
+                characters: crate::arch::language::char_count(&c.vocab),
                 train_tokens: c.train.len(),
             })
             .map_err(|e| format!("{e:#}"))

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::arch;
 use crate::data;
 use crate::device::DeviceChoice;
 use crate::lm::spec::LmSpec;
-use crate::models;
 use crate::spec::{ControlKind, DataSource, ModelSpec, Overrides, Spec};
 
 use super::app::Experiment;
@@ -240,11 +240,10 @@ pub fn cost(spec: &Spec) -> Cost {
     let per_generation = (train * spec.schedule.epochs) as u64;
     let mut flops = 0.0;
     for k in 0..=spec.generations.count {
-        flops +=
-            3.0 * models::forward_flops(spec.model_of(k), shape) as f64 * per_generation as f64;
+        flops += 3.0 * arch::forward_flops(spec.model_of(k), shape) as f64 * per_generation as f64;
         if k > 0 && spec.generations.control_of(k).needs_teacher() {
             flops +=
-                models::forward_flops(spec.model_of(k - 1), shape) as f64 * per_generation as f64;
+                arch::forward_flops(spec.model_of(k - 1), shape) as f64 * per_generation as f64;
         }
     }
     Cost {
@@ -429,8 +428,8 @@ impl Setup {
                     .max_tokens
                     .map_or_else(|| "all tokens".into(), |n| format!("first {n} tokens")),
                 Field::Teacher => match spec.model {
-                    crate::lm::model::LmModelSpec::Lstm { .. } => "lstm".into(),
-                    crate::lm::model::LmModelSpec::CnnLstm { .. } => "cnn-lstm".into(),
+                    arch::language::LmModelSpec::Lstm { .. } => "lstm".into(),
+                    arch::language::LmModelSpec::CnnLstm { .. } => "cnn-lstm".into(),
                 },
                 Field::Student => "same as teacher (born-again)".into(),
                 Field::TeacherSize | Field::StudentSize => spec.model.to_string(),
@@ -495,8 +494,8 @@ fn check_vision(draft: &Spec, file: &Path, overrides: &Overrides) -> Check {
     Check {
         cost: spec.as_ref().ok().map(cost),
         spec: spec.map(|s| Experiment::Vision(Box::new(s))),
-        teacher_parameters: teacher_ok.then(|| models::parameter_count(&draft.teacher, shape)),
-        student_parameters: student_ok.then(|| models::parameter_count(draft.student(), shape)),
+        teacher_parameters: teacher_ok.then(|| arch::parameter_count(&draft.teacher, shape)),
+        student_parameters: student_ok.then(|| arch::parameter_count(draft.student(), shape)),
     }
 }
 
@@ -513,7 +512,7 @@ fn check_language(
     let parameters = corpus
         .as_ref()
         .ok()
-        .map(|c| crate::lm::model::parameter_count(&draft.model, c.vocabulary, c.characters));
+        .map(|c| arch::language::parameter_count(&draft.model, c.vocabulary, c.characters));
     let cost = match (&spec, &corpus) {
         (Ok(s), Ok(c)) => Some(Cost {
             samples: (c.train_tokens * s.schedule.epochs * (s.generations.count + 1)) as u64,

@@ -1,0 +1,34 @@
+use super::{Cost, Shape};
+
+/// The conv blocks' (from, to) channels: two stages of two blocks, then a widening block.
+pub(crate) fn convs(width: usize, channels: usize) -> [(usize, usize); 5] {
+    let w = width;
+    [
+        (channels, w),
+        (w, w),
+        (w, 2 * w),
+        (2 * w, 2 * w),
+        (2 * w, 4 * w),
+    ]
+}
+
+/// Downsample after each two-block stage.
+pub(crate) fn pools_after(block: usize) -> bool {
+    block == 1 || block == 3
+}
+
+/// Parameters and multiply-accumulates, layer by layer as `Cnn::new` builds them.
+pub(super) fn cost(width: usize, shape: Shape) -> Cost {
+    let mut cost = Cost::default();
+    let mut size = [shape.height, shape.width];
+    for (i, (from, to)) in convs(width, shape.channels).into_iter().enumerate() {
+        // `Same` padding keeps the map size; the 2x2 stride-2 max pool rounds down.
+        cost.conv(from, to, 3, size);
+        cost.norm(to);
+        if pools_after(i) {
+            size = size.map(|s| s / 2);
+        }
+    }
+    cost.linear(4 * width, shape.classes);
+    cost
+}
