@@ -12,7 +12,7 @@ use crate::data::{Augment, Batcher, Normalization};
 use crate::device::DeviceChoice;
 use crate::models::Classifier;
 use crate::spec::{Control, Spec};
-use crate::train::{self, RunData};
+use crate::task::vision::{self, RunData};
 
 /// Images per second of one kind of step.
 #[derive(Debug, Clone)]
@@ -54,13 +54,13 @@ pub fn run(
         ),
     ] {
         let mut model = Classifier::new(spec.student(), data.shape, &train_device);
-        let mut optimizer = train::sgd(&spec.schedule);
+        let mut optimizer = vision::sgd(&spec.schedule);
         let mut started = Instant::now();
         for step in 0..WARM_UP + steps {
             if step == WARM_UP {
                 started = Instant::now();
             }
-            let (images, labels) = train::images_and_labels(
+            let (images, labels) = vision::images_and_labels(
                 &batcher,
                 &data.train,
                 &indices,
@@ -68,7 +68,7 @@ pub fn run(
                 &train_device,
             );
             let teacher = control.needs_teacher().then_some(&teacher);
-            model = train::train_step(
+            model = vision::train_step(
                 model,
                 &mut optimizer,
                 images,
@@ -86,7 +86,7 @@ pub fn run(
         });
     }
     let started = Instant::now();
-    let logits = train::predict(
+    let logits = vision::predict(
         &teacher,
         &batcher,
         &data.test,

@@ -46,48 +46,68 @@ impl fmt::Display for DeviceChoice {
 }
 
 impl DeviceChoice {
+    /// Whether this build and machine can provide the device, or why not; asks LibTorch without
+    /// touching a tensor (a CUDA device without a GPU panics inside LibTorch at the first one).
+    pub fn available(self) -> Result<(), String> {
+        match self {
+            DeviceChoice::Flex => Ok(()),
+            DeviceChoice::TchCpu | DeviceChoice::Cuda(_) => libtorch_available(self),
+        }
+    }
+
     /// The burn device, or why this build or machine cannot provide it.
     pub fn open(self) -> Result<Device, String> {
-        match self {
-            DeviceChoice::Flex => Ok(Device::flex()),
-            DeviceChoice::TchCpu | DeviceChoice::Cuda(_) => open_libtorch(self),
-        }
+        self.available()?;
+        Ok(match self {
+            DeviceChoice::Flex => Device::flex(),
+            DeviceChoice::TchCpu | DeviceChoice::Cuda(_) => libtorch_device(self),
+        })
     }
 }
 
 #[cfg(feature = "tch")]
-#[allow(deprecated)] // burn-tch is deprecated upstream but is the LibTorch path this tool offers.
-fn open_libtorch(choice: DeviceChoice) -> Result<Device, String> {
-    match choice {
-        DeviceChoice::Cuda(n) => {
-            let count = if tch::Cuda::is_available() {
-                tch::Cuda::device_count() as usize
-            } else {
-                0
-            };
-            if n >= count {
-                return Err(match count {
-                    0 => format!(
-                        "device cuda:{n}: LibTorch finds no CUDA GPU on this machine (use --device tch-cpu or flex)"
-                    ),
-                    _ => format!(
-                        "device cuda:{n}: LibTorch finds {count} CUDA GPU(s), cuda:0..cuda:{}",
-                        count - 1
-                    ),
-                });
-            }
-            Ok(Device::libtorch_cuda(n))
+fn libtorch_available(choice: DeviceChoice) -> Result<(), String> {
+    if let DeviceChoice::Cuda(n) = choice {
+        let count = if tch::Cuda::is_available() {
+            tch::Cuda::device_count() as usize
+        } else {
+            0
+        };
+        if n >= count {
+            return Err(match count {
+                0 => format!(
+                    "device cuda:{n}: LibTorch finds no CUDA GPU on this machine (use --device tch-cpu or flex)"
+                ),
+                _ => format!(
+                    "device cuda:{n}: LibTorch finds {count} CUDA GPU(s), cuda:0..cuda:{}",
+                    count - 1
+                ),
+            });
         }
-        _ => Ok(Device::libtorch()),
+    }
+    Ok(())
+}
+
+#[cfg(feature = "tch")]
+#[allow(deprecated)] // burn-tch is deprecated upstream but is the LibTorch path this tool offers.
+fn libtorch_device(choice: DeviceChoice) -> Device {
+    match choice {
+        DeviceChoice::Cuda(n) => Device::libtorch_cuda(n),
+        _ => Device::libtorch(),
     }
 }
 
 #[cfg(not(feature = "tch"))]
-fn open_libtorch(choice: DeviceChoice) -> Result<Device, String> {
+fn libtorch_available(choice: DeviceChoice) -> Result<(), String> {
     Err(format!(
         "device {choice} needs LibTorch, and this banbench was built without it; rebuild with \
          `cargo build --release --features tch` (see the README), or use --device flex"
     ))
+}
+
+#[cfg(not(feature = "tch"))]
+fn libtorch_device(choice: DeviceChoice) -> Device {
+    unreachable!("{choice}: `available` refuses LibTorch devices in a build without them")
 }
 
 #[cfg(test)]

@@ -1,96 +1,21 @@
-//! What the worker tells its driver (the headless printer or the TUI), and the records a run
-//! directory stores. No burn types: the UI side depends on this module only.
+//! What the run process tells whoever follows it: the headless printer in the same process, and
+//! any terminal UI through the run directory's events.jsonl, where every event but `Progress` is
+//! appended (progress goes to progress.json, overwritten). Both tasks send the same sequence:
+//! Started, then per generation GenerationStarted, Progress..., Epoch..., GenerationDone, and
+//! finally Ended or Failed. No burn types: the UI side depends on this module only.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ensemble::Metrics;
-use crate::spec::Averaging;
-
-/// One line of metrics.jsonl: the end of one epoch of one generation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub generation: usize,
-    /// 1-based.
-    pub epoch: usize,
-    pub epochs: usize,
-    pub train_loss: f64,
-    /// Percent, on the (augmented) training batches in train mode.
-    pub train_error: f64,
-    /// Percent, eval mode.
-    pub test_error: f64,
-    pub test_nll: f64,
-    /// Percent, eval mode; present when the spec holds out validation samples.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validation_error: Option<f64>,
-    pub lr: f64,
-    pub images_per_sec: f64,
-    /// Seconds spent in this generation so far.
-    pub seconds: f64,
-    /// Estimated seconds left in the whole run.
-    pub eta_seconds: f64,
-}
-
-/// A finished generation as results.json stores it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GenerationResult {
-    pub generation: usize,
-    /// "Teacher", "BAN-1", ...
-    pub label: String,
-    pub model: String,
-    pub control: String,
-    pub parameters: usize,
-    pub train_seconds: f64,
-    pub metrics: Metrics,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paper_error: Option<f64>,
-}
-
-/// An ensemble of saved generations as results.json stores it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnsembleResult {
-    pub name: String,
-    pub members: Vec<usize>,
-    pub average: Averaging,
-    pub metrics: Metrics,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paper_error: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunState {
-    Running,
-    Finished,
-    /// Stopped by the user; finished generations are kept and the run can be resumed.
-    Stopped,
-    Failed,
-}
-
-/// results.json: every finished generation and ensemble with its metrics.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Results {
-    pub name: String,
-    pub dataset: String,
-    pub test_samples: usize,
-    pub device: String,
-    pub state: RunState,
-    pub generations: Vec<GenerationResult>,
-    pub ensembles: Vec<EnsembleResult>,
-}
-
-/// The label of generation `k` in tables, as in the paper.
-pub fn generation_label(k: usize) -> String {
-    if k == 0 {
-        "Teacher".into()
-    } else {
-        format!("BAN-{k}")
-    }
-}
+use crate::run_dir::records::{
+    EnsembleResult, EpochRecord, GenerationResult, Results, Task, generation_label,
+};
 
 /// Events from the worker, in order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     Started {
+        task: Task,
         name: String,
         dataset: String,
         device: String,
@@ -108,111 +33,150 @@ pub enum Event {
         parameters: usize,
     },
     /// Within an epoch, a few times per second at most.
-    Progress {
-        generation: usize,
-        epoch: usize,
-        batch: usize,
-        batches: usize,
-        images_per_sec: f64,
-    },
+    Progress(Progress),
     Epoch(EpochRecord),
     /// A generation was saved; `ensembles` are all the spec's ensembles whose members are now
-    /// finished, so a driver can show them during the run.
+    /// finished, so a follower can show them during the run.
     GenerationDone {
         generation: GenerationResult,
         ensembles: Vec<EnsembleResult>,
     },
-    Log(String),
+    Log {
+        text: String,
+    },
     /// The run ended (finished or stopped); `results` is what results.json now holds.
     Ended(Results),
-    Failed(String),
+    Failed {
+        message: String,
+    },
 }
 
-// Language-model runs (src/lm). Their records are separate types rather than new fields on the
-// vision ones: a per-epoch line still holds a whole `EpochRecord` (flattened), so every reader of
-// metrics.jsonl keeps working, while results.json of a language run is a `LanguageResults`
-// (marked `"task": "language"`), because top-1/top-5 error and ECE of an ensemble are undefined
-// when only each generation's probability of the target token is saved, and a vision `Results`
-// would have to invent them.
-
-/// One line of a language run's metrics.jsonl. In the flattened `EpochRecord`, errors are
-/// next-token top-1 errors (%), `test_nll` is nats per token, and `images_per_sec` counts tokens
-/// (a language model's samples are tokens).
+/// Where a generation's epoch stands (progress.json holds the latest).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LanguageEpochRecord {
-    #[serde(flatten)]
-    pub record: EpochRecord,
-    pub validation_perplexity: f64,
-    pub test_perplexity: f64,
-    pub train_perplexity: f64,
-    pub tokens_per_sec: f64,
+pub struct Progress {
+    pub generation: usize,
+    pub epoch: usize,
+    pub batch: usize,
+    pub batches: usize,
+    /// Images or tokens per second so far in this epoch.
+    pub samples_per_sec: f64,
+    /// Whether the run is paused (it reports that as progress too, so followers see it).
+    #[serde(default)]
+    pub paused: bool,
 }
 
-impl LanguageEpochRecord {
-    /// The epoch's printed line (headless output, the TUI's log).
-    pub fn line(&self) -> String {
-        format!(
-            "{:<8} epoch {:>3}/{:<3} loss {:.4}  train ppl {:8.2}  val ppl {:8.2}  test ppl {:8.2}  lr {:.4}  {:.0} tok/s  ETA {}",
-            generation_label(self.record.generation),
-            self.record.epoch,
-            self.record.epochs,
-            self.record.train_loss,
-            self.train_perplexity,
-            self.validation_perplexity,
-            self.test_perplexity,
-            self.record.lr,
-            self.tokens_per_sec,
-            crate::headless::format_duration(self.record.eta_seconds)
-        )
+impl Event {
+    pub fn log(text: impl Into<String>) -> Event {
+        Event::Log { text: text.into() }
     }
 }
 
-/// A finished language-model generation: the checkpoint of its best validation perplexity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LanguageGeneration {
-    pub generation: usize,
-    pub label: String,
-    pub model: String,
-    pub control: String,
-    pub parameters: usize,
-    pub train_seconds: f64,
-    /// The epoch (1-based) whose validation perplexity was best; its model is the generation's.
-    pub best_epoch: usize,
-    pub validation_perplexity: f64,
-    pub test_perplexity: f64,
-    /// Next-token top-1 error (%) on the test split.
-    pub test_error: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paper_validation_perplexity: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paper_test_perplexity: Option<f64>,
+/// "1h02m", "3m05s", "42s".
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
 }
 
-/// An ensemble of language-model generations: the mean of the members' probabilities of each
-/// test target token. Only the perplexity is defined from those (no top-1 error or ECE).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LanguageEnsemble {
-    pub name: String,
-    pub members: Vec<usize>,
-    pub test_perplexity: f64,
+/// The printed line of an epoch: errors for a vision run, perplexities for a language model.
+pub fn epoch_line(r: &EpochRecord, task: Task) -> String {
+    let label = generation_label(r.generation);
+    let mut line = format!(
+        "{label:<8} epoch {:>3}/{:<3} loss {:.4}",
+        r.epoch, r.epochs, r.train_loss
+    );
+    match task {
+        Task::Vision => {
+            line.push_str(&format!(
+                "  train err {:5.2}%  test err {:5.2}%",
+                r.train_error, r.test_error
+            ));
+            if let Some(v) = r.validation_error {
+                line.push_str(&format!("  val err {v:5.2}%"));
+            }
+        }
+        Task::Language => {
+            let ppl = |p: Option<f64>| p.map_or("-".into(), |p| format!("{p:8.2}"));
+            line.push_str(&format!(
+                "  train ppl {}  val ppl {}  test ppl {}",
+                ppl(r.train_perplexity),
+                ppl(r.validation_perplexity),
+                ppl(r.test_perplexity)
+            ));
+        }
+    }
+    line.push_str(&format!(
+        "  lr {:.4}  {:.0} {}  ETA {}",
+        r.lr,
+        r.samples_per_sec,
+        task.sample_unit(),
+        format_duration(r.eta_seconds)
+    ));
+    line
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    Language,
-}
-
-/// results.json of a language-model run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LanguageResults {
-    pub task: Task,
-    pub name: String,
-    pub corpus: String,
-    pub vocabulary: usize,
-    pub test_tokens: usize,
-    pub device: String,
-    pub state: RunState,
-    pub generations: Vec<LanguageGeneration>,
-    pub ensembles: Vec<LanguageEnsemble>,
+/// The printed form of one event (headless output, the TUI's log), or None for events shown
+/// only as progress. `task` is the run's.
+pub fn event_line(event: &Event, task: Task) -> Option<String> {
+    Some(match event {
+        Event::Started {
+            name,
+            dataset,
+            device,
+            generations,
+            epochs,
+            resumed,
+            ..
+        } => {
+            let mut line = format!(
+                "banbench: {name} on {dataset}, device {device}: teacher + {} generation(s), {epochs} epoch(s) each",
+                generations - 1
+            );
+            if !resumed.is_empty() {
+                let labels: Vec<String> = resumed.iter().map(|&g| generation_label(g)).collect();
+                line.push_str(&format!(" (resuming: {} already done)", labels.join(", ")));
+            }
+            line
+        }
+        Event::GenerationStarted {
+            generation,
+            model,
+            control,
+            parameters,
+        } => format!(
+            "== {} : {model}, {parameters} parameters, trained on {control}",
+            generation_label(*generation)
+        ),
+        Event::Epoch(r) => epoch_line(r, task),
+        Event::GenerationDone {
+            generation: g,
+            ensembles,
+        } => {
+            let mut line = format!(
+                "== {} done in {}:",
+                g.label,
+                format_duration(g.train_seconds)
+            );
+            if let Some(best) = g.best_epoch {
+                line.push_str(&format!(" best epoch {best},"));
+            }
+            let scores: Vec<String> = g.metrics.iter().map(|(m, v)| m.describe(*v)).collect();
+            line.push_str(&format!(" {}", scores.join(", ")));
+            // Ensembles that this generation completed.
+            for e in ensembles
+                .iter()
+                .filter(|e| e.members.contains(&g.generation))
+            {
+                let scores: Vec<String> = e.metrics.iter().map(|(m, v)| m.describe(*v)).collect();
+                line.push_str(&format!("\n   {}: {}", e.name, scores.join(", ")));
+            }
+            line
+        }
+        Event::Log { text } => text.clone(),
+        // A failure reaches the user as the run's error, printed once by the caller.
+        Event::Progress(_) | Event::Ended(_) | Event::Failed { .. } => return None,
+    })
 }

@@ -1,94 +1,22 @@
-//! `banbench run`: drives the worker without a terminal UI (SSH, scripts, CI): one line per
-//! epoch, a progress line on a terminal, and the results table at the end.
+//! `banbench run`: drives the worker in the run process (from a terminal, a script, CI, or
+//! detached by the TUI): one line per epoch, a progress line on a terminal, and the results
+//! table at the end; for a table preset, every chain in turn and the table after each.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::sync::{Arc, Mutex, Once};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::device::DeviceChoice;
-use crate::events::{Event, Results, generation_label};
-use crate::run_dir::{RunDir, results_table};
-use crate::spec::Spec;
-use crate::train::RunData;
+use crate::events::{Event, event_line};
+use crate::experiment::{Experiment, TableRun};
+use crate::run_dir::records::{Results, RunState, Task, generation_label};
+use crate::run_dir::{RunDir, results_table, write_atomic};
+use crate::table;
+use crate::task::Loaded;
 use crate::worker::{self, RunControl};
-
-/// "1h02m", "3m05s", "42s".
-pub fn format_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
-}
-
-/// The printed form of one event, or None for events shown only as progress.
-pub fn event_line(event: &Event) -> Option<String> {
-    Some(match event {
-        Event::Started {
-            name,
-            dataset,
-            device,
-            generations,
-            epochs,
-            resumed,
-            ..
-        } => {
-            let mut line = format!(
-                "banbench: {name} on {dataset}, device {device}: teacher + {} generation(s), {epochs} epoch(s) each",
-                generations - 1
-            );
-            if !resumed.is_empty() {
-                let labels: Vec<String> = resumed.iter().map(|&g| generation_label(g)).collect();
-                line.push_str(&format!(" (resuming: {} already done)", labels.join(", ")));
-            }
-            line
-        }
-        Event::GenerationStarted {
-            generation,
-            model,
-            control,
-            parameters,
-        } => format!(
-            "== {} : {model}, {parameters} parameters, trained on {control}",
-            generation_label(*generation)
-        ),
-        Event::Epoch(r) => {
-            let mut line = format!(
-                "{:<8} epoch {:>3}/{:<3} loss {:.4}  train err {:5.2}%  test err {:5.2}%",
-                generation_label(r.generation),
-                r.epoch,
-                r.epochs,
-                r.train_loss,
-                r.train_error,
-                r.test_error
-            );
-            if let Some(v) = r.validation_error {
-                line.push_str(&format!("  val err {v:5.2}%"));
-            }
-            line.push_str(&format!(
-                "  lr {:.4}  {:.0} img/s  ETA {}",
-                r.lr,
-                r.images_per_sec,
-                format_duration(r.eta_seconds)
-            ));
-            line
-        }
-        Event::GenerationDone { generation: g, .. } => format!(
-            "== {} done in {}: top-1 error {:.2}%, top-5 {:.2}%, NLL {:.4}, ECE {:.2}%",
-            g.label,
-            format_duration(g.train_seconds),
-            g.metrics.top1_error,
-            g.metrics.top5_error,
-            g.metrics.nll,
-            g.metrics.ece
-        ),
-        Event::Log(text) => text.clone(),
-        // A failure reaches the user as the run's error, printed once by the caller.
-        Event::Progress { .. } | Event::Ended(_) | Event::Failed(_) => return None,
-    })
-}
 
 /// Points Ctrl-C (and SIGTERM/SIGHUP) at `control`: the first stops after the current batch,
 /// keeping finished generations; the second quits at once. The process has one handler, so
@@ -109,29 +37,23 @@ pub(crate) fn stop_on_ctrl_c(control: Arc<RunControl>) {
     });
 }
 
-/// Prints a worker's events as they come: `line` gives each event's line (None: not printed),
-/// and on a terminal a progress line (throughput in `unit`) is redrawn in place within epochs.
-pub(crate) fn print_events(
-    events: impl IntoIterator<Item = Event>,
-    unit: &str,
-    line: fn(&Event) -> Option<String>,
-) {
+/// Prints a worker's events as they come, and on a terminal a progress line redrawn in place
+/// within epochs.
+fn print_events(events: impl IntoIterator<Item = Event>, task: Task) {
     let progress_line = std::io::stderr().is_terminal();
     let mut stderr = std::io::stderr();
     for event in events {
-        if let Event::Progress {
-            generation,
-            epoch,
-            batch,
-            batches,
-            images_per_sec,
-        } = &event
-        {
+        if let Event::Progress(p) = &event {
             if progress_line {
                 let _ = write!(
                     stderr,
-                    "\r{:<8} epoch {epoch:>3} batch {batch}/{batches}  {images_per_sec:.0} {unit} ",
-                    generation_label(*generation)
+                    "\r{:<8} epoch {:>3} batch {}/{}  {:.0} {} ",
+                    generation_label(p.generation),
+                    p.epoch,
+                    p.batch,
+                    p.batches,
+                    p.samples_per_sec,
+                    task.sample_unit()
                 );
                 let _ = stderr.flush();
             }
@@ -140,28 +62,89 @@ pub(crate) fn print_events(
         if progress_line {
             let _ = write!(stderr, "\r\x1b[2K");
         }
-        if let Some(text) = line(&event) {
+        if let Some(text) = event_line(&event, task) {
             println!("{text}");
         }
     }
 }
 
-/// Runs the spec on a worker thread, printing its events; Ctrl-C stops it after saving what
+/// Runs one chain on a worker thread, printing its events; Ctrl-C stops it after saving what
 /// is finished. Returns the final results.
-pub fn run(spec: &Spec, data: RunData, device: DeviceChoice, run_dir: &RunDir) -> Result<Results> {
+pub fn run(
+    experiment: &Experiment,
+    loaded: Loaded,
+    device: DeviceChoice,
+    run_dir: &RunDir,
+) -> Result<Results> {
+    let task = experiment.task();
+    let _lock = run_dir.lock()?;
     let worker = {
-        let (spec, run_dir) = (spec.clone(), run_dir.clone());
-        worker::spawn(move |control, emit| {
-            crate::train::run(&spec, &data, device, &run_dir, control, emit)
-        })?
+        let run_dir = run_dir.clone();
+        worker::spawn(move |control, emit| loaded.run(device, &run_dir, control, emit))?
     };
     stop_on_ctrl_c(worker.control.clone());
-    print_events(worker.events, "img/s", event_line);
-    let results = worker
+    print_events(worker.events, task);
+    let outcome = worker
         .handle
         .join()
-        .map_err(|_| anyhow::anyhow!("the training worker panicked"))??;
-    println!("\n{}", results_table(&results, spec));
+        .map_err(|_| anyhow::anyhow!("the training worker panicked"))
+        .and_then(|r| r);
+    let results = outcome.inspect_err(|e| {
+        // Followers in other processes learn of the failure from the run directory.
+        let _ = run_dir.append_event(&Event::Failed {
+            message: format!("{e:#}"),
+        });
+    })?;
+    println!("\n{}", results_table(&results, experiment.description()));
     println!("run directory: {}", run_dir.root.display());
     Ok(results)
+}
+
+/// Runs (or resumes) every chain of a table into `out`, writing the table's results.md after
+/// each chain. Returns the rendered table and whether it finished (false when stopped).
+pub fn run_table(table_run: &TableRun, device: DeviceChoice, out: &Path) -> Result<(String, bool)> {
+    let TableRun {
+        preset,
+        profile,
+        chains,
+    } = table_run;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut results = BTreeMap::new();
+    for (i, chain) in chains.iter().enumerate() {
+        let run_dir = RunDir::create(&table::chain_dir(out, chain), &chain.experiment)?;
+        if let Some(source) = table::teacher_source(chains, i) {
+            table::adopt_teacher(
+                &RunDir::open(&table::chain_dir(out, source))?,
+                &run_dir,
+                &chain.experiment,
+            )?;
+        }
+        println!(
+            "\n=== [{}/{}] {} / {}",
+            i + 1,
+            chains.len(),
+            chain.row,
+            chain.name
+        );
+        let chain_results = match run_dir.results()? {
+            Some(r) if r.state == RunState::Finished => {
+                println!("already finished in {}", run_dir.root.display());
+                r
+            }
+            _ => run(
+                &chain.experiment,
+                Loaded::new(&chain.experiment)?,
+                device,
+                &run_dir,
+            )?,
+        };
+        let stopped = chain_results.state != RunState::Finished;
+        results.insert((chain.row.clone(), chain.name.clone()), chain_results);
+        let rendered = table::render(preset, profile, &results);
+        write_atomic(&out.join("results.md"), rendered.as_bytes())?;
+        if stopped {
+            return Ok((rendered, false));
+        }
+    }
+    Ok((table::render(preset, profile, &results), true))
 }

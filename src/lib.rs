@@ -1,23 +1,25 @@
 //! banbench: a terminal lab bench for Born-Again Neural Networks (Furlanello et al., ICML 2018).
 //!
-//! The worker side (`train`, `models`, `distill`) owns burn; the driver side (`headless`, and the
-//! terminal UI) hears from it through `events` and reads the `run_dir` format. Both read `spec`
-//! and `arch` (shapes, layouts, parameter counts, FLOPs), which are plain data without burn, as
-//! is `data`.
+//! The run process (`headless`, `worker`, `chain`, `task`, `models`, `lm`, `distill`, `data`)
+//! owns burn; the terminal UI (`tui`) follows runs through their run directory (`run_dir`) and
+//! the records and events it holds. `experiment`, `spec`, `table` and `ensemble` are plain data
+//! and arithmetic that both sides share. ARCHITECTURE.md draws the map.
 
 pub mod arch;
 pub mod bench;
+pub mod chain;
 pub mod data;
 pub mod device;
 pub mod distill;
 pub mod ensemble;
 pub mod events;
+pub mod experiment;
 pub mod headless;
 pub mod lm;
 pub mod models;
 pub mod run_dir;
 pub mod spec;
 pub mod table;
-pub mod train;
+pub mod task;
 pub mod tui;
 pub mod worker;

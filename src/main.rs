@@ -4,15 +4,14 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use anyhow::anyhow;
-use banbench::arch::{self, Shape};
 use banbench::device::DeviceChoice;
-use banbench::events::{RunState, generation_label};
-use banbench::lm::table::{LmRow, LmTablePreset};
-use banbench::lm::{self, LmSpec};
+use banbench::experiment::{Experiment, Preset, TableRun};
+use banbench::run_dir::lock::LockError;
+use banbench::run_dir::records::{RunState, generation_label, members_label};
 use banbench::run_dir::{RunDir, results_table};
-use banbench::spec::{ModelSpec, Overrides, Spec};
-use banbench::table::{self, Chain, TablePreset};
-use banbench::{data, headless, train};
+use banbench::spec::{Overrides, Spec};
+use banbench::task::Loaded;
+use banbench::{arch, data, headless, lm, table};
 
 /// A terminal lab bench for Born-Again Neural Networks (Furlanello et al., ICML 2018).
 ///
@@ -40,9 +39,12 @@ enum Command {
     /// Train a preset's teacher and generations without a terminal UI (SSH, scripts, CI).
     ///
     /// Prints one line per epoch and the results table at the end. Everything goes into the run
-    /// directory: spec.toml, metrics.jsonl, checkpoints/, logits/, results.json, results.md.
-    /// Ctrl-C stops after the current batch, keeping finished generations; running the same
-    /// preset with the same options and --out resumes from the first unfinished generation.
+    /// directory: spec.toml, metrics.jsonl, events.jsonl, checkpoints/, logits/, results.json,
+    /// results.md. One process owns a run directory at a time (its lock file); a second run on
+    /// it is refused, naming the owner. Ctrl-C stops after the current batch, keeping finished
+    /// generations; running the same preset with the same options and --out (or `banbench run
+    /// DIR`) resumes from the first unfinished generation. The TUI starts runs this way,
+    /// detached, so they outlive the terminal.
     Run(RunArgs),
     /// Validate a preset without training: parse, check every field, load the data, report the
     /// plan. For a paper table preset, every chain of the profile is checked.
@@ -107,9 +109,10 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// The preset (TOML) to run, e.g. presets/quick.toml.
+    /// The preset (TOML) to run, e.g. presets/quick.toml; or a run directory, to resume the
+    /// run its spec.toml describes in place.
     preset: PathBuf,
-    /// Run directory [default: runs/NAME-YYYYmmdd-HHMMSS].
+    /// Run directory [default: runs/NAME-YYYYmmdd-HHMMSS, with -2, -3, ... if that exists].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// flex (pure-Rust CPU), tch-cpu (LibTorch CPU) or cuda[:N] (LibTorch CUDA); LibTorch needs a
@@ -170,6 +173,11 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+        // A run directory another process owns is bad input too: choose another --out.
+        Err(Failure::Run(e)) if e.downcast_ref::<LockError>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(Failure::Run(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
@@ -181,57 +189,25 @@ fn input<E: Into<anyhow::Error>>(e: E) -> Failure {
     Failure::Input(e.into())
 }
 
-/// A preset is either one chain (a spec) or a paper table of chains, for vision or (naming a
-/// `[corpus]`) for language models.
-enum Preset {
-    Spec(Box<Spec>),
-    Table(Box<TableRun>),
-    Lm(Box<LmSpec>),
-    LmTable(Box<LmTableRun>),
-}
-
-struct TableRun {
-    preset: TablePreset,
-    chains: Vec<Chain>,
-    profile: String,
-}
-
-fn load_preset(
-    path: &Path,
-    profile: Option<&str>,
-    overrides: &Overrides,
-) -> Result<Preset, Failure> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| input(anyhow!("{}: cannot read the preset: {e}", path.display())))?;
-    if lm::is_lm_source(&source) {
-        return load_lm_preset(path, &source, profile, overrides);
-    }
-    if table::is_table_preset(&source) {
-        let preset = TablePreset::load(path).map_err(input)?;
-        let profile = profile.unwrap_or("full").to_string();
-        let chains = preset.chains(path, &profile, overrides).map_err(input)?;
-        return Ok(Preset::Table(Box::new(TableRun {
-            preset,
-            chains,
-            profile,
-        })));
-    }
-    no_profile(path, profile)?;
-    Ok(Preset::Spec(Box::new(
-        Spec::parse(&source, path, overrides).map_err(input)?,
-    )))
-}
-
-fn default_out(name: &str) -> PathBuf {
-    PathBuf::from("runs").join(format!(
-        "{name}-{}",
-        chrono::Local::now().format("%Y%m%d-%H%M%S")
-    ))
+/// `runs/NAME-YYYYmmdd-HHMMSS`, unique even for two runs started in the same second.
+fn default_out(name: &str) -> Result<PathBuf, Failure> {
+    banbench::run_dir::new_default_dir(Path::new("runs"), name).map_err(input)
 }
 
 fn tui(target: Option<PathBuf>, device: DeviceChoice) -> Result<ExitCode, Failure> {
     banbench::tui::run(target, device).map_err(Failure::Input)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads every chain's data before hours of training start; a data problem is bad input.
+fn load(place: &str, experiment: &Experiment) -> Result<Loaded, Failure> {
+    Loaded::new(experiment).map_err(|e| {
+        input(if place.is_empty() {
+            e
+        } else {
+            e.context(place.to_string())
+        })
+    })
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
@@ -240,41 +216,44 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         seed: args.seed,
         data: args.data,
     };
-    let preset = load_preset(&args.preset, args.profile.as_deref(), &overrides)?;
+    // A run directory resumes in place.
+    let (preset, out) = if args.preset.join("spec.toml").is_file() {
+        let experiment = RunDir::open(&args.preset)
+            .and_then(|d| d.experiment())
+            .map_err(input)?;
+        (Preset::Chain(experiment), Some(args.preset.clone()))
+    } else {
+        let preset =
+            Preset::load(&args.preset, args.profile.as_deref(), &overrides).map_err(input)?;
+        (preset, args.out)
+    };
     args.device.open().map_err(|e| input(anyhow!(e)))?;
     let finished = match preset {
-        Preset::Spec(spec) => {
-            let data = train::load_data(&spec).map_err(Failure::Input)?;
-            let run_dir =
-                RunDir::create(&args.out.unwrap_or_else(|| default_out(&spec.name)), &spec)
-                    .map_err(input)?;
-            headless::run(&spec, data, args.device, &run_dir)
+        Preset::Chain(experiment) => {
+            let loaded = load("", &experiment)?;
+            let out = match out {
+                Some(out) => out,
+                None => default_out(experiment.name())?,
+            };
+            let run_dir = RunDir::create(&out, &experiment).map_err(input)?;
+            headless::run(&experiment, loaded, args.device, &run_dir)
                 .map_err(Failure::Run)?
                 .state
                 == RunState::Finished
         }
-        Preset::Table(run) => {
-            let TableRun {
-                preset: table,
-                chains,
-                profile,
-            } = *run;
-            // Every chain's data must load before hours of training start.
-            for chain in &chains {
-                train::load_data(&chain.spec).map_err(|e| {
-                    input(e.context(format!("row `{}`, chain `{}`", chain.row, chain.name)))
-                })?;
+        Preset::Table(table_run) => {
+            for (place, experiment) in Preset::Table(table_run.clone()).experiments() {
+                load(&place, experiment)?;
             }
-            let out = args
-                .out
-                .unwrap_or_else(|| default_out(&format!("{}-{profile}", table.table.name)));
+            let out = match out {
+                Some(out) => out,
+                None => default_out(&table_run.name())?,
+            };
             let (rendered, finished) =
-                table::run(&table, &chains, &profile, args.device, &out).map_err(Failure::Run)?;
+                headless::run_table(&table_run, args.device, &out).map_err(Failure::Run)?;
             println!("\n{rendered}\ntable directory: {}", out.display());
             finished
         }
-        Preset::Lm(spec) => run_lm(&spec, args.out, args.device)?,
-        Preset::LmTable(run) => run_lm_table(*run, args.out, args.device)?,
     };
     Ok(if finished {
         ExitCode::SUCCESS
@@ -284,199 +263,178 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
 }
 
 fn check(path: &Path, profile: Option<&str>, overrides: &Overrides) -> Result<ExitCode, Failure> {
-    match load_preset(path, profile, overrides)? {
-        Preset::Spec(spec) => {
-            println!("{}: ok", path.display());
-            print_plan(&spec)?;
+    let preset = Preset::load(path, profile, overrides).map_err(input)?;
+    // Everything is checked, data included, before anything is called ok.
+    let mut plans = Vec::new();
+    for (place, experiment) in preset.experiments() {
+        let loaded = load(&place, experiment)?;
+        plans.push((place, plan(experiment, &loaded)));
+    }
+    match &preset {
+        Preset::Chain(_) => println!("{}: ok", path.display()),
+        Preset::Table(t) => println!(
+            "{}: ok, profile `{}` (profiles: {})",
+            path.display(),
+            t.profile,
+            t.preset.profile_names().join(", ")
+        ),
+    }
+    let teachers_from = |place: &str| match &preset {
+        Preset::Table(t) => t
+            .chains
+            .iter()
+            .find(|c| place == format!("row `{}`, chain `{}`", c.row, c.name))
+            .and_then(|c| c.teacher_from.as_ref())
+            .map(|t| format!(" (teacher from `{t}`)"))
+            .unwrap_or_default(),
+        Preset::Chain(_) => String::new(),
+    };
+    for (place, plan) in plans {
+        if !place.is_empty() {
+            println!("\n{place}{}", teachers_from(&place));
         }
-        Preset::Table(run) => {
-            let TableRun {
-                preset: table,
-                chains,
-                profile,
-            } = *run;
-            println!(
-                "{}: ok, profile `{profile}` (profiles: {})",
-                path.display(),
-                table.profile_names().join(", ")
-            );
-            for chain in &chains {
-                println!(
-                    "\nrow `{}`, chain `{}`{}",
-                    chain.row,
-                    chain.name,
-                    chain
-                        .teacher_from
-                        .as_ref()
-                        .map(|t| format!(" (teacher from `{t}`)"))
-                        .unwrap_or_default()
-                );
-                print_plan(&chain.spec)?;
-            }
-        }
-        Preset::Lm(spec) => {
-            println!("{}: ok", path.display());
-            print_lm_plan(&spec)?;
-        }
-        Preset::LmTable(run) => {
-            println!(
-                "{}: ok, profile `{}` (profiles: {})",
-                path.display(),
-                run.profile,
-                run.preset.profile_names().join(", ")
-            );
-            for row in &run.rows {
-                println!("\nrow `{}`", row.name);
-                print_lm_plan(&row.spec)?;
-            }
-        }
+        print!("{plan}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_plan(spec: &Spec) -> Result<(), Failure> {
-    let data = train::load_data(spec).map_err(Failure::Input)?;
-    println!(
-        "  data      {}: {} train, {} validation, {} test, {} classes, {}x{}x{}",
-        data.name,
-        data.train.len(),
-        data.validation.as_ref().map_or(0, |v| v.len()),
-        data.test.len(),
-        data.shape.classes,
-        data.shape.channels,
-        data.shape.height,
-        data.shape.width
-    );
-    for k in 0..=spec.generations.count {
-        let model = spec.model_of(k);
-        let control = if k == 0 {
-            "labels".to_string()
-        } else {
-            spec.generations.control_of(k).name()
-        };
-        println!(
-            "  {:<9} {model} ({} parameters), trained on {control}",
+/// What a chain will train: its data, each generation's model and control, its ensembles and
+/// its schedule.
+fn plan(experiment: &Experiment, loaded: &Loaded) -> String {
+    let mut out = format!("  {}\n", loaded.summary());
+    for k in 0..=experiment.students() {
+        out.push_str(&format!(
+            "  {:<9} {} ({} parameters), trained on {}\n",
             generation_label(k),
-            arch::parameter_count(model, data.shape)
-        );
+            experiment.model_of(k),
+            loaded.parameters(k),
+            experiment.control_of(k)
+        ));
     }
-    for e in spec.ensembles() {
-        let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
-        println!(
-            "  {:<9} mean of {} over {}",
+    for e in experiment.ensembles() {
+        out.push_str(&format!(
+            "  {:<9} mean of {} over {}\n",
             e.name,
             e.average,
-            members.join(" + ")
-        );
+            members_label(&e.members)
+        ));
     }
-    let s = &spec.schedule;
-    println!(
-        "  schedule  {} epochs, batch {}, SGD lr {} (x{} at {:?}), momentum {}{}, weight decay {}",
-        s.epochs,
-        s.batch_size,
-        s.lr,
-        s.lr_factor,
-        s.milestones,
-        s.momentum,
-        if s.nesterov { " Nesterov" } else { "" },
-        s.weight_decay
-    );
-    Ok(())
+    out.push_str(&format!("  schedule  {}\n", experiment.schedule_summary()));
+    out
 }
 
 fn inspect(path: &Path, profile: Option<&str>) -> Result<ExitCode, Failure> {
-    // (row, model, paper's parameter count)
-    let mut models: Vec<(String, ModelSpec, Shape, Option<String>)> = Vec::new();
-    match load_preset(path, profile, &Overrides::default())? {
-        Preset::Spec(spec) => {
-            let shape = data::shape_of(&spec.data);
-            models.push(("teacher".into(), spec.teacher.clone(), shape, None));
-            if let Some(student) = &spec.student {
-                models.push(("student".into(), student.clone(), shape, None));
+    let preset = Preset::load(path, profile, &Overrides::default()).map_err(input)?;
+    // (row, experiment, generation, the paper's parameter count)
+    let mut lines: Vec<(String, &Experiment, usize, Option<String>)> = Vec::new();
+    match &preset {
+        Preset::Chain(experiment) => {
+            lines.push(("teacher".into(), experiment, 0, None));
+            if experiment.model_of(1) != experiment.model_of(0) {
+                lines.push(("student".into(), experiment, 1, None));
             }
         }
-        Preset::Table(run) => {
+        Preset::Table(t) => {
             let TableRun {
                 preset: table,
                 chains,
                 profile,
-            } = *run;
+            } = t.as_ref();
             // A profile that shrinks the networks has nothing to compare with the paper's counts.
-            let shrunk = table.profiles.get(&profile).is_some_and(|p| p.shrink);
+            let shrunk = table.profiles.get(profile).is_some_and(|p| p.shrink);
             let paper = if shrunk {
                 Vec::new()
             } else {
-                banbench::table::paper_parameter_counts(&table, &chains)
+                table::paper_parameter_counts(table, chains)
             };
-            for chain in &chains {
-                for (role, model) in [
-                    ("teacher", Some(&chain.spec.teacher)),
-                    // A chain of the teacher alone trains no student.
-                    (
-                        "student",
-                        chain
-                            .spec
-                            .student
-                            .as_ref()
-                            .filter(|_| chain.spec.generations.count > 0),
-                    ),
-                ] {
-                    let Some(model) = model else { continue };
+            for chain in chains {
+                // A chain of the teacher alone trains no student.
+                let generations = if chain.experiment.students() > 0 {
+                    2
+                } else {
+                    1
+                };
+                for k in 0..generations {
+                    let role = if k == 0 { "teacher" } else { "student" };
+                    let model = chain.experiment.model_of(k);
                     // Each model once per row (a teacher shared by a row's chains, say).
-                    let row = format!("{} {} {role}", chain.row, chain.name);
-                    let same_row = |r: &str| r.starts_with(&format!("{} ", chain.row));
-                    if !models.iter().any(|(r, m, _, _)| m == model && same_row(r)) {
-                        models.push((
-                            row,
-                            model.clone(),
-                            data::shape_of(&chain.spec.data),
-                            paper
-                                .iter()
-                                .find(|(m, _)| *m == model)
-                                .map(|(_, p)| p.clone()),
-                        ));
+                    let seen = lines.iter().any(|(r, e, g, _)| {
+                        r.starts_with(&format!("{} ", chain.row)) && e.model_of(*g) == model
+                    });
+                    if seen {
+                        continue;
                     }
+                    let count = paper
+                        .iter()
+                        .find(|(c, g, _)| c.experiment.model_of(*g) == model)
+                        .map(|(_, _, p)| p.clone());
+                    lines.push((
+                        format!("{} {} {role}", chain.row, chain.name),
+                        &chain.experiment,
+                        k,
+                        count,
+                    ));
                 }
             }
         }
-        Preset::Lm(spec) => return inspect_lm(&[("model".into(), *spec, None)]),
-        Preset::LmTable(run) => {
-            let rows = run
-                .rows
-                .into_iter()
-                .map(|r| {
-                    let paper = run
-                        .preset
-                        .rows
-                        .iter()
-                        .find(|p| p.name == r.name)
-                        .and_then(|p| p.paper.get("Params"))
-                        .map(banbench::table::paper_text);
-                    (r.name, r.spec, paper)
-                })
-                .collect::<Vec<_>>();
-            return inspect_lm(&rows);
-        }
     }
-    let lines: Vec<Vec<String>> = models
-        .into_iter()
-        .map(|(row, model, shape, paper)| {
-            let params = arch::parameter_count(&model, shape);
-            let flops = arch::forward_flops(&model, shape);
-            vec![
-                row,
-                model.to_string(),
-                format!("{:.3}M", params as f64 / 1e6),
-                paper.unwrap_or_default(),
-                format!("{:.3}G", flops as f64 / 1e9),
-            ]
-        })
-        .collect();
-    print_columns(
-        &["row", "model", "parameters", "paper", "forward FLOPs"],
-        &lines,
-    );
+    let mut table_lines = Vec::new();
+    let mut vision = true;
+    for (row, experiment, k, paper) in lines {
+        let (params, last) = match experiment {
+            Experiment::Vision(spec) => {
+                let shape = data::shape_of(&spec.data);
+                let model = spec.model_of(k);
+                let flops = arch::forward_flops(model, shape);
+                (
+                    arch::parameter_count(model, shape),
+                    format!("{:.3}G", flops as f64 / 1e9),
+                )
+            }
+            Experiment::Language(spec) => {
+                vision = false;
+                let (vocab, chars, source) = language_vocabulary(spec);
+                (
+                    arch::language::parameter_count(&spec.model, vocab, chars),
+                    format!("{vocab} from {source}"),
+                )
+            }
+        };
+        table_lines.push(vec![
+            row,
+            experiment.model_of(k),
+            format!("{:.3}M", params as f64 / 1e6),
+            paper.unwrap_or_default(),
+            last,
+        ]);
+    }
+    let last = if vision {
+        "forward FLOPs"
+    } else {
+        "vocabulary"
+    };
+    print_columns(&["row", "model", "parameters", "paper", last], &table_lines);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A language model's vocabulary and characters from its corpus when it is there, else Penn
+/// Treebank's: 10k words, 48 characters plus padding and the start and end markers.
+fn language_vocabulary(spec: &lm::spec::LmSpec) -> (usize, usize, String) {
+    match banbench::lm::corpus::load_corpus(spec) {
+        Ok(c) => (
+            c.vocab.len(),
+            arch::language::char_count(&c.vocab),
+            c.dir.display().to_string(),
+        ),
+        Err(_) => (
+            10_000,
+            51,
+            format!(
+                "the paper's Penn Treebank (no corpus at {})",
+                spec.corpus.path.display()
+            ),
+        ),
+    }
 }
 
 /// Prints rows under a header, each column as wide as its widest cell; text columns (the first
@@ -526,17 +484,19 @@ fn synthetic_cifar(dir: &Path, seed: u64) -> Result<ExitCode, Failure> {
 }
 
 fn bench(preset: &Path, device: DeviceChoice, steps: usize) -> Result<ExitCode, Failure> {
-    if std::fs::read_to_string(preset).is_ok_and(|s| lm::is_lm_source(&s)) {
-        return Err(input(anyhow!(
-            "{}: bench measures vision presets; a language-model run prints its tokens/s every epoch",
-            preset.display()
-        )));
-    }
-    let spec = Spec::load(preset, &Overrides::default()).map_err(input)?;
+    let spec: Spec = match Preset::load(preset, None, &Overrides::default()).map_err(input)? {
+        Preset::Chain(Experiment::Vision(spec)) => *spec,
+        _ => {
+            return Err(input(anyhow!(
+                "{}: bench measures vision presets of one chain; a language-model run prints its tokens/s every epoch",
+                preset.display()
+            )));
+        }
+    };
     device
         .open()
         .map_err(|e| Failure::Input(anyhow::anyhow!(e)))?;
-    let data = train::load_data(&spec).map_err(Failure::Input)?;
+    let data = banbench::task::vision::load_data(&spec).map_err(Failure::Input)?;
     println!(
         "{}: batch {}, device {device}, {steps} timed batches",
         spec.name, spec.schedule.batch_size
@@ -549,161 +509,10 @@ fn bench(preset: &Path, device: DeviceChoice, steps: usize) -> Result<ExitCode, 
 
 fn report(path: &Path) -> Result<ExitCode, Failure> {
     let run_dir = RunDir::open(path).map_err(Failure::Input)?;
-    let spec_text = std::fs::read_to_string(run_dir.spec_path()).map_err(input)?;
-    if lm::is_lm_source(&spec_text) {
-        return report_lm(&run_dir, &spec_text);
-    }
-    let spec = run_dir.spec().map_err(Failure::Input)?;
+    let experiment = run_dir.experiment().map_err(Failure::Input)?;
     match run_dir.results().map_err(Failure::Input)? {
-        Some(results) => println!("{}", results_table(&results, &spec)),
+        Some(results) => println!("{}", results_table(&results, experiment.description())),
         None => println!("{}: no generation has finished yet", path.display()),
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-// Language models (src/lm): the same commands for presets that name a `[corpus]`.
-
-struct LmTableRun {
-    preset: LmTablePreset,
-    rows: Vec<LmRow>,
-    profile: String,
-}
-
-/// `--profile` names a profile of a paper table; any other preset refuses it.
-fn no_profile(path: &Path, profile: Option<&str>) -> Result<(), Failure> {
-    match profile {
-        Some(p) => Err(input(anyhow!(
-            "{}: --profile {p}: only paper table presets have profiles",
-            path.display()
-        ))),
-        None => Ok(()),
-    }
-}
-
-fn load_lm_preset(
-    path: &Path,
-    source: &str,
-    profile: Option<&str>,
-    overrides: &Overrides,
-) -> Result<Preset, Failure> {
-    if table::is_table_preset(source) {
-        let preset = LmTablePreset::load(path).map_err(input)?;
-        let profile = profile.unwrap_or("full").to_string();
-        let rows = preset.rows(path, &profile, overrides).map_err(input)?;
-        return Ok(Preset::LmTable(Box::new(LmTableRun {
-            preset,
-            rows,
-            profile,
-        })));
-    }
-    no_profile(path, profile)?;
-    Ok(Preset::Lm(Box::new(
-        LmSpec::parse(source, path, overrides).map_err(input)?,
-    )))
-}
-
-/// Returns whether the run finished.
-fn run_lm(spec: &LmSpec, out: Option<PathBuf>, device: DeviceChoice) -> Result<bool, Failure> {
-    let corpus = lm::train::load_corpus(spec).map_err(Failure::Input)?;
-    let run_dir = RunDir::create_language(&out.unwrap_or_else(|| default_out(&spec.name)), spec)
-        .map_err(input)?;
-    let results = lm::headless::run(spec, corpus, device, &run_dir).map_err(Failure::Run)?;
-    Ok(results.state == RunState::Finished)
-}
-
-fn run_lm_table(
-    run: LmTableRun,
-    out: Option<PathBuf>,
-    device: DeviceChoice,
-) -> Result<bool, Failure> {
-    // Every row's corpus must load before training starts.
-    for row in &run.rows {
-        lm::train::load_corpus(&row.spec)
-            .map_err(|e| input(e.context(format!("row `{}`", row.name))))?;
-    }
-    let out =
-        out.unwrap_or_else(|| default_out(&format!("{}-{}", run.preset.table.name, run.profile)));
-    let (rendered, finished) =
-        lm::table::run(&run.preset, &run.rows, &run.profile, device, &out).map_err(Failure::Run)?;
-    println!("\n{rendered}\ntable directory: {}", out.display());
-    Ok(finished)
-}
-
-fn print_lm_plan(spec: &LmSpec) -> Result<(), Failure> {
-    let corpus = lm::train::load_corpus(spec).map_err(Failure::Input)?;
-    println!("  corpus    {}", corpus.summary());
-    let parameters = lm::train::parameter_count(spec, &corpus);
-    for k in 0..=spec.generations.count {
-        let control = if k == 0 { "labels" } else { "BAN+L" };
-        println!(
-            "  {:<9} {} ({parameters} parameters), trained on {control}",
-            generation_label(k),
-            spec.model
-        );
-    }
-    for e in spec.ensembles() {
-        let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
-        println!(
-            "  {:<9} mean of probabilities over {}",
-            e.name,
-            members.join(" + ")
-        );
-    }
-    let s = &spec.schedule;
-    println!(
-        "  schedule  {} epochs, batch {}, BPTT {} steps, SGD lr {} (x{} when validation perplexity does not improve by {}), gradient norm clipped at {}",
-        s.epochs, s.batch_size, s.bptt, s.lr, s.plateau_factor, s.plateau_threshold, s.clip
-    );
-    Ok(())
-}
-
-/// Parameter counts of language models, from the corpus's vocabulary when it is there, else
-/// Penn Treebank's: 10k words, 48 characters plus padding and the start and end markers.
-fn inspect_lm(rows: &[(String, LmSpec, Option<String>)]) -> Result<ExitCode, Failure> {
-    let lines: Vec<Vec<String>> = rows
-        .iter()
-        .map(|(row, spec, paper)| {
-            let (vocab, chars, source) = match lm::train::load_corpus(spec) {
-                Ok(c) => (
-                    c.vocab.len(),
-                    arch::language::char_count(&c.vocab),
-                    c.dir.display().to_string(),
-                ),
-                Err(_) => (
-                    10_000,
-                    51,
-                    format!(
-                        "the paper's Penn Treebank (no corpus at {})",
-                        spec.corpus.path.display()
-                    ),
-                ),
-            };
-            let params = arch::language::parameter_count(&spec.model, vocab, chars);
-            vec![
-                row.clone(),
-                spec.model.to_string(),
-                format!("{:.3}M", params as f64 / 1e6),
-                paper.clone().unwrap_or_default(),
-                format!("{vocab} from {source}"),
-            ]
-        })
-        .collect();
-    print_columns(
-        &["row", "model", "parameters", "paper", "vocabulary"],
-        &lines,
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn report_lm(run_dir: &RunDir, spec_text: &str) -> Result<ExitCode, Failure> {
-    let spec =
-        LmSpec::parse(spec_text, &run_dir.spec_path(), &Overrides::default()).map_err(input)?;
-    match run_dir.language_results().map_err(Failure::Input)? {
-        Some(results) => println!(
-            "{}",
-            banbench::run_dir::language_results_table(&results, &spec.description)
-        ),
-        None => println!("{}: no generation has finished yet", run_dir.root.display()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -527,12 +527,6 @@ impl SpecError {
     }
 }
 
-/// Reads a TOML file and deserializes it; syntax and type errors name the file and line.
-pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecError> {
-    let source = std::fs::read_to_string(path).map_err(|e| SpecError::unreadable(path, e))?;
-    from_toml(&source, path)
-}
-
 /// Deserializes TOML text; `file` names it in errors.
 pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(
     source: &str,

@@ -1,12 +1,15 @@
-//! Paper-table presets: a grid of chains whose results fill the paper's rows and columns.
+//! Paper-table presets, for both tasks: a grid of chains whose results fill the paper's rows
+//! and columns.
 //!
 //! A table preset holds a `[base]` spec shared by every chain, `[profiles.NAME]` that change it
 //! (`full`: the paper's protocol; `smoke`: the same structure shrunk), `[[chain]]` templates run
-//! for every `[[row]]` (a chain may start from another chain's teacher, as the paper's controls
-//! all distill the same teacher), and `[table].cells` mapping each column to a chain's row label
-//! ("main:Teacher", "cwtm:BAN-1", "main:Ens*2", or "main:Teacher:params").
-//! Each chain is an ordinary run directory under `OUT/ROW/CHAIN`, so a stopped table resumes
-//! chain by chain and any chain opens in `banbench report` and the TUI.
+//! for every `[[row]]` (one chain `main` when none is given; a chain may start from another
+//! chain's teacher, as the paper's controls all distill the same teacher), and `[table].cells`
+//! mapping each column to a chain's row label and what to show: "main:Teacher" (the task's
+//! primary metric: top-1 error, or test perplexity), "main:Teacher:valid" / ":test"
+//! (perplexities), "main:Teacher:params". Each chain is an ordinary run directory under
+//! `OUT/ROW/CHAIN`, so a stopped table resumes chain by chain and any chain opens in
+//! `banbench report` and the TUI. Plain data: the runner is `headless::run_table`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,12 +17,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::device::DeviceChoice;
-use crate::events::{EpochRecord, Results, RunState};
-use crate::headless;
+use crate::experiment::{Experiment, from_merged};
 use crate::run_dir::RunDir;
-use crate::spec::{DataSpec, ModelSpec, Overrides, Spec};
-use crate::train::{self, RunData};
+use crate::run_dir::records::{EpochRecord, Metric, Results, RunState};
+use crate::spec::{ModelSpec, Overrides};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,10 +29,18 @@ pub struct TablePreset {
     /// Spec fields every chain starts from.
     pub base: toml::Table,
     pub profiles: BTreeMap<String, Profile>,
-    #[serde(rename = "chain")]
+    #[serde(rename = "chain", default = "one_chain")]
     pub chains: Vec<ChainTemplate>,
     #[serde(rename = "row")]
     pub rows: Vec<Row>,
+}
+
+fn one_chain() -> Vec<ChainTemplate> {
+    vec![ChainTemplate {
+        name: "main".into(),
+        teacher_from: None,
+        set: toml::Table::new(),
+    }]
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,7 +52,7 @@ pub struct TableHeader {
     pub description: String,
     /// Columns in the paper's order.
     pub columns: Vec<String>,
-    /// Column -> "CHAIN:LABEL" or "CHAIN:LABEL:params" (a language table's: see `lm::table`).
+    /// Column -> "CHAIN:LABEL", "CHAIN:LABEL:valid", "CHAIN:LABEL:test" or "CHAIN:LABEL:params".
     pub cells: BTreeMap<String, String>,
 }
 
@@ -52,7 +61,7 @@ pub struct TableHeader {
 pub struct Profile {
     #[serde(default)]
     pub description: String,
-    /// Replace every architecture by a narrow, shallow one of the same family.
+    /// Replace every vision architecture by a narrow, shallow one of the same family.
     #[serde(default)]
     pub shrink: bool,
     /// Spec fields this profile changes.
@@ -84,31 +93,52 @@ pub struct Row {
     pub cells: BTreeMap<String, String>,
     #[serde(default)]
     pub set: toml::Table,
-    /// The paper's numbers (errors) or text (parameter counts) per column.
+    /// Profile name -> spec fields this row changes under that profile (a smoke profile shrinks
+    /// an LSTM and a CNN-LSTM differently).
+    #[serde(default)]
+    pub profile: BTreeMap<String, toml::Table>,
+    /// The paper's numbers (errors, perplexities) or text (parameter counts) per column.
     #[serde(default)]
     pub paper: BTreeMap<String, toml::Value>,
 }
 
-/// One chain of one row, resolved to a spec.
+/// One chain of one row, resolved to an experiment.
 #[derive(Debug, Clone)]
 pub struct Chain {
     pub row: String,
     pub name: String,
     pub teacher_from: Option<String>,
-    pub spec: Spec,
+    pub experiment: Experiment,
 }
 
-/// Whether a TOML file is a table preset (it has a `[table]` section).
-pub fn is_table_preset(source: &str) -> bool {
-    toml::from_str::<toml::Table>(source).is_ok_and(|t| t.contains_key("table"))
+/// What a cell shows of its chain's row label.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shown {
+    /// A metric; `None`: the task's primary one.
+    Metric(Option<Metric>),
+    Params,
+}
+
+/// A cell's source: chain, row label and what is shown. None when it is not of that form.
+pub fn parse_cell(cell: &str) -> Option<(&str, &str, Shown)> {
+    let mut parts = cell.splitn(3, ':');
+    let (chain, label) = (parts.next()?, parts.next()?);
+    let shown = match parts.next() {
+        None => Shown::Metric(None),
+        Some("params") => Shown::Params,
+        Some("valid") => Shown::Metric(Some(Metric::ValidationPerplexity)),
+        Some("test") => Shown::Metric(Some(Metric::TestPerplexity)),
+        Some(_) => return None,
+    };
+    (!chain.is_empty() && !label.is_empty()).then_some((chain, label, shown))
 }
 
 /// A table preset's profile by name; the error names the file and the profiles it has.
-pub(crate) fn pick_profile<'a, P>(
-    profiles: &'a BTreeMap<String, P>,
+fn pick_profile<'a>(
+    profiles: &'a BTreeMap<String, Profile>,
     file: &Path,
     name: &str,
-) -> Result<&'a P> {
+) -> Result<&'a Profile> {
     profiles.get(name).with_context(|| {
         let names: Vec<&str> = profiles.keys().map(String::as_str).collect();
         format!(
@@ -120,7 +150,7 @@ pub(crate) fn pick_profile<'a, P>(
 }
 
 /// Recursively merges `over` into `base`: tables merge, everything else is replaced.
-pub(crate) fn merge(base: &mut toml::Table, over: &toml::Table) {
+fn merge(base: &mut toml::Table, over: &toml::Table) {
     for (key, value) in over {
         match (base.get_mut(key), value) {
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
@@ -132,12 +162,16 @@ pub(crate) fn merge(base: &mut toml::Table, over: &toml::Table) {
 }
 
 impl TablePreset {
-    pub fn load(path: &Path) -> Result<TablePreset> {
-        Ok(crate::spec::read_toml(path)?)
-    }
-
     pub fn profile_names(&self) -> Vec<String> {
         self.profiles.keys().cloned().collect()
+    }
+
+    /// The cell source of `column` in `row`.
+    fn cell_of<'a>(&'a self, row: &'a Row, column: &str) -> Option<&'a str> {
+        row.cells
+            .get(column)
+            .or_else(|| self.table.cells.get(column))
+            .map(String::as_str)
     }
 
     /// Every chain of every row under `profile`, validated; errors name the row, chain and field.
@@ -145,11 +179,11 @@ impl TablePreset {
         let p = pick_profile(&self.profiles, file, profile)?;
         let row_cells = self.rows.iter().flat_map(|r| &r.cells);
         for (column, cell) in self.table.cells.iter().chain(row_cells) {
-            let chain = cell.split(':').next().unwrap_or("");
-            if !self.table.columns.contains(column) || !self.chains.iter().any(|c| c.name == chain)
-            {
+            let known = parse_cell(cell)
+                .is_some_and(|(chain, _, _)| self.chains.iter().any(|c| c.name == chain));
+            if !self.table.columns.contains(column) || !known {
                 bail!(
-                    "{}: cells.{column} = \"{cell}\": expected a column of table.columns and an existing chain",
+                    "{}: cells.{column} = \"{cell}\": expected a column of table.columns and CHAIN:LABEL, CHAIN:LABEL:valid, CHAIN:LABEL:test or CHAIN:LABEL:params with an existing chain",
                     file.display()
                 );
             }
@@ -179,50 +213,51 @@ impl TablePreset {
                         template.name
                     );
                 }
+                // The profile's changes override each row's (a smoke profile's epochs), and a
+                // row's own changes for the profile come after both.
                 let mut table = self.base.clone();
-                merge(&mut table, &p.set);
                 merge(&mut table, &row.set);
+                merge(&mut table, &p.set);
+                if let Some(changes) = row.profile.get(profile) {
+                    merge(&mut table, changes);
+                }
                 merge(&mut table, &template.set);
                 table.insert(
                     "name".into(),
                     format!("{}-{}-{}", self.table.name, row.name, template.name).into(),
                 );
-                let text = toml::to_string(&table).context("a merged table serialises")?;
                 let place = PathBuf::from(format!(
                     "{} (row `{}`, chain `{}`)",
                     file.display(),
                     row.name,
                     template.name
                 ));
-                let mut spec = Spec::parse(&text, &place, overrides).map_err(|mut e| {
-                    e.line = None; // lines of the merged text mean nothing to the reader
-                    e
-                })?;
-                if p.shrink {
+                let mut experiment = from_merged(&table, place, overrides)?;
+                if p.shrink
+                    && let Experiment::Vision(spec) = &mut experiment
+                {
                     spec.teacher = shrink(&spec.teacher);
                     spec.student = spec
                         .student
                         .as_ref()
                         .map(|s| shrink_student(s, &spec.teacher));
                 }
-                spec.paper = row
-                    .paper
-                    .iter()
-                    .filter_map(|(column, value)| {
-                        let cell = row
-                            .cells
-                            .get(column)
-                            .or_else(|| self.table.cells.get(column))?;
-                        let (chain, label) = cell.split_once(':')?;
-                        (chain == template.name && !label.ends_with(":params"))
-                            .then(|| value.as_float().map(|v| (label.to_string(), v)))?
-                    })
-                    .collect();
+                let task = experiment.task();
+                for (column, value) in &row.paper {
+                    let Some((chain, label, Shown::Metric(metric))) =
+                        self.cell_of(row, column).and_then(parse_cell)
+                    else {
+                        continue;
+                    };
+                    if let (true, Some(v)) = (chain == template.name, value.as_float()) {
+                        experiment.set_paper(label, metric.unwrap_or(task.primary()), v);
+                    }
+                }
                 out.push(Chain {
                     row: row.name.clone(),
                     name: template.name.clone(),
                     teacher_from: template.teacher_from.clone(),
-                    spec,
+                    experiment,
                 });
             }
         }
@@ -332,32 +367,19 @@ pub fn paper_text(value: &toml::Value) -> String {
     }
 }
 
-/// A cell's source split into chain, label and the optional ":params".
-fn cell_source<'a>(
-    preset: &'a TablePreset,
-    row: &'a Row,
-    column: &str,
-) -> (Option<&'a str>, Option<&'a str>, Option<&'a str>) {
-    let source = row
-        .cells
-        .get(column)
-        .or_else(|| preset.table.cells.get(column));
-    let mut parts = source.map(|c| c.split(':')).into_iter().flatten();
-    (parts.next(), parts.next(), parts.next())
-}
-
 /// The paper's parameter counts with the models they count: a cell read as
-/// "CHAIN:LABEL:params" names a generation of one of the row's chains, the teacher's model for
-/// "Teacher", the student's otherwise.
+/// "CHAIN:LABEL:params" names a generation of one of the row's chains (its model, as tables
+/// name it), with the row and chain it belongs to.
 pub fn paper_parameter_counts<'a>(
     preset: &TablePreset,
     chains: &'a [Chain],
-) -> Vec<(&'a ModelSpec, String)> {
+) -> Vec<(&'a Chain, usize, String)> {
     let mut counts = Vec::new();
     for row in &preset.rows {
         let chains_of = row.same_as.as_ref().unwrap_or(&row.name);
         for column in &preset.table.columns {
-            let (Some(chain), Some(label), Some("params")) = cell_source(preset, row, column)
+            let Some((chain, label, Shown::Params)) =
+                preset.cell_of(row, column).and_then(parse_cell)
             else {
                 continue;
             };
@@ -367,13 +389,9 @@ pub fn paper_parameter_counts<'a>(
             else {
                 continue;
             };
-            let spec = &chain.spec;
-            let model = match (label, &spec.student) {
-                ("Teacher", _) | (_, None) => &spec.teacher,
-                (_, Some(student)) => student,
-            };
+            let generation = if label == "Teacher" { 0 } else { 1 };
             if let Some(paper) = row.paper.get(column) {
-                counts.push((model, paper_text(paper)));
+                counts.push((chain, generation, paper_text(paper)));
             }
         }
     }
@@ -397,14 +415,44 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// Whether two chains train the same generation 0: same teacher, data, schedule and seed.
-fn same_teacher(a: &Spec, b: &Spec) -> bool {
-    a.teacher == b.teacher && a.data == b.data && a.schedule == b.schedule && a.seed == b.seed
+/// Whether two chains train the same generation 0: the same spec once the students' parts are
+/// left out.
+fn same_teacher(a: &Experiment, b: &Experiment) -> bool {
+    match (a, b) {
+        (Experiment::Vision(a), Experiment::Vision(b)) => {
+            a.teacher == b.teacher
+                && a.data == b.data
+                && a.schedule == b.schedule
+                && a.seed == b.seed
+        }
+        (Experiment::Language(a), Experiment::Language(b)) => {
+            a.model == b.model
+                && a.corpus == b.corpus
+                && a.schedule == b.schedule
+                && a.seed == b.seed
+        }
+        _ => false,
+    }
+}
+
+/// The chain whose teacher `chains[i]` adopts instead of training one: the one the preset
+/// names, or else any earlier chain whose generation 0 is the same experiment (Table 5's rows
+/// share theirs).
+pub fn teacher_source(chains: &[Chain], i: usize) -> Option<&Chain> {
+    let chain = &chains[i];
+    match &chain.teacher_from {
+        Some(from) => chains
+            .iter()
+            .find(|c| c.row == chain.row && &c.name == from),
+        None => chains[..i]
+            .iter()
+            .find(|c| same_teacher(&c.experiment, &chain.experiment)),
+    }
 }
 
 /// Seeds a chain's run directory with another chain's finished teacher, so that the generation
 /// loop resumes after it instead of training a new one.
-pub fn adopt_teacher(from: &RunDir, to: &RunDir, spec: &Spec) -> Result<()> {
+pub fn adopt_teacher(from: &RunDir, to: &RunDir, experiment: &Experiment) -> Result<()> {
     if to.results()?.is_some_and(|r| !r.generations.is_empty()) {
         return Ok(());
     }
@@ -416,31 +464,32 @@ pub fn adopt_teacher(from: &RunDir, to: &RunDir, spec: &Spec) -> Result<()> {
         .first()
         .filter(|g| g.generation == 0)
         .context("the teacher's chain has no finished teacher")?;
-    if spec.model_of(0).to_string() != teacher.model {
+    if experiment.model_of(0) != teacher.model {
         bail!(
             "teacher_from: the chain's teacher is {}, the adopted one is {}",
-            spec.model_of(0),
+            experiment.model_of(0),
             teacher.model
         );
     }
+    let task = experiment.task();
     std::fs::copy(from.checkpoint_path(0), to.checkpoint_path(0))
         .context("copying the teacher's checkpoint")?;
-    std::fs::copy(from.logits_path(0), to.logits_path(0))
-        .context("copying the teacher's logits")?;
+    std::fs::copy(from.outputs_path(task, 0), to.outputs_path(task, 0))
+        .context("copying the teacher's test outputs")?;
     let records: Vec<EpochRecord> = from
-        .metrics::<EpochRecord>()?
+        .metrics()?
         .into_iter()
         .filter(|r| r.generation == 0)
         .collect();
     to.write_metrics(&records)?;
     let results = Results {
-        name: spec.name.clone(),
+        name: experiment.name().to_string(),
         state: RunState::Stopped,
         generations: vec![teacher.clone()],
         ensembles: Vec::new(),
         ..source
     };
-    to.write_results(&results, spec)
+    to.write_results(&results, experiment.description())
 }
 
 /// One measured (and paper) cell.
@@ -451,15 +500,22 @@ pub struct Cell {
     pub delta: Option<f64>,
 }
 
-/// The table as the paper lays it out, filled from the chains' results.
+/// The table as the paper lays it out, filled from the chains' results (by row and chain).
 pub fn render(
     preset: &TablePreset,
     profile: &str,
     results: &BTreeMap<(String, String), Results>,
 ) -> String {
-    let mut out = format!(
-        "# {}\n\nProfile `{profile}`. Each cell: measured (paper, measured - paper); errors in %.\n\n",
-        preset.table.title
+    let mut out = format!("# {}\n\nProfile `{profile}`.", preset.table.title);
+    if let Some(p) = preset
+        .profiles
+        .get(profile)
+        .filter(|p| !p.description.is_empty())
+    {
+        out.push_str(&format!(" {}", p.description));
+    }
+    out.push_str(
+        " Each cell: measured (paper, measured - paper); errors in %, perplexities per token.\n\n",
     );
     if !preset.table.description.is_empty() {
         out.push_str(&format!("{}\n\n", preset.table.description));
@@ -510,26 +566,30 @@ pub fn cell(
 ) -> Cell {
     let paper_value = row.paper.get(column);
     let paper = paper_value.map(paper_text);
-    let (chain, label, what) = cell_source(preset, row, column);
+    let source = preset.cell_of(row, column).and_then(parse_cell);
     let chains_of = row.same_as.as_ref().unwrap_or(&row.name);
-    let results = chain.and_then(|chain| results.get(&(chains_of.clone(), chain.to_string())));
-    let measured = results.zip(label).and_then(|(r, label)| {
-        if let Some(g) = r.generations.iter().find(|g| g.label == label) {
-            return Some(if what == Some("params") {
-                (format_parameters(g.parameters), None)
-            } else {
-                (
-                    format!("{:.2}", g.metrics.top1_error),
-                    Some(g.metrics.top1_error),
-                )
-            });
-        }
-        r.ensembles.iter().find(|e| e.name == label).map(|e| {
-            (
-                format!("{:.2}", e.metrics.top1_error),
-                Some(e.metrics.top1_error),
-            )
-        })
+    let measured = source.and_then(|(chain, label, shown)| {
+        let r = results.get(&(chains_of.clone(), chain.to_string()))?;
+        let metric = match shown {
+            Shown::Params => {
+                let g = r.generations.iter().find(|g| g.label == label)?;
+                return Some((format_parameters(g.parameters), None));
+            }
+            Shown::Metric(m) => m.unwrap_or(r.task.primary()),
+        };
+        let scores = r
+            .generations
+            .iter()
+            .find(|g| g.label == label)
+            .map(|g| &g.metrics)
+            .or_else(|| {
+                r.ensembles
+                    .iter()
+                    .find(|e| e.name == label)
+                    .map(|e| &e.metrics)
+            })?;
+        let value = *scores.get(&metric)?;
+        Some((metric.format(value), Some(value)))
     });
     let delta = measured
         .as_ref()
@@ -539,69 +599,4 @@ pub fn cell(
         paper,
         delta,
     }
-}
-
-/// Runs (or resumes) every chain of a table under `profile` into `out`, writing the table's
-/// results.md after each chain. Returns the rendered table and whether it finished (false when
-/// the user stopped it).
-pub fn run(
-    preset: &TablePreset,
-    chains: &[Chain],
-    profile: &str,
-    device: DeviceChoice,
-    out: &Path,
-) -> Result<(String, bool)> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut results = BTreeMap::new();
-    let mut cache: Vec<(DataSpec, RunData)> = Vec::new();
-    for (i, chain) in chains.iter().enumerate() {
-        let run_dir = RunDir::create(&chain_dir(out, chain), &chain.spec)?;
-        // A teacher is trained once per table: from the chain the preset names, or else from any
-        // earlier chain whose generation 0 is the same experiment (Table 5's rows share theirs).
-        let source = match &chain.teacher_from {
-            Some(from) => chains
-                .iter()
-                .find(|c| c.row == chain.row && &c.name == from),
-            None => chains[..i]
-                .iter()
-                .find(|c| same_teacher(&c.spec, &chain.spec)),
-        };
-        if let Some(source) = source {
-            adopt_teacher(
-                &RunDir::open(&chain_dir(out, source))?,
-                &run_dir,
-                &chain.spec,
-            )?;
-        }
-        println!(
-            "\n=== [{}/{}] {} / {}",
-            i + 1,
-            chains.len(),
-            chain.row,
-            chain.name
-        );
-        let chain_results = match run_dir.results()? {
-            Some(r) if r.state == RunState::Finished => {
-                println!("already finished in {}", run_dir.root.display());
-                r
-            }
-            _ => {
-                let data = match cache.iter().position(|(d, _)| d == &chain.spec.data) {
-                    Some(at) => cache.swap_remove(at).1,
-                    None => train::load_data(&chain.spec)?,
-                };
-                let r = headless::run(&chain.spec, data.clone(), device, &run_dir)?;
-                cache.push((chain.spec.data.clone(), data));
-                r
-            }
-        };
-        let stopped = chain_results.state != RunState::Finished;
-        results.insert((chain.row.clone(), chain.name.clone()), chain_results);
-        let table = render(preset, profile, &results);
-        crate::run_dir::write_atomic(&out.join("results.md"), table.as_bytes())?;
-        if stopped {
-            return Ok((table, false));
-        }
-    }
-    Ok((render(preset, profile, &results), true))
 }

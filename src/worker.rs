@@ -45,7 +45,7 @@ impl RunControl {
 /// The worker thread's name; the TUI's panic hook tells worker panics apart by it.
 pub const WORKER_THREAD: &str = "banbench-worker";
 
-/// A training run on its own thread; `R` is what it returns (a vision or language run's results).
+/// A training run on its own thread; `R` is what it returns.
 pub struct Worker<R> {
     pub events: Receiver<Event>,
     pub control: Arc<RunControl>,
@@ -71,7 +71,9 @@ where
             };
             let outcome = train(&worker_control, &mut emit);
             if let Err(e) = &outcome {
-                emit(Event::Failed(format!("{e:#}")));
+                emit(Event::Failed {
+                    message: format!("{e:#}"),
+                });
             }
             outcome
         })?;

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use banbench::events::{EpochRecord, LanguageEpochRecord, LanguageResults, RunState};
 use banbench::lm::corpus::Corpus;
 use banbench::run_dir::RunDir;
+use banbench::run_dir::records::{Metric, Results, RunState, Task};
 
 fn banbench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_banbench"))
@@ -151,7 +151,8 @@ fn bad_lm_specs_name_the_field() {
         "{}",
         stderr(&out)
     );
-    let out = banbench(&["bench", preset.to_str().unwrap()]);
+    let valid = tiny_preset(dir.path(), &c, "cnn-lstm");
+    let out = banbench(&["bench", valid.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("bench measures vision presets"),
@@ -183,39 +184,44 @@ fn run_tiny(arch: &str) {
     );
 
     let run = RunDir::open(&out_dir).unwrap();
-    let results: LanguageResults = run.language_results().unwrap().unwrap();
+    let results: Results = run.results().unwrap().unwrap();
+    assert_eq!(results.task, Task::Language);
     assert_eq!(results.state, RunState::Finished);
     assert_eq!(results.generations.len(), 2);
-    let vocab = results.vocabulary as f64;
+    let vocab = results.vocabulary.unwrap() as f64;
     for g in &results.generations {
-        assert!(
-            g.validation_perplexity > 1.0 && g.validation_perplexity < vocab,
-            "{g:?}"
-        );
-        assert!(
-            g.test_perplexity > 1.0 && g.test_perplexity < vocab,
-            "{g:?}"
-        );
-        assert!((1..=2).contains(&g.best_epoch));
+        let validation = g.metrics[&Metric::ValidationPerplexity];
+        let test = g.metrics[&Metric::TestPerplexity];
+        assert!(validation > 1.0 && validation < vocab, "{g:?}");
+        assert!(test > 1.0 && test < vocab, "{g:?}");
+        assert!(g.best_epoch.is_some_and(|e| (1..=2).contains(&e)));
     }
-    assert_eq!(results.generations[0].paper_test_perplexity, Some(71.87));
+    assert_eq!(
+        results.generations[0].paper.get(&Metric::TestPerplexity),
+        Some(&71.87)
+    );
     assert_eq!(results.generations[1].control, "BAN+L");
     // The ensemble's perplexity is that of the mean target probabilities saved per generation.
     let probs: Vec<Vec<f32>> = (0..2)
         .map(|k| {
-            run.read_target_probabilities(k, results.test_tokens)
+            run.read_outputs(Task::Language, k, results.test_samples)
                 .unwrap()
         })
         .collect();
     let expected = banbench::ensemble::ensemble_perplexity(&probs);
     assert_eq!(results.ensembles.len(), 1);
-    assert!((results.ensembles[0].test_perplexity - expected).abs() < 1e-9);
+    assert!((results.ensembles[0].metrics[&Metric::TestPerplexity] - expected).abs() < 1e-9);
     // Each member's own perplexity comes back from its saved probabilities.
     let own = banbench::ensemble::ensemble_perplexity(&probs[..1]);
-    assert!((own - results.generations[0].test_perplexity).abs() < 1e-3 * own);
-    // metrics.jsonl stays readable as vision EpochRecords (what the TUI reads).
-    assert_eq!(run.metrics::<EpochRecord>().unwrap().len(), 4);
-    assert_eq!(run.metrics::<LanguageEpochRecord>().unwrap().len(), 4);
+    assert!((own - results.generations[0].metrics[&Metric::TestPerplexity]).abs() < 1e-3 * own);
+    // One record per epoch, with the perplexities the Run screen draws.
+    let epochs = run.metrics().unwrap();
+    assert_eq!(epochs.len(), 4);
+    assert!(
+        epochs
+            .iter()
+            .all(|r| r.validation_perplexity.is_some() && r.test_perplexity.is_some())
+    );
     assert!(
         std::fs::read_to_string(out_dir.join("results.md"))
             .unwrap()
@@ -271,13 +277,13 @@ fn table6_smoke_profile_runs_on_a_generated_corpus() {
     ]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let table = std::fs::read_to_string(out_dir.join("results.md")).unwrap();
-    for needle in ["| ConvLSTM |", "| LSTM |", "(83.69)", "(68.56)", "(52M)"] {
+    for needle in ["| ConvLSTM |", "| LSTM |", "(83.69, ", "(68.56, ", "(52M)"] {
         assert!(table.contains(needle), "{needle} in\n{table}");
     }
     for row in ["ConvLSTM", "LSTM"] {
-        let results = RunDir::open(&out_dir.join(row))
+        let results = RunDir::open(&out_dir.join(row).join("main"))
             .unwrap()
-            .language_results()
+            .results()
             .unwrap()
             .unwrap();
         assert_eq!(results.state, RunState::Finished);

@@ -8,7 +8,7 @@ use std::path::Path;
 use banbench::arch::Shape;
 use banbench::models::Classifier;
 use banbench::spec::{Control, ControlKind, ModelSpec, Overrides, ResidualUnit, Schedule, Spec};
-use banbench::train::{sgd, train_step};
+use banbench::task::vision::{sgd, train_step};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};

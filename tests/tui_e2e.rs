@@ -2,10 +2,12 @@
 //! Opens the TUI, starts a tiny preset, waits for it to finish, builds an ensemble on the
 //! Ensembles screen, sees its metrics change as a member is added, and quits. Needs tmux.
 
+mod tmux;
+
 use std::path::Path;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use tmux::Tmux;
 
 const TINY: &str = r#"
 name = "tiny"
@@ -30,100 +32,6 @@ lr = 0.05
 count = 2
 control = "ban"
 "#;
-
-/// A session on a tmux server of its own (-L), so the test never touches the user's sessions.
-struct Tmux {
-    socket: String,
-    session: String,
-}
-
-impl Tmux {
-    fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .expect("tmux runs (install it: apt-get install tmux)")
-    }
-
-    fn start(dir: &Path, command: &str) -> Tmux {
-        // One server per test: the tests of this file run in parallel in one process.
-        static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "banbench-e2e-{}-{}",
-            std::process::id(),
-            STARTED.fetch_add(1, Ordering::SeqCst)
-        );
-        let tmux = Tmux {
-            socket: name.clone(),
-            session: name,
-        };
-        let dir = dir.to_str().unwrap();
-        let o = tmux.tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            &tmux.session,
-            "-x",
-            "100",
-            "-y",
-            "30",
-            "-c",
-            dir,
-            command,
-        ]);
-        assert!(
-            o.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        tmux
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", &self.session];
-        args.extend(keys);
-        assert!(self.tmux(&args).status.success());
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(
-            &self
-                .tmux(&["capture-pane", "-p", "-t", &self.session])
-                .stdout,
-        )
-        .into_owned()
-    }
-
-    fn alive(&self) -> bool {
-        self.tmux(&["has-session", "-t", &self.session])
-            .status
-            .success()
-    }
-
-    /// Waits until the screen contains `text`; returns the screen.
-    fn wait_for(&self, text: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "waited {timeout:?} for {text:?}; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // The server is this test's own (-L): stopping it ends only what the test started.
-        let _ = self.tmux(&["kill-server"]);
-    }
-}
 
 /// The ensemble table's row for `metric`, as shown.
 fn row<'a>(screen: &'a str, metric: &str) -> &'a str {

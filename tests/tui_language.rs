@@ -6,15 +6,18 @@ mod tui_common;
 
 use std::path::{Path, PathBuf};
 
-use banbench::events::{
-    EpochRecord, LanguageEnsemble, LanguageEpochRecord, LanguageGeneration, LanguageResults,
-    RunState, Task, generation_label,
-};
+use banbench::events::{Event, Progress};
+use banbench::experiment::Experiment;
 use banbench::lm::spec::LmSpec;
 use banbench::run_dir::RunDir;
-use banbench::spec::Overrides;
-use banbench::tui::app::{App, Effect, LanguageSnapshot, Msg};
+use banbench::run_dir::records::{
+    EnsembleResult, EpochRecord, GenerationResult, Metric, Results, RunState, Scores, Task,
+    generation_label,
+};
+use banbench::spec::{Averaging, Overrides};
+use banbench::tui::app::{App, Effect, Msg};
 use banbench::tui::ensembles::Outcome;
+use banbench::tui::run_view::{Owner, Snapshot};
 use crossterm::event::KeyCode;
 use insta::assert_snapshot;
 use tui_common::*;
@@ -55,34 +58,37 @@ fn lm_spec() -> LmSpec {
     .expect("the tiny language spec is valid")
 }
 
-fn lm_record(generation: usize, epoch: usize) -> LanguageEpochRecord {
+fn lm() -> Experiment {
+    Experiment::Language(Box::new(lm_spec()))
+}
+
+fn lm_record(generation: usize, epoch: usize) -> EpochRecord {
     let ppl = 300.0 / epoch as f64 - 10.0 * generation as f64;
-    LanguageEpochRecord {
-        record: EpochRecord {
-            generation,
-            epoch,
-            epochs: 3,
-            train_loss: 6.0 - 0.5 * epoch as f64 - 0.1 * generation as f64,
-            train_error: 80.0,
-            test_error: 75.0 - epoch as f64,
-            test_nll: ppl.ln(),
-            validation_error: Some(76.0 - epoch as f64),
-            lr: 1.0,
-            images_per_sec: 5000.0,
-            seconds: 4.0 * epoch as f64,
-            eta_seconds: 40.0 - 4.0 * (3 * generation + epoch) as f64,
-        },
-        validation_perplexity: ppl + 5.0,
-        test_perplexity: ppl,
-        train_perplexity: ppl - 20.0,
-        tokens_per_sec: 5000.0,
+    EpochRecord {
+        generation,
+        epoch,
+        epochs: 3,
+        train_loss: 6.0 - 0.5 * epoch as f64 - 0.1 * generation as f64,
+        train_error: 80.0,
+        test_error: 75.0 - epoch as f64,
+        test_nll: ppl.ln(),
+        validation_error: Some(76.0 - epoch as f64),
+        validation_perplexity: Some(ppl + 5.0),
+        test_perplexity: Some(ppl),
+        train_perplexity: Some(ppl - 20.0),
+        lr: 1.0,
+        samples_per_sec: 5000.0,
+        seconds: 4.0 * epoch as f64,
+        eta_seconds: 40.0 - 4.0 * (3 * generation + epoch) as f64,
     }
 }
 
-fn lm_generation(generation: usize, test: f64) -> LanguageGeneration {
-    LanguageGeneration {
+fn lm_generation(generation: usize, test: f64) -> GenerationResult {
+    let label = generation_label(generation);
+    GenerationResult {
         generation,
-        label: generation_label(generation),
+        paper: lm().paper(&label),
+        label,
         model: "LSTM".into(),
         control: if generation == 0 {
             "labels".into()
@@ -91,31 +97,33 @@ fn lm_generation(generation: usize, test: f64) -> LanguageGeneration {
         },
         parameters: 12_345,
         train_seconds: 12.0 + generation as f64,
-        best_epoch: 3,
-        validation_perplexity: test + 5.0,
-        test_perplexity: test,
-        test_error: 70.0 - generation as f64,
-        paper_validation_perplexity: (generation == 0).then_some(75.11),
-        paper_test_perplexity: (generation == 0).then_some(71.87),
+        best_epoch: Some(3),
+        metrics: Scores::from([
+            (Metric::ValidationPerplexity, test + 5.0),
+            (Metric::TestPerplexity, test),
+            (Metric::TestError, 70.0 - generation as f64),
+        ]),
     }
 }
 
-fn lm_results(state: RunState, generations: Vec<LanguageGeneration>) -> LanguageResults {
+fn lm_results(state: RunState, generations: Vec<GenerationResult>) -> Results {
     let ensembles = if generations.len() >= 2 {
-        vec![LanguageEnsemble {
+        vec![EnsembleResult {
             name: "Teacher+BAN-1".into(),
             members: vec![0, 1],
-            test_perplexity: 95.5,
+            average: Averaging::Probabilities,
+            metrics: Scores::from([(Metric::TestPerplexity, 95.5)]),
+            paper: Scores::new(),
         }]
     } else {
         Vec::new()
     };
-    LanguageResults {
+    Results {
         task: Task::Language,
         name: "tiny-lm".into(),
-        corpus: "data/ptb".into(),
-        vocabulary: 10_000,
-        test_tokens: 4,
+        dataset: "data/ptb".into(),
+        test_samples: 4,
+        vocabulary: Some(10_000),
         device: "flex".into(),
         state,
         generations,
@@ -124,11 +132,11 @@ fn lm_results(state: RunState, generations: Vec<LanguageGeneration>) -> Language
 }
 
 /// A language run watched from another session: the teacher and BAN-1 finished, BAN-2 one
-/// epoch in.
+/// epoch in; its process lives and its directory holds no events.jsonl.
 fn watched() -> App {
     let mut app = app();
-    let snapshot = LanguageSnapshot {
-        spec: lm_spec(),
+    let snapshot = Snapshot {
+        experiment: lm(),
         epochs: (0..2)
             .flat_map(|k| (1..=3).map(move |e| lm_record(k, e)))
             .chain([lm_record(2, 1)])
@@ -138,9 +146,15 @@ fn watched() -> App {
             vec![lm_generation(0, 100.0), lm_generation(1, 97.25)],
         )),
     };
-    app.update(Msg::OpenedLanguage {
+    app.update(Msg::Opened {
         dir: PathBuf::from("runs/tiny-lm-20260101-120000"),
+        snapshot: snapshot.clone(),
+    });
+    app.update(Msg::Polled {
         snapshot,
+        events: Vec::new(),
+        progress: None,
+        owner: alive(),
     });
     app
 }
@@ -171,7 +185,7 @@ fn serve_targets(app: &mut App, dir: &RunDir, effects: Vec<Effect>) {
     while let Some(effect) = pending.pop() {
         if let Effect::ReadTargets { generation, tokens } = effect {
             let probabilities = dir
-                .read_target_probabilities(generation, tokens)
+                .read_outputs(Task::Language, generation, tokens)
                 .map_err(|e| format!("{e:#}"));
             pending.extend(app.update(Msg::Targets {
                 generation,
@@ -183,7 +197,14 @@ fn serve_targets(app: &mut App, dir: &RunDir, effects: Vec<Effect>) {
 
 fn perplexity(outcome: &Outcome) -> f64 {
     match outcome {
-        Outcome::Ready(e) => e.metrics.nll.exp(),
+        Outcome::Ready(e) => {
+            // Only the test perplexity is defined for a language ensemble.
+            assert_eq!(
+                e.metrics.keys().copied().collect::<Vec<_>>(),
+                vec![Metric::TestPerplexity]
+            );
+            e.metrics[&Metric::TestPerplexity]
+        }
         other => panic!("no perplexity: {other:?}"),
     }
 }
@@ -192,22 +213,25 @@ fn perplexity(outcome: &Outcome) -> f64 {
 fn toggling_a_member_recomputes_the_ensemble_perplexity_from_target_probabilities() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("tiny-lm");
-    let spec = lm_spec();
-    let dir = RunDir::create_with(&root, &spec.to_toml(), |_| true).unwrap();
+    let dir = RunDir::create(&root, &lm()).unwrap();
     let results = lm_results(
         RunState::Finished,
         vec![lm_generation(0, 4.0), lm_generation(1, 4.0)],
     );
-    dir.write_language_results(&results, "").unwrap();
+    dir.write_results(&results, "").unwrap();
     // Four test tokens; the teacher and BAN-1 are confident on different halves.
-    dir.write_target_probabilities(0, &[0.5, 0.5, 0.125, 0.125])
+    dir.write_outputs(Task::Language, 0, &[0.5, 0.5, 0.125, 0.125])
         .unwrap();
-    dir.write_target_probabilities(1, &[0.125, 0.125, 0.5, 0.5])
+    dir.write_outputs(Task::Language, 1, &[0.125, 0.125, 0.5, 0.5])
         .unwrap();
 
     let mut app = app();
-    let (_, msg) = banbench::tui::open(&root).unwrap();
-    assert!(matches!(msg, Msg::OpenedLanguage { .. }), "{msg:?}");
+    let msg = banbench::tui::open(&root).unwrap();
+    let Msg::Opened { snapshot, .. } = &msg else {
+        panic!("{msg:?}")
+    };
+    assert_eq!(snapshot.experiment, lm());
+    assert_eq!(snapshot.results.as_ref(), Some(&results));
     app.update(msg);
     let effects = app.update(key(KeyCode::Char('4')));
     assert!(
@@ -277,11 +301,10 @@ const FACTS: banbench::tui::setup::CorpusFacts = banbench::tui::setup::CorpusFac
 fn language_setup(
     corpus: Result<banbench::tui::setup::CorpusFacts, String>,
 ) -> banbench::tui::setup::Setup {
-    use banbench::tui::app::Experiment;
     banbench::tui::setup::Setup::new(
         vec![banbench::tui::setup::PresetEntry {
             path: PathBuf::from("presets/lm/tiny-lm.toml"),
-            spec: Ok(Experiment::Language(Box::new(lm_spec()))),
+            spec: Ok(lm()),
             corpus: Some(corpus),
         }],
         banbench::device::DeviceChoice::Flex,
@@ -292,7 +315,6 @@ fn language_setup(
 /// from the corpus read when the preset was listed, and Enter starts it with the edited epochs.
 #[test]
 fn a_language_preset_starts_from_setup() {
-    use banbench::tui::app::Experiment;
     use banbench::tui::setup::Field;
 
     let mut app = app();
@@ -343,129 +365,228 @@ fn a_language_preset_starts_from_setup() {
     );
 }
 
-/// A language run started from Setup: progress and log lines come as the worker's events,
-/// perplexity records from polling the run directory; the Run screen shows validation and
-/// test perplexity curves.
+/// A language run started from Setup sends the same events as a vision run; each read of its
+/// run directory brings its records, the events appended since, its progress and its owner.
+/// The Run screen shows validation and test perplexity curves.
 #[test]
 fn a_language_run_started_here_follows_events_and_its_run_directory() {
-    use banbench::events::Event;
-
     let mut app = app();
-    let empty = LanguageSnapshot {
-        spec: lm_spec(),
-        epochs: Vec::new(),
-        results: None,
-    };
-    app.update(Msg::LaunchedLanguage {
-        dir: PathBuf::from("runs/tiny-lm-20260101-120000"),
-        snapshot: empty,
-    });
-    let run = app.run.as_ref().unwrap();
-    assert!(run.is_language() && run.is_live_running());
-    app.update(Msg::Worker(Event::GenerationStarted {
-        generation: 0,
-        model: "lstm-1x12-tied".into(),
-        control: "labels".into(),
-        parameters: 1_234,
-    }));
+    let mut run = launch_language(&mut app);
+    let view = app.run.as_ref().unwrap();
+    assert!(view.task() == Task::Language && view.is_live_running());
     let record = lm_record(0, 1);
-    app.update(Msg::Worker(Event::Log(record.line())));
-    app.update(Msg::Worker(Event::Epoch(record.record.clone())));
-    app.update(Msg::Worker(Event::Progress {
-        generation: 0,
-        epoch: 2,
-        batch: 5,
-        batches: 10,
-        images_per_sec: 4321.0,
-    }));
-    app.update(Msg::PolledLanguage(LanguageSnapshot {
-        spec: lm_spec(),
-        epochs: vec![record],
-        results: None,
-    }));
-    let run = app.run.as_ref().unwrap();
+    run.emit(Event::Epoch(record.clone()));
+    run.emit(lm_progress(2, 5));
+    run.poll(&mut app);
+    // A read that brings nothing new logs nothing twice.
+    run.poll(&mut app);
+    let view = app.run.as_ref().unwrap();
     // The epoch is logged once, with perplexities (not as a vision error line).
-    assert_eq!(run.log.iter().filter(|l| l.contains("epoch")).count(), 1);
+    let epochs: Vec<&String> = view.log.iter().filter(|l| l.contains("loss")).collect();
+    assert_eq!(epochs.len(), 1, "{:?}", view.log);
     assert!(
-        run.log.iter().any(|l| l.contains("val ppl")),
+        epochs[0].contains("val ppl") && !epochs[0].contains("test err"),
         "{:?}",
-        run.log
+        view.log
     );
-    assert_eq!(run.current.as_ref().unwrap().parameters, 1_234);
+    assert_eq!(view.current.as_ref().unwrap().parameters, 1_234);
+    assert_eq!(view.samples_per_sec(), Some(4321.0));
+    assert_eq!(view.device, "flex");
     let screen = render(&app, 100, 30);
     assert!(
-        screen.contains("Validation perplexity") && screen.contains("Test perplexity"),
+        screen.contains("Validation perplexity")
+            && screen.contains("Test perplexity")
+            && screen.contains("tok/s"),
         "{screen}"
     );
     assert_snapshot!(screen);
 
     // A failure heard as an event is not undone by the next read of the files.
-    app.update(Msg::Worker(Event::Failed("out of memory".into())));
-    app.update(Msg::PolledLanguage(LanguageSnapshot {
-        spec: lm_spec(),
-        epochs: Vec::new(),
-        results: Some(lm_results(RunState::Running, vec![lm_generation(0, 99.0)])),
-    }));
+    run.emit(Event::Failed {
+        message: "out of memory".into(),
+    });
+    run.exit(&mut app);
     assert_eq!(app.run.as_ref().unwrap().state, RunState::Failed);
+    let mut later = run.snapshot.clone();
+    later.results = Some(lm_results(RunState::Running, vec![lm_generation(0, 99.0)]));
+    app.update(Msg::Polled {
+        snapshot: later,
+        events: Vec::new(),
+        progress: run.progress.clone(),
+        owner: Owner::None,
+    });
+    let view = app.run.as_ref().unwrap();
+    assert_eq!(view.state, RunState::Failed);
+    assert_eq!(view.state_text(), "failed");
+    assert_eq!(view.error.as_deref(), Some("out of memory"));
+    assert!(view.log.last().unwrap().contains("out of memory"));
+    assert!(!view.is_live_running());
 
-    // The language worker sends no end event: once the files say the run ended, nothing is
-    // shown as training any more.
-    let mut app = app_with_live_language_run();
+    // A run stopped from here ends with its Ended event, as a vision run: nothing is shown as
+    // training any more.
+    let mut app = tui_common::app();
+    let mut run = launch_language(&mut app);
     app.update(key(KeyCode::Char('c')));
-    app.update(key(KeyCode::Char('y')));
-    app.update(Msg::WorkerEnded);
-    app.update(Msg::PolledLanguage(LanguageSnapshot {
-        spec: lm_spec(),
-        epochs: vec![lm_record(0, 1)],
-        results: Some(lm_results(RunState::Stopped, vec![lm_generation(0, 99.0)])),
-    }));
-    let run = app.run.as_ref().unwrap();
-    assert_eq!(run.state, RunState::Stopped);
-    assert!(run.current.is_none() && run.progress.is_none() && run.eta.is_none());
-    assert!(run.log.last().unwrap().contains("stopped"), "{:?}", run.log);
+    assert_eq!(app.update(key(KeyCode::Char('y'))), vec![Effect::Stop]);
+    assert_eq!(app.run.as_ref().unwrap().state_text(), "stopping");
+    run.emit(Event::Epoch(lm_record(0, 1)));
+    run.emit(Event::GenerationDone {
+        generation: lm_generation(0, 99.0),
+        ensembles: Vec::new(),
+    });
+    run.emit(Event::log(
+        "stopped during BAN-1; finished generations are saved",
+    ));
+    run.emit(Event::Ended(lm_results(
+        RunState::Stopped,
+        vec![lm_generation(0, 99.0)],
+    )));
+    run.exit(&mut app);
+    let view = app.run.as_ref().unwrap();
+    assert_eq!(view.state, RunState::Stopped);
+    assert_eq!(view.state_text(), "stopped");
+    assert!(view.current.is_none() && view.progress.is_none() && view.eta.is_none());
+    assert!(
+        view.log.last().unwrap().contains("stopped"),
+        "{:?}",
+        view.log
+    );
+    assert_eq!(view.generations.len(), 1);
+    assert_eq!(view.test_samples, Some(4));
 
     // A watched run that failed and was resumed elsewhere shows it running again.
     let mut app = tui_common::app();
-    app.update(Msg::OpenedLanguage {
-        dir: PathBuf::from("runs/tiny-lm"),
-        snapshot: LanguageSnapshot {
-            spec: lm_spec(),
-            epochs: Vec::new(),
-            results: Some(lm_results(RunState::Failed, vec![lm_generation(0, 99.0)])),
+    let mut run = FakeRun::new(
+        "runs/tiny-lm",
+        lm(),
+        lm_results(RunState::Running, Vec::new()),
+    );
+    run.snapshot.results = Some(lm_results(RunState::Failed, vec![lm_generation(0, 99.0)]));
+    run.open(&mut app);
+    assert_eq!(app.run.as_ref().unwrap().state, RunState::Failed);
+    // events.jsonl from its start: the first attempt's events, its failure, then the resumed
+    // attempt's.
+    for event in [
+        lm_started(),
+        Event::GenerationDone {
+            generation: lm_generation(0, 99.0),
+            ensembles: Vec::new(),
         },
-    });
-    app.update(Msg::PolledLanguage(LanguageSnapshot {
-        spec: lm_spec(),
-        epochs: Vec::new(),
-        results: Some(lm_results(RunState::Running, vec![lm_generation(0, 99.0)])),
-    }));
-    assert_eq!(app.run.as_ref().unwrap().state, RunState::Running);
+        Event::Failed {
+            message: "out of memory".into(),
+        },
+    ] {
+        run.emit(event);
+    }
+    run.owner = alive();
+    run.snapshot.results = Some(lm_results(RunState::Running, vec![lm_generation(0, 99.0)]));
+    run.emit(lm_started_resuming(vec![0]));
+    run.poll(&mut app);
+    let view = app.run.as_ref().unwrap();
+    assert_eq!(view.state, RunState::Running);
+    assert!(view.is_live_running() && view.error.is_none());
+    assert!(
+        view.log
+            .last()
+            .unwrap()
+            .contains("resuming: Teacher already done"),
+        "{:?}",
+        view.log
+    );
 }
 
-/// A language run launched from Setup, its teacher half-way through an epoch.
-fn app_with_live_language_run() -> App {
-    use banbench::events::Event;
+/// A language run's Ensembles lab follows the run: once a generation is done and results.json
+/// says how many test tokens there are, its target probabilities are asked for.
+#[test]
+fn a_language_generation_finished_while_the_lab_is_open_is_read_at_once() {
     let mut app = app();
-    app.update(Msg::LaunchedLanguage {
-        dir: PathBuf::from("runs/tiny-lm-20260101-120000"),
-        snapshot: LanguageSnapshot {
-            spec: lm_spec(),
-            epochs: Vec::new(),
-            results: None,
-        },
+    let mut run = launch_language(&mut app);
+    // Nothing to read before a generation is done.
+    assert_eq!(app.update(key(KeyCode::Char('4'))), vec![]);
+    run.emit(Event::Epoch(lm_record(0, 1)));
+    run.emit(Event::GenerationDone {
+        generation: lm_generation(0, 99.0),
+        ensembles: Vec::new(),
     });
-    app.update(Msg::Worker(Event::GenerationStarted {
+    run.emit(Event::GenerationStarted {
+        generation: 1,
+        model: "lstm-1x12-tied".into(),
+        control: "BAN+L".into(),
+        parameters: 1_234,
+    });
+    assert_eq!(
+        run.poll(&mut app),
+        vec![Effect::ReadTargets {
+            generation: 0,
+            tokens: 4
+        }]
+    );
+    assert_eq!(app.lab.generations.len(), 1);
+    assert_eq!(
+        app.run
+            .as_ref()
+            .unwrap()
+            .current
+            .as_ref()
+            .unwrap()
+            .generation,
+        1
+    );
+    app.update(Msg::Targets {
+        generation: 0,
+        probabilities: Ok(vec![0.5, 0.5, 0.125, 0.125]),
+    });
+    app.update(key(KeyCode::Char(' ')));
+    assert!((perplexity(&app.lab.outcome) - 4.0).abs() < 1e-9);
+    // Asked once.
+    assert_eq!(run.poll(&mut app), vec![]);
+}
+
+fn lm_started() -> Event {
+    lm_started_resuming(Vec::new())
+}
+
+fn lm_started_resuming(resumed: Vec<usize>) -> Event {
+    Event::Started {
+        task: Task::Language,
+        name: "tiny-lm".into(),
+        dataset: "data/ptb".into(),
+        device: "flex".into(),
+        generations: 3,
+        epochs: 3,
+        batches_per_epoch: 10,
+        resumed,
+    }
+}
+
+fn lm_progress(epoch: usize, batch: usize) -> Event {
+    Event::Progress(Progress {
+        generation: 0,
+        epoch,
+        batch,
+        batches: 10,
+        samples_per_sec: 4321.0,
+        paused: false,
+    })
+}
+
+/// A language run launched from Setup, its teacher half-way through its first epoch, as the
+/// first read of its run directory finds it.
+fn launch_language(app: &mut App) -> FakeRun {
+    let mut run = FakeRun::launch(
+        app,
+        "runs/tiny-lm-20260101-120000",
+        lm(),
+        lm_results(RunState::Running, Vec::new()),
+    );
+    run.emit(lm_started());
+    run.emit(Event::GenerationStarted {
         generation: 0,
         model: "lstm-1x12-tied".into(),
         control: "labels".into(),
         parameters: 1_234,
-    }));
-    app.update(Msg::Worker(Event::Progress {
-        generation: 0,
-        epoch: 2,
-        batch: 5,
-        batches: 10,
-        images_per_sec: 4321.0,
-    }));
-    app
+    });
+    run.emit(lm_progress(1, 5));
+    run.poll(app);
+    run
 }

@@ -5,8 +5,10 @@ mod tui_common;
 
 use std::path::PathBuf;
 
-use banbench::events::{Event, RunState};
-use banbench::tui::app::{App, Msg, RunEntry, Snapshot};
+use banbench::events::Event;
+use banbench::run_dir::records::RunState;
+use banbench::tui::app::{App, Msg, RunEntry};
+use banbench::tui::run_view::Snapshot;
 use crossterm::event::KeyCode;
 use insta::assert_snapshot;
 use tui_common::*;
@@ -101,11 +103,11 @@ fn run_finished() {
 #[test]
 fn run_failed() {
     let mut app = app();
-    live(&mut app, 1, 1);
-    app.update(Msg::Worker(Event::Failed(
-        "data.train_samples: 200 is more than the 100 images of class 3".into(),
-    )));
-    app.update(Msg::WorkerEnded);
+    let mut run = live(&mut app, 1, 1);
+    run.emit(Event::Failed {
+        message: "data.train_samples: 200 is more than the 100 images of class 3".into(),
+    });
+    run.exit(&mut app);
     assert_snapshot!(at(&app));
 }
 
@@ -113,7 +115,7 @@ fn run_failed() {
 fn run_watched_from_another_session() {
     let mut app = app();
     let snapshot = Snapshot {
-        spec: tiny_spec(),
+        experiment: tiny(),
         epochs: (1..=3)
             .map(|e| record(0, e, 2.0 - 0.3 * e as f64, 30.0 - 5.0 * e as f64))
             .chain([record(1, 1, 1.5, 22.0)])
@@ -122,8 +124,17 @@ fn run_watched_from_another_session() {
     };
     app.update(Msg::Opened {
         dir: PathBuf::from("runs/tiny-20260101-120000"),
-        snapshot,
+        snapshot: snapshot.clone(),
     });
+    // Its process lives (elsewhere) and its directory holds no events.jsonl: the view is the
+    // records', and the run can be paused and stopped from here.
+    app.update(Msg::Polled {
+        snapshot,
+        events: Vec::new(),
+        progress: None,
+        owner: alive(),
+    });
+    assert!(app.run.as_ref().unwrap().is_live_running());
     assert_snapshot!(at(&app));
 }
 
@@ -242,5 +253,16 @@ fn no_size_panics() {
 fn run_in_the_first_epoch() {
     let mut app = app();
     live(&mut app, 0, 3);
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn run_whose_owner_is_gone() {
+    let mut app = app();
+    let mut run = live(&mut app, 4, 2);
+    run.owner = banbench::tui::run_view::Owner::Stale {
+        why: "stale: owner gone 3m ago".into(),
+    };
+    run.poll(&mut app);
     assert_snapshot!(at(&app));
 }

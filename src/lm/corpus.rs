@@ -7,6 +7,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use super::spec::LmSpec;
+
+/// The corpus as one run uses it (after `corpus.max_tokens`).
+pub fn load_corpus(spec: &LmSpec) -> Result<Corpus> {
+    let mut corpus = Corpus::load(&spec.corpus.path)?;
+    if let Some(n) = spec.corpus.max_tokens {
+        for split in [&mut corpus.train, &mut corpus.valid, &mut corpus.test] {
+            split.truncate(n);
+        }
+    }
+    Ok(corpus)
+}
+
 /// The end-of-sentence token appended to every line, as in Mikolov's setup (and Zaremba's code).
 pub const EOS: &str = "<eos>";
 /// The unknown-word token; valid/test words outside the training vocabulary become this.

@@ -96,21 +96,14 @@ impl Default for LmGenerations {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// The paper's perplexities of one row label.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaperPerplexity {
-    pub valid: f64,
-    pub test: f64,
-}
-
-/// Whether a preset's TOML is a language-model spec or table (it names a corpus).
-pub fn is_lm_source(source: &str) -> bool {
-    toml::from_str::<toml::Table>(source).is_ok_and(|t| {
-        t.contains_key("corpus")
-            || t.get("base")
-                .and_then(|b| b.as_table())
-                .is_some_and(|b| b.contains_key("corpus"))
-    })
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<f64>,
 }
 
 impl LmSpec {

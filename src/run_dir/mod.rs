@@ -1,26 +1,59 @@
-//! The run directory: the contract between the worker and everything that reads a run.
+//! The run directory: the contract between the run process and everything that reads a run.
 //!
 //! ```text
-//! spec.toml        the resolved spec
+//! spec.toml        the resolved spec (vision or language)
+//! lock, heartbeat  the one writer: host, pid and start time; a time refreshed every few seconds
+//! control          what a follower asks of the run: "run", "pause" or "stop"
+//! events.jsonl     every event but progress, one JSON object per line, appended
+//! progress.json    the latest progress within an epoch
+//! run.log          what a detached run printed
 //! metrics.jsonl    one EpochRecord per line
 //! checkpoints/     gen-K.bpk, one per finished generation
-//! logits/          gen-K.f32 (test logits, little-endian f32, samples x classes), labels.json
+//! logits/          gen-K.f32 (vision: test logits, little-endian f32, samples x classes) and
+//!                  labels.json; gen-K.target.f32 (language: each test token's target probability)
 //! results.json     Results: every finished generation and ensemble
 //! results.md       the same as a table
 //! ```
 //! Every file is written atomically (temporary file + rename), so a reader in another SSH
-//! session, or a crash, never sees half a file.
+//! session, or a crash, never sees half a file; events.jsonl is only appended to, a line at a
+//! time, and readers keep only whole lines.
+
+pub mod lock;
+pub mod records;
 
 use std::fs;
-use std::io;
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::ensemble::{Logits, Metrics};
-use crate::events::{LanguageResults, Results};
-use crate::spec::{Overrides, Spec};
+use crate::ensemble::Logits;
+use crate::events::{Event, Progress};
+use crate::experiment::Experiment;
+use crate::spec::Overrides;
+use records::{EpochRecord, Metric, Results, Task, members_label};
+
+/// A new, empty directory `parent/NAME-YYYYmmdd-HHMMSS`, created here so that two runs started
+/// in the same second (in two shells, say) each get their own: the second finds it taken and
+/// moves on to `-2`, `-3`, ...
+pub fn new_default_dir(parent: &Path, name: &str) -> Result<PathBuf> {
+    let stem = format!("{name}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"));
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    for n in 1.. {
+        let dir = parent.join(if n == 1 {
+            stem.clone()
+        } else {
+            format!("{stem}-{n}")
+        });
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+    unreachable!("some suffix is free")
+}
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -43,6 +76,14 @@ pub struct RunDir {
     pub root: PathBuf,
 }
 
+/// What a follower asks of a running run, through the `control` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Run,
+    Pause,
+    Stop,
+}
+
 impl RunDir {
     /// Opens an existing run directory for reading.
     pub fn open(root: &Path) -> Result<RunDir> {
@@ -55,250 +96,16 @@ impl RunDir {
         Ok(dir)
     }
 
-    /// Creates a run directory for `spec`, or reopens one that holds the same spec so that its
-    /// finished generations are kept (resume). A directory holding another spec is an error.
-    pub fn create(root: &Path, spec: &Spec) -> Result<RunDir> {
-        let path = root.join("spec.toml");
-        let same = |existing: &str| {
-            Spec::parse(existing, &path, &Overrides::default()).is_ok_and(|e| &e == spec)
-        };
-        RunDir::create_with(root, &spec.to_toml(), same)
-    }
-
-    /// `create` for a language-model spec.
-    pub fn create_language(root: &Path, spec: &crate::lm::spec::LmSpec) -> Result<RunDir> {
-        let path = root.join("spec.toml");
-        let same = |existing: &str| {
-            crate::lm::spec::LmSpec::parse(existing, &path, &Overrides::default())
-                .is_ok_and(|e| &e == spec)
-        };
-        RunDir::create_with(root, &spec.to_toml(), same)
-    }
-
-    /// How many generations a resumed run keeps: those its results list in order from the
-    /// teacher (`listed`) whose checkpoint and saved test outputs (`outputs(k)`: logits or
-    /// target probabilities) are both on disk.
-    pub fn finished_generations(
-        &self,
-        listed: impl IntoIterator<Item = usize>,
-        outputs: impl Fn(&RunDir, usize) -> PathBuf,
-    ) -> usize {
-        listed
-            .into_iter()
-            .enumerate()
-            .take_while(|&(k, g)| {
-                g == k && outputs(self, k).exists() && self.checkpoint_path(k).exists()
-            })
-            .count()
-    }
-
-    pub fn spec_path(&self) -> PathBuf {
-        self.root.join("spec.toml")
-    }
-    pub fn checkpoint_path(&self, generation: usize) -> PathBuf {
-        self.root
-            .join("checkpoints")
-            .join(format!("gen-{generation}.bpk"))
-    }
-    pub fn logits_path(&self, generation: usize) -> PathBuf {
-        self.root
-            .join("logits")
-            .join(format!("gen-{generation}.f32"))
-    }
-    fn labels_path(&self) -> PathBuf {
-        self.root.join("logits").join("labels.json")
-    }
-    fn metrics_path(&self) -> PathBuf {
-        self.root.join("metrics.jsonl")
-    }
-    pub fn results_path(&self) -> PathBuf {
-        self.root.join("results.json")
-    }
-
-    pub fn spec(&self) -> Result<Spec> {
-        Ok(Spec::load(&self.spec_path(), &Overrides::default())?)
-    }
-
-    pub fn write_logits(&self, generation: usize, logits: &Logits) -> Result<()> {
-        let bytes: Vec<u8> = logits.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let path = self.logits_path(generation);
-        write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))
-    }
-
-    pub fn read_logits(&self, generation: usize, classes: usize, samples: usize) -> Result<Logits> {
-        let path = self.logits_path(generation);
-        let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let expected = samples * classes * 4;
-        if bytes.len() != expected {
-            bail!(
-                "{}: expected {expected} bytes ({samples} samples x {classes} classes of f32), found {}",
-                path.display(),
-                bytes.len()
-            );
-        }
-        let values = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        Ok(Logits { classes, values })
-    }
-
-    pub fn write_labels(&self, labels: &TestLabels) -> Result<()> {
-        write_json(&self.labels_path(), labels)
-    }
-    pub fn labels(&self) -> Result<TestLabels> {
-        read_json(&self.labels_path())
-    }
-
-    /// Rewrites metrics.jsonl with `records` (atomically: the file is small). Vision runs store
-    /// `EpochRecord`s, language runs `LanguageEpochRecord`s (which contain one).
-    pub fn write_metrics<R: Serialize>(&self, records: &[R]) -> Result<()> {
-        let mut text = String::new();
-        for r in records {
-            text.push_str(&serde_json::to_string(r)?);
-            text.push('\n');
-        }
-        let path = self.metrics_path();
-        write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
-    }
-
-    /// metrics.jsonl, one record per line: `EpochRecord`s for any run, or `LanguageEpochRecord`s
-    /// for a language run.
-    pub fn metrics<R: for<'de> Deserialize<'de>>(&self) -> Result<Vec<R>> {
-        let path = self.metrics_path();
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1))
-            })
-            .collect()
-    }
-
-    /// Writes results.json and results.md.
-    pub fn write_results(&self, results: &Results, spec: &Spec) -> Result<()> {
-        write_json(&self.results_path(), results)?;
-        let path = self.root.join("results.md");
-        write_atomic(&path, results_table(results, spec).as_bytes())
-            .with_context(|| format!("writing {}", path.display()))
-    }
-
-    pub fn results(&self) -> Result<Option<Results>> {
-        if !self.results_path().exists() {
-            return Ok(None);
-        }
-        read_json(&self.results_path()).map(Some)
-    }
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    write_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a valid banbench file", path.display()))
-}
-
-fn paper_cells(paper: Option<f64>, measured: f64) -> (String, String) {
-    match paper {
-        Some(p) => (format!("{p:.2}"), format!("{:+.2}", measured - p)),
-        None => ("".into(), "".into()),
-    }
-}
-
-fn metric_cells(m: &Metrics) -> String {
-    format!(
-        "{:.2} | {:.2} | {:.4} | {:.2}",
-        m.top1_error, m.top5_error, m.nll, m.ece
-    )
-}
-
-/// results.md: one row per generation and ensemble, the paper's number beside the measured one
-/// when the spec carries it.
-pub fn results_table(results: &Results, spec: &Spec) -> String {
-    let mut out = format!(
-        "# {}\n\n{} test samples of {}, device {}, state {:?}.\n\
-         Errors and ECE in %, NLL in nats. Delta: measured minus the paper.\n\n",
-        results.name, results.test_samples, results.dataset, results.device, results.state
-    );
-    if !spec.description.is_empty() {
-        out.push_str(&format!("{}\n\n", spec.description));
-    }
-    out.push_str("| Row | Model | Control | Params | Top-1 err | Top-5 err | NLL | ECE | vs teacher | Paper | Delta | Train s |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    let teacher = results
-        .generations
-        .iter()
-        .find(|g| g.generation == 0)
-        .map(|g| g.metrics.top1_error);
-    let delta_teacher = |e: f64| {
-        teacher
-            .map(|t| format!("{:+.2}", e - t))
-            .unwrap_or_default()
-    };
-    for g in &results.generations {
-        let (paper, delta) = paper_cells(g.paper_error, g.metrics.top1_error);
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |\n",
-            g.label,
-            g.model,
-            g.control,
-            g.parameters,
-            metric_cells(&g.metrics),
-            if g.generation == 0 {
-                String::new()
-            } else {
-                delta_teacher(g.metrics.top1_error)
-            },
-            paper,
-            delta,
-            g.train_seconds
-        ));
-    }
-    for e in &results.ensembles {
-        let (paper, delta) = paper_cells(e.paper_error, e.metrics.top1_error);
-        let members = members_text(&e.members);
-        out.push_str(&format!(
-            "| {} | {} | mean of {} | | {} | {} | {} | {} | |\n",
-            e.name,
-            members,
-            e.average,
-            metric_cells(&e.metrics),
-            delta_teacher(e.metrics.top1_error),
-            paper,
-            delta
-        ));
-    }
-    out
-}
-
-// Language-model runs (src/lm) share the directory layout: spec.toml holds an `LmSpec`,
-// metrics.jsonl `LanguageEpochRecord`s, logits/gen-K.target.f32 each test token's probability of
-// its target under generation K (all a probability-averaged ensemble needs), and results.json a
-// `LanguageResults`.
-impl RunDir {
-    /// Creates (or reopens, to resume) a run directory whose spec.toml is `spec_toml`; `same`
-    /// tells whether an existing spec.toml holds the same spec.
-    pub fn create_with(
-        root: &Path,
-        spec_toml: &str,
-        same: impl Fn(&str) -> bool,
-    ) -> Result<RunDir> {
+    /// Creates a run directory for `experiment`, or reopens one that holds the same spec so
+    /// that its finished generations are kept (resume). A directory holding another spec is an
+    /// error.
+    pub fn create(root: &Path, experiment: &Experiment) -> Result<RunDir> {
         let dir = RunDir {
             root: root.to_path_buf(),
         };
         if dir.spec_path().is_file() {
-            let existing = fs::read_to_string(dir.spec_path())
-                .with_context(|| format!("reading {}", dir.spec_path().display()))?;
-            if !same(&existing) {
+            let same = dir.experiment().is_ok_and(|e| &e == experiment);
+            if !same {
                 bail!(
                     "{}: holds a run of another spec; choose another --out directory, or give \
                      the same spec and options to resume it",
@@ -315,31 +122,101 @@ impl RunDir {
             fs::create_dir_all(root.join(sub))
                 .with_context(|| format!("creating {}", root.join(sub).display()))?;
         }
-        write_atomic(&dir.spec_path(), spec_toml.as_bytes())
+        write_atomic(&dir.spec_path(), experiment.to_toml().as_bytes())
             .with_context(|| format!("writing {}", dir.spec_path().display()))?;
         Ok(dir)
     }
 
-    pub fn target_probabilities_path(&self, generation: usize) -> PathBuf {
-        self.root
-            .join("logits")
-            .join(format!("gen-{generation}.target.f32"))
+    /// Takes the directory for this process, the one writer (printing a note when it takes
+    /// over the lock of a writer that is gone); the directory is free again when the lock is
+    /// dropped.
+    pub fn lock(&self) -> Result<lock::RunLock> {
+        let acquired = lock::RunLock::acquire(&self.root)?;
+        if let Some(previous) = acquired.took_over {
+            eprintln!(
+                "banbench: {}: took over the lock of {previous}, which is gone",
+                self.root.display()
+            );
+        }
+        Ok(acquired.lock)
     }
 
-    pub fn write_target_probabilities(&self, generation: usize, probs: &[f32]) -> Result<()> {
-        let bytes: Vec<u8> = probs.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let path = self.target_probabilities_path(generation);
+    /// The experiment spec.toml holds.
+    pub fn experiment(&self) -> Result<Experiment> {
+        Ok(Experiment::load(&self.spec_path(), &Overrides::default())?)
+    }
+
+    /// How many generations a resumed run keeps: those its results list in order from the
+    /// teacher (`listed`) whose checkpoint and saved test outputs are both on disk.
+    pub fn finished_generations(
+        &self,
+        task: Task,
+        listed: impl IntoIterator<Item = usize>,
+    ) -> usize {
+        listed
+            .into_iter()
+            .enumerate()
+            .take_while(|&(k, g)| {
+                g == k && self.outputs_path(task, k).exists() && self.checkpoint_path(k).exists()
+            })
+            .count()
+    }
+
+    pub fn spec_path(&self) -> PathBuf {
+        self.root.join("spec.toml")
+    }
+    pub fn checkpoint_path(&self, generation: usize) -> PathBuf {
+        self.root
+            .join("checkpoints")
+            .join(format!("gen-{generation}.bpk"))
+    }
+    /// A generation's saved test outputs: logits of every test image, or each test token's
+    /// probability of its target (all a probability-averaged ensemble needs).
+    pub fn outputs_path(&self, task: Task, generation: usize) -> PathBuf {
+        let name = match task {
+            Task::Vision => format!("gen-{generation}.f32"),
+            Task::Language => format!("gen-{generation}.target.f32"),
+        };
+        self.root.join("logits").join(name)
+    }
+    fn labels_path(&self) -> PathBuf {
+        self.root.join("logits").join("labels.json")
+    }
+    fn metrics_path(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+    pub fn results_path(&self) -> PathBuf {
+        self.root.join("results.json")
+    }
+    pub fn events_path(&self) -> PathBuf {
+        self.root.join("events.jsonl")
+    }
+    fn progress_path(&self) -> PathBuf {
+        self.root.join("progress.json")
+    }
+    fn control_path(&self) -> PathBuf {
+        self.root.join("control")
+    }
+    /// What a detached run prints goes here.
+    pub fn log_path(&self) -> PathBuf {
+        self.root.join("run.log")
+    }
+
+    pub fn write_outputs(&self, task: Task, generation: usize, values: &[f32]) -> Result<()> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let path = self.outputs_path(task, generation);
         write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))
     }
 
-    pub fn read_target_probabilities(&self, generation: usize, tokens: usize) -> Result<Vec<f32>> {
-        let path = self.target_probabilities_path(generation);
+    /// A generation's saved test outputs, which must hold `len` floats.
+    pub fn read_outputs(&self, task: Task, generation: usize, len: usize) -> Result<Vec<f32>> {
+        let path = self.outputs_path(task, generation);
         let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        if bytes.len() != tokens * 4 {
+        if bytes.len() != len * 4 {
             bail!(
-                "{}: expected {} bytes ({tokens} tokens of f32), found {}",
+                "{}: expected {} bytes ({len} values of f32), found {}",
                 path.display(),
-                tokens * 4,
+                len * 4,
                 bytes.len()
             );
         }
@@ -349,84 +226,246 @@ impl RunDir {
             .collect())
     }
 
-    /// Writes results.json and results.md of a language run.
-    pub fn write_language_results(
-        &self,
-        results: &LanguageResults,
-        description: &str,
-    ) -> Result<()> {
-        write_json(&self.results_path(), results)?;
-        let path = self.root.join("results.md");
-        write_atomic(
-            &path,
-            language_results_table(results, description).as_bytes(),
-        )
-        .with_context(|| format!("writing {}", path.display()))
+    /// A vision generation's test logits.
+    pub fn read_logits(&self, generation: usize, classes: usize, samples: usize) -> Result<Logits> {
+        let values = self.read_outputs(Task::Vision, generation, samples * classes)?;
+        Ok(Logits { classes, values })
     }
 
-    pub fn language_results(&self) -> Result<Option<LanguageResults>> {
+    pub fn write_labels(&self, labels: &TestLabels) -> Result<()> {
+        write_json(&self.labels_path(), labels)
+    }
+    pub fn labels(&self) -> Result<TestLabels> {
+        read_json(&self.labels_path())
+    }
+
+    /// Rewrites metrics.jsonl with `records` (atomically: the file is small).
+    pub fn write_metrics(&self, records: &[EpochRecord]) -> Result<()> {
+        let mut text = String::new();
+        for r in records {
+            text.push_str(&serde_json::to_string(r)?);
+            text.push('\n');
+        }
+        let path = self.metrics_path();
+        write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// metrics.jsonl, one record per line.
+    pub fn metrics(&self) -> Result<Vec<EpochRecord>> {
+        let path = self.metrics_path();
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1))
+            })
+            .collect()
+    }
+
+    /// Writes results.json and results.md (`description`: the spec's, shown above the table).
+    pub fn write_results(&self, results: &Results, description: &str) -> Result<()> {
+        write_json(&self.results_path(), results)?;
+        let path = self.root.join("results.md");
+        write_atomic(&path, results_table(results, description).as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn results(&self) -> Result<Option<Results>> {
         if !self.results_path().exists() {
             return Ok(None);
         }
         read_json(&self.results_path()).map(Some)
     }
-}
 
-fn perplexity_cells(paper: Option<f64>, measured: f64) -> (String, String) {
-    match paper {
-        Some(p) => (format!("{p:.2}"), format!("{:+.2}", measured - p)),
-        None => ("".into(), "".into()),
+    /// Appends one event to events.jsonl (the run process is its only writer).
+    pub fn append_event(&self, event: &Event) -> Result<()> {
+        let path = self.events_path();
+        let mut line = serde_json::to_string(event)?;
+        line.push('\n');
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The whole events of events.jsonl from byte `offset` on, and the offset after the last
+    /// whole line (a line still being written is read next time).
+    pub fn events_since(&self, offset: u64) -> Result<(Vec<Event>, u64)> {
+        let path = self.events_path();
+        let mut file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), offset)),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        file.seek(io::SeekFrom::Start(offset))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let whole = text.rfind('\n').map_or(0, |i| i + 1);
+        let events = text[..whole]
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).with_context(|| format!("{}: {l}", path.display())))
+            .collect::<Result<_>>()?;
+        Ok((events, offset + whole as u64))
+    }
+
+    pub fn write_progress(&self, progress: &Progress) -> Result<()> {
+        write_json(&self.progress_path(), progress)
+    }
+
+    /// The latest progress, if the run has reported any.
+    pub fn progress(&self) -> Option<Progress> {
+        read_json(&self.progress_path()).ok()
+    }
+
+    /// Asks the run process to run, pause or stop (it reads the file between batches).
+    pub fn request(&self, request: Request) -> Result<()> {
+        let word = match request {
+            Request::Run => "run",
+            Request::Pause => "pause",
+            Request::Stop => "stop",
+        };
+        let path = self.control_path();
+        write_atomic(&path, word.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// What the control file asks (run when there is none).
+    pub fn requested(&self) -> Request {
+        match fs::read_to_string(self.control_path())
+            .as_deref()
+            .map(str::trim)
+        {
+            Ok("pause") => Request::Pause,
+            Ok("stop") => Request::Stop,
+            _ => Request::Run,
+        }
     }
 }
 
-/// results.md of a language run: perplexities where a vision run shows errors.
-pub fn language_results_table(results: &LanguageResults, description: &str) -> String {
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    write_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a valid banbench file (or one written by an older banbench; start a new run directory)",
+            path.display()
+        )
+    })
+}
+
+/// results.md: one row per generation and ensemble with the task's metrics, the change of the
+/// primary one against the teacher, and the paper's numbers beside the measured ones.
+pub fn results_table(results: &Results, description: &str) -> String {
+    let task = results.task;
+    let primary = task.primary();
+    let samples = match task {
+        Task::Vision => format!(
+            "{} test samples of {}",
+            results.test_samples, results.dataset
+        ),
+        Task::Language => format!(
+            "{} test tokens of {} (vocabulary {})",
+            results.test_samples,
+            results.dataset,
+            results.vocabulary.unwrap_or(0)
+        ),
+    };
+    let units = match task {
+        Task::Vision => "Errors and ECE in %, NLL in nats.",
+        Task::Language => {
+            "Perplexity of the best-validation checkpoint; next-token top-1 error in %."
+        }
+    };
     let mut out = format!(
-        "# {}\n\n{} test tokens of {} (vocabulary {}), device {}, state {:?}.\n\
-         Perplexity of the best-validation checkpoint; next-token top-1 error in %. Delta: measured minus the paper.\n\n",
-        results.name,
-        results.test_tokens,
-        results.corpus,
-        results.vocabulary,
-        results.device,
-        results.state
+        "# {}\n\n{samples}, device {}, state {:?}.\n{units} Delta: measured minus the paper.\n\n",
+        results.name, results.device, results.state
     );
     if !description.is_empty() {
         out.push_str(&format!("{description}\n\n"));
     }
-    out.push_str("| Row | Model | Control | Params | Val ppl | Paper val | Delta | Test ppl | Paper test | Delta | Test err | Best epoch | Train s |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    // The paper's columns: every metric the paper gives a number for in this run.
+    let paper_metrics: Vec<Metric> = task
+        .metrics()
+        .iter()
+        .copied()
+        .filter(|m| {
+            let generations = results.generations.iter().map(|g| &g.paper);
+            let ensembles = results.ensembles.iter().map(|e| &e.paper);
+            generations.chain(ensembles).any(|p| p.contains_key(m))
+        })
+        .collect();
+    let mut header = vec!["Row", "Model", "Control", "Params"];
+    header.extend(task.metrics().iter().map(|m| m.header()));
+    header.push("vs teacher");
+    for _ in &paper_metrics {
+        header.extend(["Paper", "Delta"]);
+    }
+    if results.generations.iter().any(|g| g.best_epoch.is_some()) {
+        header.push("Best epoch");
+    }
+    let best_epochs = header.last() == Some(&"Best epoch");
+    header.push("Train s");
+    out.push_str(&format!("| {} |\n", header.join(" | ")));
+    out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    let teacher = results.teacher_score();
+    let row = |metrics: &records::Scores, paper: &records::Scores, vs_teacher: bool| {
+        let mut cells: Vec<String> = task
+            .metrics()
+            .iter()
+            .map(|m| metrics.get(m).map(|&v| m.format(v)).unwrap_or_default())
+            .collect();
+        cells.push(match (vs_teacher, teacher, metrics.get(&primary)) {
+            (true, Some(t), Some(v)) => format!("{:+.2}", v - t),
+            _ => String::new(),
+        });
+        for m in &paper_metrics {
+            match (paper.get(m), metrics.get(m)) {
+                (Some(p), Some(v)) => cells.extend([m.format(*p), format!("{:+.2}", v - p)]),
+                (Some(p), None) => cells.extend([m.format(*p), String::new()]),
+                _ => cells.extend([String::new(), String::new()]),
+            }
+        }
+        cells
+    };
     for g in &results.generations {
-        let (pv, dv) = perplexity_cells(g.paper_validation_perplexity, g.validation_perplexity);
-        let (pt, dt) = perplexity_cells(g.paper_test_perplexity, g.test_perplexity);
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} | {pv} | {dv} | {:.2} | {pt} | {dt} | {:.2} | {} | {:.0} |\n",
-            g.label,
-            g.model,
-            g.control,
-            g.parameters,
-            g.validation_perplexity,
-            g.test_perplexity,
-            g.test_error,
-            g.best_epoch,
-            g.train_seconds
-        ));
+        let mut cells = vec![
+            g.label.clone(),
+            g.model.clone(),
+            g.control.clone(),
+            g.parameters.to_string(),
+        ];
+        cells.extend(row(&g.metrics, &g.paper, g.generation != 0));
+        if best_epochs {
+            cells.push(g.best_epoch.map(|e| e.to_string()).unwrap_or_default());
+        }
+        cells.push(format!("{:.0}", g.train_seconds));
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     for e in &results.ensembles {
-        let members = members_text(&e.members);
-        out.push_str(&format!(
-            "| {} | {} | mean of probabilities | | | | | {:.2} | | | | | |\n",
-            e.name, members, e.test_perplexity
-        ));
+        let mut cells = vec![
+            e.name.clone(),
+            members_label(&e.members),
+            format!("mean of {}", e.average),
+            String::new(),
+        ];
+        cells.extend(row(&e.metrics, &e.paper, true));
+        if best_epochs {
+            cells.push(String::new());
+        }
+        cells.push(String::new());
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     out
-}
-
-/// "Teacher + BAN-1 + BAN-2": an ensemble's members as results tables name them.
-fn members_text(members: &[usize]) -> String {
-    let labels: Vec<String> = members
-        .iter()
-        .map(|&m| crate::events::generation_label(m))
-        .collect();
-    labels.join(" + ")
 }

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crossterm::event::KeyCode;
 
-use crate::ensemble::{self, Logits, Metrics};
-use crate::events::GenerationResult;
+use crate::ensemble::{self, Logits};
 use crate::run_dir::TestLabels;
+use crate::run_dir::records::{GenerationResult, Metric, Scores};
 use crate::spec::Averaging;
 
 use super::app::Effect;
@@ -26,7 +26,7 @@ pub enum Slot<T> {
 pub struct Ensemble {
     pub members: Vec<usize>,
     pub average: Averaging,
-    pub metrics: Metrics,
+    pub metrics: Scores,
 }
 
 /// The current ensemble's metrics, or why there are none yet.
@@ -34,8 +34,8 @@ pub struct Ensemble {
 pub enum Outcome {
     NoMembers,
     Reading,
-    /// For a language run only `metrics.nll` is defined: nats per test token of the mean of the
-    /// members' probabilities of each target token (the perplexity is its exp).
+    /// For a language run only the test perplexity is defined (from the mean of the members'
+    /// probabilities of each target token).
     Ready(Ensemble),
     Failed(String),
 }
@@ -219,12 +219,10 @@ impl EnsembleLab {
             return Outcome::Ready(Ensemble {
                 members: self.members.iter().copied().collect(),
                 average: Averaging::Probabilities,
-                metrics: Metrics {
-                    top1_error: f64::NAN,
-                    top5_error: f64::NAN,
-                    nll: ensemble::ensemble_perplexity(&members).ln(),
-                    ece: f64::NAN,
-                },
+                metrics: Scores::from([(
+                    Metric::TestPerplexity,
+                    ensemble::ensemble_perplexity(&members),
+                )]),
             });
         }
         let labels = match &self.labels {
@@ -244,7 +242,7 @@ impl EnsembleLab {
         Outcome::Ready(Ensemble {
             members: self.members.iter().copied().collect(),
             average: self.average,
-            metrics: ensemble::metrics(&probabilities, members[0].classes, &labels.labels),
+            metrics: ensemble::metrics(&probabilities, members[0].classes, &labels.labels).into(),
         })
     }
 }

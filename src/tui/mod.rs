@@ -1,12 +1,15 @@
 //! The terminal UI: `banbench` with no arguments, or `banbench tui [PRESET | RUN_DIR]`.
 //!
-//! State and its changes live in [`app`] (plain data, changed only by [`app::Msg`]s), drawing in
-//! [`views`] (a pure function of the state), and everything that touches the outside world (the
-//! terminal, signals, the worker thread, the run directory) in `runtime`. Nothing here names a
-//! burn type: the worker is reached through `worker`, `events` and the run directory.
+//! State and its changes live in [`app`] and [`run_view`] (plain data, changed only by
+//! [`app::Msg`]s), drawing in [`views`] (a pure function of the state), and everything that
+//! touches the outside world (the terminal, signals, the run processes it starts, the run
+//! directory it follows) in `runtime`. The UI is a client of run directories: it starts runs as
+//! detached `banbench run` processes and follows them through their files, so it needs no burn,
+//! no models and no training code (a test checks the imports).
 
 pub mod app;
 pub mod ensembles;
+pub mod run_view;
 mod runtime;
 pub mod setup;
 pub mod views;
@@ -15,9 +18,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::experiment::{Experiment, Preset};
 use crate::run_dir::RunDir;
-use crate::spec::{Overrides, Spec};
-use app::{Experiment, LanguageSnapshot, Msg, RunEntry, Snapshot};
+use crate::run_dir::lock::{self, Liveness};
+use crate::spec::Overrides;
+use app::{Msg, RunEntry};
+use run_view::{Owner, Snapshot};
 use setup::{CorpusFacts, PresetEntry};
 
 pub use runtime::run;
@@ -35,15 +41,14 @@ pub fn load_presets(dir: &Path) -> Vec<PresetEntry> {
     files.sort_by_key(|path| (path.components().count(), path.clone()));
     let mut presets: Vec<PresetEntry> = files
         .into_iter()
-        .filter(|path| {
-            !std::fs::read_to_string(path).is_ok_and(|text| crate::table::is_table_preset(&text))
+        .filter_map(|path| {
+            let preset = Preset::load(&path, None, &Overrides::default());
+            (!matches!(preset, Ok(Preset::Table(_)))).then(|| entry(path, preset))
         })
-        .map(preset_entry)
         .collect();
     if presets.is_empty() {
         let path = PathBuf::from("<built-in>/quick.toml");
-        let spec = Spec::parse(BUILT_IN_QUICK, &path, &Overrides::default())
-            .map(|s| Experiment::Vision(Box::new(s)))
+        let spec = Experiment::parse(BUILT_IN_QUICK, &path, &Overrides::default())
             .map_err(|e| e.to_string());
         presets.push(PresetEntry {
             path,
@@ -57,47 +62,40 @@ pub fn load_presets(dir: &Path) -> Vec<PresetEntry> {
 /// Reads a preset; for a language model also its corpus, whose vocabulary and size its
 /// parameter count and cost depend on.
 pub fn preset_entry(path: PathBuf) -> PresetEntry {
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    if crate::table::is_table_preset(&text) {
-        let why = format!(
-            "{}: a paper table preset (several chains): run it with `banbench run {}`",
-            path.display(),
-            path.display()
-        );
-        return PresetEntry {
-            path,
-            spec: Err(why),
-            corpus: None,
-        };
-    }
-    let language = crate::lm::spec::is_lm_source(&text);
-    if !language {
-        let spec = Spec::load(&path, &Overrides::default())
-            .map(|s| Experiment::Vision(Box::new(s)))
-            .map_err(|e| e.to_string());
-        return PresetEntry {
-            path,
-            spec,
-            corpus: None,
-        };
-    }
-    let spec = crate::lm::spec::LmSpec::load(&path, &Overrides::default());
-    let corpus = spec.as_ref().ok().map(|spec| {
-        crate::lm::train::load_corpus(spec)
-            .map(|c| CorpusFacts {
-                vocabulary: c.vocab.len(),
-                characters: crate::arch::language::char_count(&c.vocab),
-                train_tokens: c.train.len(),
-            })
-            .map_err(|e| format!("{e:#}"))
-    });
-    PresetEntry {
-        path,
-        spec: spec
-            .map(|s| Experiment::Language(Box::new(s)))
-            .map_err(|e| e.to_string()),
-        corpus,
-    }
+    let preset = Preset::load(&path, None, &Overrides::default());
+    entry(path, preset)
+}
+
+fn entry(path: PathBuf, preset: Result<Preset>) -> PresetEntry {
+    let spec = match preset {
+        Ok(Preset::Chain(experiment)) => Ok(experiment),
+        Ok(Preset::Table(_)) => {
+            let why = format!(
+                "{}: a paper table preset (several chains): run it with `banbench run {}`",
+                path.display(),
+                path.display()
+            );
+            return PresetEntry {
+                path,
+                spec: Err(why),
+                corpus: None,
+            };
+        }
+        Err(e) => Err(format!("{e:#}")),
+    };
+    let corpus = match &spec {
+        Ok(Experiment::Language(spec)) => Some(
+            crate::lm::corpus::load_corpus(spec)
+                .map(|c| CorpusFacts {
+                    vocabulary: c.vocab.len(),
+                    characters: crate::arch::language::char_count(&c.vocab),
+                    train_tokens: c.train.len(),
+                })
+                .map_err(|e| format!("{e:#}")),
+        ),
+        _ => None,
+    };
+    PresetEntry { path, spec, corpus }
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -117,52 +115,39 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) {
 /// What a run directory holds now.
 pub fn read_snapshot(dir: &RunDir) -> Result<Snapshot> {
     Ok(Snapshot {
-        spec: dir.spec()?,
+        experiment: dir.experiment()?,
         epochs: dir.metrics()?,
         results: dir.results()?,
     })
 }
 
-/// Whether a run directory holds a language-model run (its spec.toml names a corpus).
-pub fn is_language_run(dir: &RunDir) -> bool {
-    std::fs::read_to_string(dir.spec_path()).is_ok_and(|t| crate::lm::spec::is_lm_source(&t))
-}
-
-/// What a language-model run directory holds now.
-pub fn read_language_snapshot(dir: &RunDir) -> Result<LanguageSnapshot> {
-    let spec = crate::lm::spec::LmSpec::load(&dir.spec_path(), &Overrides::default())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(LanguageSnapshot {
-        spec,
-        epochs: dir.metrics()?,
-        results: dir.language_results()?,
-    })
-}
-
-/// A fresh read of a watched run directory of either task, as the message that carries it.
-pub fn poll(dir: &RunDir) -> Result<Msg> {
-    Ok(if is_language_run(dir) {
-        Msg::PolledLanguage(read_language_snapshot(dir)?)
-    } else {
-        Msg::Polled(read_snapshot(dir)?)
-    })
-}
-
-/// Opens a run directory of either task for watching.
-pub fn open(path: &Path) -> Result<(RunDir, Msg)> {
+/// Opens a run directory for following.
+pub fn open(path: &Path) -> Result<Msg> {
     let dir = RunDir::open(path)?;
-    let msg = if is_language_run(&dir) {
-        Msg::OpenedLanguage {
-            dir: path.to_path_buf(),
-            snapshot: read_language_snapshot(&dir)?,
-        }
-    } else {
-        Msg::Opened {
-            dir: path.to_path_buf(),
-            snapshot: read_snapshot(&dir)?,
-        }
-    };
-    Ok((dir, msg))
+    Ok(Msg::Opened {
+        dir: path.to_path_buf(),
+        snapshot: read_snapshot(&dir)?,
+    })
+}
+
+/// The run directory's writer, from its lock file and heartbeat.
+pub fn owner(dir: &RunDir) -> Owner {
+    match lock::inspect(&dir.root) {
+        None => Owner::None,
+        Some((owner, Liveness::Alive { .. })) => Owner::Alive {
+            who: owner.to_string(),
+        },
+        Some((_, stale)) => Owner::Stale {
+            why: stale.to_string(),
+        },
+    }
+}
+
+/// A new run directory for an experiment started here: `runs/NAME-YYYYmmdd-HHMMSS` (then -2,
+/// -3, ... when taken), holding its spec.toml.
+pub fn new_run_dir(experiment: &Experiment) -> Result<RunDir> {
+    let root = crate::run_dir::new_default_dir(Path::new("runs"), experiment.name())?;
+    RunDir::create(&root, experiment)
 }
 
 /// Run directories under `root` (a table's chains sit two levels down), newest name first.
@@ -174,24 +159,13 @@ pub fn scan_runs(root: &Path) -> Vec<RunEntry> {
     dirs.into_iter()
         .filter_map(|dir| {
             let run = RunDir::open(&dir).ok()?;
-            if is_language_run(&run) {
-                let snapshot = read_language_snapshot(&run).ok()?;
-                let results = snapshot.results.as_ref();
-                return Some(RunEntry {
-                    name: snapshot.spec.name.clone(),
-                    state: results.map(|r| r.state),
-                    finished: results.map_or(0, |r| r.generations.len()),
-                    generations: snapshot.spec.generations.count + 1,
-                    dir,
-                });
-            }
-            let spec = run.spec().ok()?;
+            let experiment = run.experiment().ok()?;
             let results = run.results().ok().flatten();
             Some(RunEntry {
-                name: spec.name.clone(),
+                name: experiment.name().to_string(),
                 state: results.as_ref().map(|r| r.state),
                 finished: results.as_ref().map_or(0, |r| r.generations.len()),
-                generations: spec.generations.count + 1,
+                generations: experiment.students() + 1,
                 dir,
             })
         })

@@ -1,12 +1,10 @@
-//! The event loop: terminal keys, a tick, signals, the worker's events and the watched run
-//! directory become [`Msg`]s for [`App::update`]; the [`Effect`]s it returns are carried out
-//! here. The worker trains on its own thread; this loop never waits on it except when leaving,
-//! when a stop has been asked and finished generations must be saved first.
+//! Everything that touches the outside world: the terminal, signals, the run processes it
+//! starts (detached, so that they outlive this window) and the run directory it follows. The
+//! app's state changes only through the messages this loop feeds it.
 
 use std::collections::VecDeque;
 use std::io::stdout;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -20,27 +18,14 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::device::DeviceChoice;
-use crate::events::Event;
-use crate::run_dir::RunDir;
-use crate::worker::{self, RunControl, WORKER_THREAD};
-use crate::{lm, train, tui};
+use crate::experiment::Experiment;
+use crate::run_dir::records::Task;
+use crate::run_dir::{Request, RunDir};
+use crate::tui;
 
-use super::app::{App, Effect, Exit, Experiment, Msg, Signal};
+use super::app::{App, Effect, Exit, Msg, Signal};
 use super::setup::DEVICES;
 use super::views;
-
-/// What reaches the loop from other threads: messages for the app, and the worker's controls
-/// (kept here, not in the app's plain-data state).
-enum Incoming {
-    App(Box<Msg>),
-    Control(Arc<RunControl>),
-    /// A run directory to poll: a language run started here sends no records as events.
-    Watch(RunDir),
-}
-
-fn app_msg(msg: Msg) -> Incoming {
-    Incoming::App(Box::new(msg))
-}
 
 /// Opens the terminal UI on `target`: a preset file to select, a run directory to open, or
 /// nothing (the Setup screen with the presets under ./presets).
@@ -80,10 +65,6 @@ fn restore_terminal() {
 fn open_terminal() -> Result<DefaultTerminal> {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        // A worker panic becomes the run's failure (see `launch`); the UI keeps the terminal.
-        if std::thread::current().name() == Some(WORKER_THREAD) {
-            return;
-        }
         restore_terminal();
         default_hook(info);
     }));
@@ -94,23 +75,19 @@ fn open_terminal() -> Result<DefaultTerminal> {
 }
 
 async fn event_loop(mut app: App, open: Option<PathBuf>) -> Result<()> {
-    let (tx, mut rx) = unbounded_channel::<Incoming>();
+    let (tx, mut rx) = unbounded_channel::<Msg>();
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut terminal = open_terminal()?;
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let mut poll = tokio::time::interval(Duration::from_secs(1));
+    let mut poll = tokio::time::interval(Duration::from_millis(500));
     let mut last_tick = Instant::now();
     let mut loop_state = Loop {
-        control: None,
-        watched: None,
+        followed: None,
         tx: tx.clone(),
     };
-    // Once the terminal is gone (SSH dropped) nothing is drawn; the loop only waits for the
-    // worker to save and end.
-    let mut terminal_lost = false;
 
     check_devices(tx.clone());
     let mut pending: VecDeque<Msg> = VecDeque::new();
@@ -123,22 +100,18 @@ async fn event_loop(mut app: App, open: Option<PathBuf>) -> Result<()> {
                 pending.extend(loop_state.perform(effect, &app));
             }
         }
+        // Runs go on without this window: leaving never waits for them.
         if app.exit == Exit::Now {
             break;
         }
-        if !terminal_lost && terminal.draw(|frame| views::draw(frame, &app)).is_err() {
-            terminal_lost = true;
-            pending.push_back(Msg::Signal(Signal::Hangup));
-            continue;
+        if terminal.draw(|frame| views::draw(frame, &app)).is_err() {
+            break;
         }
         let msg = tokio::select! {
-            key = keys.next(), if !terminal_lost => match key {
+            key = keys.next() => match key {
                 Some(Ok(TermEvent::Key(key))) => Msg::Key(key),
                 Some(Ok(_)) => continue, // a resize: redraw
-                Some(Err(_)) | None => {
-                    terminal_lost = true;
-                    Msg::Signal(Signal::Hangup)
-                }
+                Some(Err(_)) | None => Msg::Signal(Signal::Hangup),
             },
             _ = tick.tick() => {
                 let now = Instant::now();
@@ -146,30 +119,17 @@ async fn event_loop(mut app: App, open: Option<PathBuf>) -> Result<()> {
                 last_tick = now;
                 Msg::Tick(dt)
             }
-            _ = poll.tick(), if loop_state.watched.is_some() => {
-                match loop_state.watched.as_ref().map(tui::poll) {
-                    Some(Ok(msg)) => msg,
+            _ = poll.tick(), if loop_state.followed.is_some() => {
+                match loop_state.poll() {
+                    Ok(msg) => msg,
                     // A file caught between writes is read again at the next poll.
-                    _ => continue,
+                    Err(_) => continue,
                 }
             }
-            Some(incoming) = rx.recv() => match incoming {
-                Incoming::App(msg) => *msg,
-                Incoming::Control(control) => {
-                    loop_state.control = Some(control);
-                    continue;
-                }
-                Incoming::Watch(dir) => {
-                    loop_state.watched = Some(dir);
-                    continue;
-                }
-            },
+            Some(msg) = rx.recv() => msg,
             _ = sigterm.recv() => Msg::Signal(Signal::Terminate),
             _ = sigint.recv() => Msg::Signal(Signal::Interrupt),
-            _ = sighup.recv() => {
-                terminal_lost = true;
-                Msg::Signal(Signal::Hangup)
-            }
+            _ = sighup.recv() => Msg::Signal(Signal::Hangup),
         };
         pending.push_back(msg);
     }
@@ -178,14 +138,42 @@ async fn event_loop(mut app: App, open: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// The run directory this window follows, and how far into its events.jsonl it has read.
+struct Followed {
+    dir: RunDir,
+    offset: u64,
+}
+
 /// The loop's handles to the outside world.
 struct Loop {
-    control: Option<Arc<RunControl>>,
-    watched: Option<RunDir>,
-    tx: UnboundedSender<Incoming>,
+    followed: Option<Followed>,
+    tx: UnboundedSender<Msg>,
 }
 
 impl Loop {
+    fn follow(&mut self, dir: &Path) {
+        self.followed = Some(Followed {
+            dir: RunDir {
+                root: dir.to_path_buf(),
+            },
+            offset: 0,
+        });
+    }
+
+    /// A fresh read of the followed run directory.
+    fn poll(&mut self) -> Result<Msg> {
+        let followed = self.followed.as_mut().context("no run is followed")?;
+        let snapshot = tui::read_snapshot(&followed.dir)?;
+        let (events, offset) = followed.dir.events_since(followed.offset)?;
+        followed.offset = offset;
+        Ok(Msg::Polled {
+            snapshot,
+            events,
+            progress: followed.dir.progress(),
+            owner: tui::owner(&followed.dir),
+        })
+    }
+
     /// Carries out one effect; file reads answer at once with a message.
     fn perform(&mut self, effect: Effect, app: &App) -> Option<Msg> {
         let current_dir = || {
@@ -193,27 +181,29 @@ impl Loop {
                 root: r.dir.clone(),
             })
         };
+        let request = |r: Request| {
+            current_dir()
+                .and_then(|dir| dir.request(r).err())
+                .map(|e| Msg::OpenFailed(format!("{e:#}")))
+        };
         match effect {
             Effect::Start { experiment, device } => {
-                self.watched = None;
-                launch(experiment, device, self.tx.clone());
-                None
+                Some(match launch(&experiment, device, &self.tx) {
+                    Ok(dir) => match RunDir::open(&dir).and_then(|d| tui::read_snapshot(&d)) {
+                        Ok(snapshot) => {
+                            self.follow(&dir);
+                            Msg::Launched { dir, snapshot }
+                        }
+                        Err(e) => Msg::LaunchFailed(format!("{e:#}")),
+                    },
+                    Err(e) => Msg::LaunchFailed(format!("{e:#}")),
+                })
             }
-            Effect::Pause(paused) => {
-                if let Some(c) = &self.control {
-                    c.set_paused(paused);
-                }
-                None
-            }
-            Effect::Stop => {
-                if let Some(c) = &self.control {
-                    c.request_stop();
-                }
-                None
-            }
+            Effect::Pause(paused) => request(if paused { Request::Pause } else { Request::Run }),
+            Effect::Stop => request(Request::Stop),
             Effect::Open(path) => Some(match tui::open(&path) {
-                Ok((dir, msg)) => {
-                    self.watched = Some(dir);
+                Ok(msg) => {
+                    self.follow(&path);
                     msg
                 }
                 Err(e) => Msg::OpenFailed(format!("{e:#}")),
@@ -235,86 +225,66 @@ impl Loop {
             Effect::ReadTargets { generation, tokens } => current_dir().map(|dir| Msg::Targets {
                 generation,
                 probabilities: dir
-                    .read_target_probabilities(generation, tokens)
+                    .read_outputs(Task::Language, generation, tokens)
                     .map_err(|e| format!("{e:#}")),
             }),
         }
     }
 }
 
-/// Asks each device whether this build and machine can open it (LibTorch can take a moment).
-fn check_devices(tx: UnboundedSender<Incoming>) {
+/// Asks each device whether this build and machine can provide it (LibTorch can take a moment).
+fn check_devices(tx: UnboundedSender<Msg>) {
     tokio::task::spawn_blocking(move || {
-        let devices = DEVICES.iter().map(|&d| (d, d.open().map(|_| ()))).collect();
-        let _ = tx.send(app_msg(Msg::Devices(devices)));
+        let devices = DEVICES.iter().map(|&d| (d, d.available())).collect();
+        let _ = tx.send(Msg::Devices(devices));
     });
 }
 
-/// Loads the data, creates the run directory and starts the worker, all off the UI thread,
-/// then forwards the worker's events until it ends.
-fn launch(experiment: Experiment, device: DeviceChoice, tx: UnboundedSender<Incoming>) {
-    let send = move |m: Incoming| {
-        let _ = tx.send(m);
-    };
+/// Starts `experiment` as a `banbench run DIR` process of its own session (setsid), its output
+/// in DIR/run.log, so that it goes on when this window quits or its terminal hangs up. Returns
+/// the run directory, created here with the experiment's spec.toml; `tx` hears when the
+/// process exits.
+fn launch(
+    experiment: &Experiment,
+    device: DeviceChoice,
+    tx: &UnboundedSender<Msg>,
+) -> Result<PathBuf> {
+    use std::os::unix::process::CommandExt;
+    let dir = tui::new_run_dir(experiment)?;
+    let log = std::fs::File::create(dir.log_path())
+        .with_context(|| format!("creating {}", dir.log_path().display()))?;
+    let exe = std::env::current_exe().context("finding the banbench executable")?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("run")
+        .arg(&dir.root)
+        .arg("--device")
+        .arg(device.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe and touches no memory of this process.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().context("starting the run process")?;
+    // Reap it when it ends, so a finished run leaves no zombie while this window stays open.
+    let (tx, root, log) = (tx.clone(), dir.root.clone(), dir.log_path());
     std::thread::spawn(move || {
-        let out = PathBuf::from("runs").join(format!(
-            "{}-{}",
-            experiment.name(),
-            chrono::Local::now().format("%Y%m%d-%H%M%S")
-        ));
-        let started = (|| -> Result<_> {
-            Ok(match experiment {
-                Experiment::Vision(spec) => {
-                    let data = train::load_data(&spec)?;
-                    let run_dir = RunDir::create(&out, &spec)?;
-                    let snapshot = tui::read_snapshot(&run_dir)?;
-                    let worker = worker::spawn(move |control, emit| {
-                        train::run(&spec, &data, device, &run_dir, control, emit).map(|_| ())
-                    })?;
-                    let launched = Msg::Launched {
-                        dir: out.clone(),
-                        snapshot,
-                    };
-                    (worker, launched, None)
-                }
-                Experiment::Language(spec) => {
-                    let corpus = lm::train::load_corpus(&spec)?;
-                    let run_dir = RunDir::create_language(&out, &spec)?;
-                    let snapshot = tui::read_language_snapshot(&run_dir)?;
-                    let watched = run_dir.clone();
-                    let worker = worker::spawn(move |control, emit| {
-                        lm::train::run(&spec, &corpus, device, &run_dir, control, emit).map(|_| ())
-                    })?;
-                    let launched = Msg::LaunchedLanguage {
-                        dir: out.clone(),
-                        snapshot,
-                    };
-                    (worker, launched, Some(watched))
-                }
-            })
-        })();
-        let (worker, launched, watched) = match started {
-            Ok(started) => started,
-            Err(e) => return send(app_msg(Msg::LaunchFailed(format!("{e:#}")))),
-        };
-        send(Incoming::Control(worker.control.clone()));
-        send(app_msg(launched));
-        if let Some(dir) = watched {
-            send(Incoming::Watch(dir));
-        }
-        for event in worker.events {
-            send(app_msg(Msg::Worker(event)));
-        }
-        if let Err(panic) = worker.handle.join() {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            send(app_msg(Msg::Worker(Event::Failed(format!(
-                "the training worker panicked: {why}"
-            )))));
-        }
-        send(app_msg(Msg::WorkerEnded));
+        let code = child.wait().ok().and_then(|s| s.code());
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(3).collect();
+        let log_tail = tail.into_iter().rev().collect::<Vec<_>>().join(" / ");
+        let _ = tx.send(Msg::ProcessExited {
+            dir: root,
+            code,
+            log_tail,
+        });
     });
+    Ok(dir.root)
 }

@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use crate::arch;
 use crate::data;
 use crate::device::DeviceChoice;
+use crate::experiment::Experiment;
 use crate::lm::spec::LmSpec;
 use crate::spec::{ControlKind, DataSource, ModelSpec, Overrides, Spec};
-
-use super::app::Experiment;
 
 /// A preset file and its parsed spec (or why it does not parse).
 #[derive(Debug, Clone, PartialEq)]
@@ -338,7 +337,7 @@ impl Setup {
             (Field::Epochs, _) => self.epochs = step(self.epochs, delta, 10_000).max(1),
             (Field::Seed, _) => self.seed = (self.seed as i64 + i64::from(delta)).max(0) as u64,
             (Field::Generations, draft) => {
-                draft.set_students(step(draft.generations() - 1, delta, 21));
+                draft.set_students(step(draft.students(), delta, 21));
             }
             (_, Experiment::Vision(spec)) => {
                 edit_experiment(spec, field, delta);
@@ -402,7 +401,7 @@ impl Setup {
             (Field::Epochs, _) => format!("{} per generation", self.epochs),
             (Field::Seed, _) => self.seed.to_string(),
             (Field::Generations, Some(draft)) => {
-                format!("{} after the teacher", draft.generations() - 1)
+                format!("{} after the teacher", draft.students())
             }
             (_, Some(Experiment::Vision(spec))) => match field {
                 Field::Dataset => source_name(spec.data.source).into(),

@@ -11,13 +11,14 @@ use ratatui::widgets::{
     LineGauge, List, ListItem, ListState, Paragraph, Row, Table, TableState, Tabs, Wrap,
 };
 
-use crate::ensemble::Metrics;
-use crate::events::{LanguageEpochRecord, RunState, generation_label};
-use crate::headless::format_duration;
+use crate::events::format_duration;
+use crate::experiment::Experiment;
+use crate::run_dir::records::{EpochRecord, Metric, RunState, Scores, Task, generation_label};
 use crate::spec::Averaging;
 
-use super::app::{App, LanguageRun, Overlay, RunView, Screen, state_word};
+use super::app::{App, Overlay, Screen};
 use super::ensembles::{Ensemble, Outcome};
+use super::run_view::RunView;
 use super::setup::{Field, thousands};
 
 pub const MIN_WIDTH: u16 = 60;
@@ -27,11 +28,15 @@ pub const MIN_HEIGHT: u16 = 20;
 pub const KEYS: &[(&str, &str, &str)] = &[
     ("Everywhere", "1-5, Tab", "switch screen"),
     ("Everywhere", "?", "this help (any key closes it)"),
-    ("Everywhere", "q", "quit (asks while a run trains)"),
+    (
+        "Everywhere",
+        "q",
+        "quit; a training run goes on (asks: s stops it)",
+    ),
     (
         "Everywhere",
         "Ctrl-C",
-        "stop after this batch, keep what is saved, quit",
+        "quit at once; a training run goes on",
     ),
     ("While training", "p", "pause / resume"),
     (
@@ -164,6 +169,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             body,
             "Cancel the run?",
             "Training stops after this batch. Finished generations stay saved; the one in training is lost.",
+            "y: yes    n / Esc: no",
             &theme,
         ),
         Some(Overlay::ConfirmQuit) => draw_confirm(
@@ -171,12 +177,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
             body,
             "Quit while training?",
             &format!(
-                "Training stops after this batch and finished generations stay saved. Resume with: \
-                 banbench run {0}/spec.toml --out {0}",
+                "The run goes on without this window; follow it again with: banbench tui {}",
                 app.run
                     .as_ref()
                     .map_or_else(String::new, |r| r.dir.display().to_string())
             ),
+            "Enter: leave it running    s: stop it    Esc: stay",
             &theme,
         ),
         None => {}
@@ -193,14 +199,20 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .iter()
         .position(|&s| s == app.screen)
         .unwrap_or(0);
-    let run = app
+    // The run's name and state get what the tabs leave, cut short rather than over them.
+    let tabs_width: usize = titles.iter().map(|t| t.chars().count() + 3).sum();
+    let room = (area.width as usize).saturating_sub(tabs_width);
+    let mut run = app
         .run
         .as_ref()
-        .map(|r| format!("{} {} ", r.name(), run_state(r)))
+        .map(|r| format!("{} {} ", r.name(), r.state_text()))
         .unwrap_or_default();
+    if run.chars().count() > room {
+        run = run.chars().take(room.saturating_sub(2)).collect::<String>() + "… ";
+    }
     let [tabs, right] = Layout::horizontal([
         Constraint::Fill(1),
-        Constraint::Length(run.chars().count() as u16),
+        Constraint::Length(run.chars().count().min(room) as u16),
     ])
     .areas(area);
     frame.render_widget(
@@ -219,15 +231,6 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     );
 }
 
-fn run_state(run: &RunView) -> String {
-    match run.live {
-        Some(l) if l.stopping && l.worker_running => "stopping".into(),
-        Some(l) if l.paused => "paused".into(),
-        None if run.state == RunState::Running => "running (watching)".into(),
-        _ => state_word(run.state).into(),
-    }
-}
-
 fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let line = match &app.status {
         Some(status) => Line::styled(status.clone(), theme.accent()),
@@ -237,7 +240,9 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Screen::Run if app.run.as_ref().is_some_and(RunView::is_live_running) => {
                     "p pause  c cancel"
                 }
-                Screen::Ensembles if app.run.as_ref().is_some_and(RunView::is_language) => {
+                Screen::Ensembles
+                    if app.run.as_ref().is_some_and(|r| r.task() == Task::Language) =>
+                {
                     "Space toggle  m pin  u unpin"
                 }
                 Screen::Ensembles => "Space toggle  a averaging  m pin  u unpin",
@@ -267,7 +272,7 @@ fn with_run(
         Some(run) => draw(frame, area, run),
         None => {
             let text = if app.launching {
-                "Starting: loading the data and creating the run directory..."
+                "Starting the run process..."
             } else {
                 "No run yet. Start one on the Setup screen (1), or open a run directory on the Runs screen (5)."
             };
@@ -372,32 +377,26 @@ fn draw_run(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
         Constraint::Length(5),
     ])
     .areas(area);
-    let points = |f: &dyn Fn(&crate::events::EpochRecord) -> f64| -> Vec<(usize, f64, f64)> {
+    let points = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(usize, f64, f64)> {
         run.epochs
             .iter()
-            .map(|r| (r.generation, r.epoch as f64, f(r)))
+            .filter_map(|r| Some((r.generation, r.epoch as f64, f(r)?)))
             .collect()
     };
     // A language run adds a validation curve: its generations are selected on it.
-    let panes = if run.is_language() { 3 } else { 2 };
+    let panes = if run.task() == Task::Language { 3 } else { 2 };
     let areas = Layout::horizontal(vec![Constraint::Ratio(1, panes); panes as usize]).split(charts);
     draw_curves(
         frame,
         areas[0],
         run,
         " Train loss ",
-        points(&|r| r.train_loss),
+        points(&|r| Some(r.train_loss)),
         theme,
     );
-    match &run.language {
-        Some(lm) => {
-            let perplexity = |f: fn(&LanguageEpochRecord) -> f64| -> Vec<(usize, f64, f64)> {
-                lm.epochs
-                    .iter()
-                    .map(|r| (r.record.generation, r.record.epoch as f64, f(r)))
-                    .collect()
-            };
-            let validation = perplexity(|r| r.validation_perplexity);
+    match run.task() {
+        Task::Language => {
+            let validation = points(&|r| r.validation_perplexity);
             draw_curves(
                 frame,
                 areas[1],
@@ -406,11 +405,11 @@ fn draw_run(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
                 validation,
                 theme,
             );
-            let test = perplexity(|r| r.test_perplexity);
+            let test = points(&|r| r.test_perplexity);
             draw_curves(frame, areas[2], run, " Test perplexity ", test, theme);
         }
-        None => {
-            let error = points(&|r| r.test_error);
+        Task::Vision => {
+            let error = points(&|r| Some(r.test_error));
             draw_curves(frame, areas[1], run, " Test error % ", error, theme);
         }
     }
@@ -553,9 +552,8 @@ fn draw_gauges(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
         frame.render_widget(Paragraph::new(format!(" {text}")), detail);
     }
     let mut facts = Vec::new();
-    if let Some(ips) = run.images_per_sec() {
-        let unit = if run.is_language() { "tok/s" } else { "img/s" };
-        facts.push(format!("{ips:.0} {unit}"));
+    if let Some(ips) = run.samples_per_sec() {
+        facts.push(format!("{ips:.0} {}", run.task().sample_unit()));
     }
     if let Some(lr) = run.learning_rate() {
         facts.push(format!("lr {lr:.4}"));
@@ -589,66 +587,96 @@ fn compact(n: usize) -> String {
     }
 }
 
-fn draw_generations(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
-    if let Some(lm) = &run.language {
-        return draw_language_generations(frame, area, run, lm, theme);
+/// A metric's column on the Generations screen: header, width, decimals.
+fn column(metric: Metric) -> (&'static str, u16, usize) {
+    match metric {
+        Metric::Top1Error => ("Top-1", 6, 2),
+        Metric::Top5Error => ("Top-5", 6, 2),
+        Metric::Nll => ("NLL", 6, 3),
+        Metric::Ece => ("ECE", 6, 2),
+        Metric::ValidationPerplexity => ("Val ppl", 8, 2),
+        Metric::TestPerplexity => ("Test ppl", 8, 2),
+        Metric::TestError => ("Err %", 6, 2),
     }
+}
+
+/// The column of the paper's value of a metric.
+fn paper_column(metric: Metric) -> &'static str {
+    match metric {
+        Metric::ValidationPerplexity => "P val",
+        Metric::TestPerplexity => "P test",
+        _ => "Paper",
+    }
+}
+
+/// The Generations screen, for either task: each generation and ensemble with the task's
+/// metrics, the change of its primary metric against the teacher, and the paper's numbers.
+fn draw_generations(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
+    let task = run.task();
     let table = GenerationTable::new(area, run);
     let teacher = run
         .generations
         .iter()
         .find(|g| g.generation == 0)
-        .map(|g| g.metrics.top1_error);
-    let number = |v: f64, decimals: usize| format!("{v:.decimals$}");
+        .and_then(|g| g.metrics.get(&task.primary()).copied());
+    let cells = |parameters: String,
+                 metrics: &Scores,
+                 paper: &Scores,
+                 vs_teacher: bool,
+                 time: String|
+     -> Vec<String> {
+        let mut cells = vec![parameters];
+        for &m in task.metrics() {
+            let (_, _, decimals) = column(m);
+            cells.push(
+                metrics
+                    .get(&m)
+                    .map_or_else(String::new, |v| format!("{v:.decimals$}")),
+            );
+        }
+        cells.push(match (vs_teacher, teacher, metrics.get(&task.primary())) {
+            (true, Some(t), Some(v)) => format!("{:+.2}", v - t),
+            _ => String::new(),
+        });
+        for &m in task.paper_metrics() {
+            cells.push(
+                paper
+                    .get(&m)
+                    .map_or_else(String::new, |p| format!("{p:.2}")),
+            );
+        }
+        cells.push(time);
+        cells
+    };
     let mut rows: Vec<Row> = Vec::new();
     for g in &run.generations {
-        let vs_teacher = match teacher {
-            Some(t) if g.generation > 0 => format!("{:+.2}", g.metrics.top1_error - t),
-            _ => String::new(),
-        };
         rows.push(Row::new(table.cells(
             &g.label,
             [&g.model, &g.control],
-            [
+            cells(
                 compact(g.parameters),
-                number(g.metrics.top1_error, 2),
-                number(g.metrics.top5_error, 2),
-                number(g.metrics.nll, 3),
-                number(g.metrics.ece, 2),
-                vs_teacher,
-                g.paper_error.map_or_else(String::new, |p| number(p, 2)),
+                &g.metrics,
+                &g.paper,
+                g.generation > 0,
                 format_duration(g.train_seconds),
-            ],
+            ),
         )));
     }
     for e in &run.ensembles {
         let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
         let average = format!("mean {}", averaging(e.average));
         rows.push(
-            Row::new(
-                table.cells(
-                    &e.name,
-                    [&members.join("+"), &average],
-                    [
-                        String::new(),
-                        number(e.metrics.top1_error, 2),
-                        number(e.metrics.top5_error, 2),
-                        number(e.metrics.nll, 3),
-                        number(e.metrics.ece, 2),
-                        teacher.map_or_else(String::new, |t| {
-                            format!("{:+.2}", e.metrics.top1_error - t)
-                        }),
-                        e.paper_error.map_or_else(String::new, |p| number(p, 2)),
-                        String::new(),
-                    ],
-                ),
-            )
+            Row::new(table.cells(
+                &e.name,
+                [&members.join("+"), &average],
+                cells(String::new(), &e.metrics, &e.paper, true, String::new()),
+            ))
             .style(theme.dim()),
         );
     }
     let mut notes = Vec::new();
     if !table.wide
-        && let super::app::Experiment::Vision(spec) = &run.experiment
+        && let Experiment::Vision(spec) = &run.experiment
     {
         let student = if spec.student.is_some() {
             ""
@@ -659,114 +687,37 @@ fn draw_generations(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme)
             "Teacher {} on labels; students {}{student} on {}.",
             spec.teacher,
             spec.student(),
-            run.control_name(1)
+            run.experiment.control_of(1)
         )));
     }
     notes.extend(pending_note(run, run.generations.len()));
+    let samples = run
+        .test_samples
+        .map_or_else(|| "the".into(), |n| n.to_string());
     notes.push(Line::styled(
-        format!(
-            "Errors, ECE: % of {} test samples. NLL: nats. vs T: top-1 minus the teacher's. Paper: the paper's top-1.",
-            run.test_samples.map_or_else(|| "the".into(), |n| n.to_string())
-        ),
+        match task {
+            Task::Vision => format!(
+                "Errors, ECE: % of {samples} test samples. NLL: nats. vs T: top-1 minus the teacher's. Paper: the paper's top-1."
+            ),
+            Task::Language => format!(
+                "Perplexity of the best-validation checkpoint on {samples} test tokens. vs T: test perplexity minus the teacher's. P: the paper's. Err: next-token top-1."
+            ),
+        },
         theme.dim(),
     ));
-    table.draw(
-        frame,
-        area,
-        (
-            [
-                "Params", "Top-1", "Top-5", "NLL", "ECE", "vs T", "Paper", "Time",
-            ],
-            [7, 6, 6, 6, 6, 6, 6, 6],
-        ),
-        rows,
-        notes,
-        theme,
-    );
+    let mut columns = vec![("Params", 7)];
+    columns.extend(task.metrics().iter().map(|&m| {
+        let (header, width, _) = column(m);
+        (header, width)
+    }));
+    columns.push(("vs T", 6));
+    columns.extend(task.paper_metrics().iter().map(|&m| (paper_column(m), 7)));
+    columns.push(("Time", 6));
+    table.draw(frame, area, &columns, rows, notes, theme);
 }
 
-/// The Generations screen of a language run: perplexities where a vision run shows errors.
-fn draw_language_generations(
-    frame: &mut Frame,
-    area: Rect,
-    run: &RunView,
-    lm: &LanguageRun,
-    theme: &Theme,
-) {
-    let table = GenerationTable::new(area, run);
-    let (generations, ensembles) = lm.results.as_ref().map_or((&[][..], &[][..]), |r| {
-        (r.generations.as_slice(), r.ensembles.as_slice())
-    });
-    let teacher = generations
-        .iter()
-        .find(|g| g.generation == 0)
-        .map(|g| g.test_perplexity);
-    let paper = |p: Option<f64>| p.map_or_else(String::new, |p| format!("{p:.2}"));
-    let mut rows: Vec<Row> = Vec::new();
-    for g in generations {
-        rows.push(Row::new(table.cells(
-            &g.label,
-            [&g.model, &g.control],
-            [
-                compact(g.parameters),
-                format!("{:.2}", g.validation_perplexity),
-                format!("{:.2}", g.test_perplexity),
-                match teacher {
-                    Some(t) if g.generation > 0 => format!("{:+.2}", g.test_perplexity - t),
-                    _ => String::new(),
-                },
-                paper(g.paper_validation_perplexity),
-                paper(g.paper_test_perplexity),
-                format!("{:.2}", g.test_error),
-                format_duration(g.train_seconds),
-            ],
-        )));
-    }
-    for e in ensembles {
-        let members: Vec<String> = e.members.iter().map(|&m| generation_label(m)).collect();
-        rows.push(
-            Row::new(table.cells(
-                &e.name,
-                [&members.join("+"), "mean probabilities"],
-                [
-                    String::new(),
-                    String::new(),
-                    format!("{:.2}", e.test_perplexity),
-                    teacher.map_or_else(String::new, |t| format!("{:+.2}", e.test_perplexity - t)),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ],
-            ))
-            .style(theme.dim()),
-        );
-    }
-    let mut notes: Vec<Line> = pending_note(run, generations.len()).into_iter().collect();
-    notes.push(Line::styled(
-        format!(
-            "Perplexity of the best-validation checkpoint on {} test tokens. vs T: test perplexity minus the teacher's. P: the paper's. Err: next-token top-1.",
-            lm.test_tokens().map_or_else(|| "the".into(), |n| n.to_string())
-        ),
-        theme.dim(),
-    ));
-    table.draw(
-        frame,
-        area,
-        (
-            [
-                "Params", "Val ppl", "Test ppl", "vs T", "P val", "P test", "Err %", "Time",
-            ],
-            [7, 8, 8, 7, 7, 7, 6, 6],
-        ),
-        rows,
-        notes,
-        theme,
-    );
-}
-
-/// The Generations screen's table for either task: the row name, then model and control
-/// where the terminal is wide enough, then the task's eight columns; notes below it.
+/// The Generations screen's table: the row name, then model and control where the terminal is
+/// wide enough, then the task's columns; notes below it.
 struct GenerationTable {
     wide: bool,
     title: String,
@@ -780,7 +731,7 @@ impl GenerationTable {
         }
     }
 
-    fn cells(&self, label: &str, model_and_control: [&str; 2], rest: [String; 8]) -> Vec<String> {
+    fn cells(&self, label: &str, model_and_control: [&str; 2], rest: Vec<String>) -> Vec<String> {
         let mut cells = vec![label.to_string()];
         if self.wide {
             cells.extend(model_and_control.map(str::to_string));
@@ -793,7 +744,7 @@ impl GenerationTable {
         &self,
         frame: &mut Frame,
         area: Rect,
-        (columns, widths): ([&str; 8], [u16; 8]),
+        columns: &[(&str, u16)],
         rows: Vec<Row>,
         notes: Vec<Line>,
         theme: &Theme,
@@ -804,8 +755,8 @@ impl GenerationTable {
             header.extend(["Model", "Control"]);
             constraints.extend([Constraint::Fill(1), Constraint::Length(18)]);
         }
-        header.extend(columns);
-        constraints.extend(widths.map(Constraint::Length));
+        header.extend(columns.iter().map(|c| c.0));
+        constraints.extend(columns.iter().map(|c| Constraint::Length(c.1)));
         let width = area.width.max(1) as usize;
         let height: usize = notes.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
         let [table, notes_area] =
@@ -853,52 +804,37 @@ fn members_label(members: &[usize]) -> String {
     labels.join("+")
 }
 
-type MetricOf = fn(&Metrics) -> f64;
-
-/// What the Ensembles screen compares for a run's task: a vision run's errors, NLL and ECE, or
-/// a language run's test perplexity (only each generation's probability of the target token is
-/// saved, so top-1 error, ECE and logit averaging are undefined there).
-struct EnsembleMetrics {
-    /// The value beside each generation in the list, and its unit.
-    list: (MetricOf, &'static str),
-    /// The comparison table's rows: name, value, decimals.
-    rows: &'static [(&'static str, MetricOf, usize)],
-    bars: (&'static str, MetricOf),
+/// A metric's row on the Ensembles screen: name and decimals.
+fn ensemble_row(metric: Metric) -> (&'static str, usize) {
+    match metric {
+        Metric::Top1Error => ("Top-1 err %", 2),
+        Metric::Top5Error => ("Top-5 err %", 2),
+        Metric::Nll => ("NLL", 4),
+        Metric::Ece => ("ECE %", 2),
+        Metric::ValidationPerplexity => ("Val ppl", 2),
+        Metric::TestPerplexity => ("Test ppl", 2),
+        Metric::TestError => ("Err %", 2),
+    }
 }
 
-const VISION_ENSEMBLES: EnsembleMetrics = EnsembleMetrics {
-    list: (|m| m.top1_error, "%"),
-    rows: &[
-        ("Top-1 err %", |m| m.top1_error, 2),
-        ("Top-5 err %", |m| m.top5_error, 2),
-        ("NLL", |m| m.nll, 4),
-        ("ECE %", |m| m.ece, 2),
-    ],
-    bars: (" Top-1 error %: members and ensemble ", |m| m.top1_error),
-};
-
-const LANGUAGE_ENSEMBLES: EnsembleMetrics = EnsembleMetrics {
-    list: (|m| m.nll.exp(), " ppl"),
-    rows: &[
-        ("Test ppl", |m| m.nll.exp(), 2),
-        ("NLL/token", |m| m.nll, 4),
-    ],
-    bars: (" Test perplexity: members and ensemble ", |m| m.nll.exp()),
-};
-
+/// The Ensembles screen compares what an ensemble has for the run's task: a vision run's
+/// errors, NLL and ECE, or a language run's test perplexity (only each generation's probability
+/// of the target token is saved, so top-1 error, ECE and logit averaging are undefined there).
 fn draw_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let language = app.run.as_ref().is_some_and(RunView::is_language);
-    let shown = if language {
-        &LANGUAGE_ENSEMBLES
-    } else {
-        &VISION_ENSEMBLES
+    let task = app.run.as_ref().map_or(Task::Vision, RunView::task);
+    let language = task == Task::Language;
+    let primary = task.primary();
+    let shown: Vec<Metric> = match task {
+        Task::Vision => task.metrics().to_vec(),
+        Task::Language => vec![Metric::TestPerplexity],
     };
+    let unit = if language { " ppl" } else { "%" };
+    let value = |m: &Scores, metric: Metric| m.get(&metric).copied().unwrap_or(f64::NAN);
     let lab = &app.lab;
     let [top, bars] = Layout::vertical([Constraint::Length(9), Constraint::Fill(1)]).areas(area);
     let [list_area, compare] =
         Layout::horizontal([Constraint::Length(30), Constraint::Fill(1)]).areas(top);
 
-    let (list_value, unit) = shown.list;
     let items: Vec<ListItem> = lab
         .generations
         .iter()
@@ -911,7 +847,7 @@ fn draw_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ListItem::new(format!(
                 "{mark} {:<8} {:>6.2}{unit}",
                 g.label,
-                list_value(&g.metrics)
+                value(&g.metrics, primary)
             ))
         })
         .collect();
@@ -968,7 +904,9 @@ fn draw_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             text(lab.pinned.as_ref(), &|e| averaging(e.average).to_string()),
         ]),
     ];
-    for &(name, get, decimals) in shown.rows {
+    for &metric in &shown {
+        let (name, decimals) = ensemble_row(metric);
+        let get = |m: &Scores| value(m, metric);
         let delta = match (current, &lab.pinned) {
             (Some(c), Some(p)) => format!("{:+.decimals$}", get(&c.metrics) - get(&p.metrics)),
             _ => String::new(),
@@ -997,9 +935,12 @@ fn draw_ensembles(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     );
 
     // The members, the ensemble and the pinned one on one scale (x100 for integer bars).
-    let (bars_title, bar_value) = shown.bars;
-    let bar = |label: String, metrics: &Metrics, style: Style| {
-        let value = bar_value(metrics);
+    let bars_title = match task {
+        Task::Vision => " Top-1 error %: members and ensemble ",
+        Task::Language => " Test perplexity: members and ensemble ",
+    };
+    let bar = |label: String, metrics: &Scores, style: Style| {
+        let value = value(metrics, primary);
         Bar::default()
             .label(Line::raw(label))
             .value((value * 100.0).round().max(0.0) as u64)
@@ -1056,7 +997,8 @@ fn draw_runs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .map(|r| {
             Row::new([
                 r.name.clone(),
-                r.state.map_or("started", state_word).to_string(),
+                r.state
+                    .map_or_else(|| "started".to_string(), |s| s.to_string()),
                 format!("{}/{}", r.finished, r.generations),
                 r.dir.display().to_string(),
             ])
@@ -1109,12 +1051,12 @@ fn draw_help(frame: &mut Frame, area: Rect, theme: &Theme) {
     );
 }
 
-fn draw_confirm(frame: &mut Frame, area: Rect, title: &str, text: &str, theme: &Theme) {
+fn draw_confirm(frame: &mut Frame, area: Rect, title: &str, text: &str, keys: &str, theme: &Theme) {
     let rect = centered(area, 60, 8);
     let body = Text::from(vec![
         Line::raw(text.to_string()),
         Line::raw(""),
-        Line::styled("y: yes    n / Esc: no", theme.accent()),
+        Line::styled(keys.to_string(), theme.accent()),
     ]);
     frame.render_widget(Clear, rect);
     frame.render_widget(

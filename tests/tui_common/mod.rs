@@ -1,5 +1,6 @@
 //! Hand-built runs for the TUI tests: a tiny spec, epoch records, generation results and logits,
-//! fed to the app as the worker and the runtime would.
+//! fed to the app as the runtime would: a run this window launched, then what each read of its
+//! run directory finds (records, events appended since the last read, progress, owner).
 
 #![allow(dead_code)] // each test crate uses its own part of these helpers
 
@@ -7,12 +8,16 @@ use std::path::{Path, PathBuf};
 
 use banbench::device::DeviceChoice;
 use banbench::ensemble::{Logits, Metrics};
-use banbench::events::{
-    EnsembleResult, EpochRecord, Event, GenerationResult, Results, RunState, generation_label,
-};
+use banbench::events::{Event, Progress};
+use banbench::experiment::Experiment;
 use banbench::run_dir::TestLabels;
+use banbench::run_dir::records::{
+    EnsembleResult, EpochRecord, GenerationResult, Results, RunState, Scores, Task,
+    generation_label,
+};
 use banbench::spec::{Averaging, Overrides, Spec};
-use banbench::tui::app::{App, Experiment, Msg, Snapshot};
+use banbench::tui::app::{App, Effect, Msg};
+use banbench::tui::run_view::{Owner, Snapshot};
 use banbench::tui::setup::PresetEntry;
 use banbench::tui::views;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -48,16 +53,22 @@ Teacher = 9.5
 BAN-1 = 9.1
 "#;
 
+pub const RUN_DIR: &str = "runs/tiny-20260101-120000";
+
 pub fn tiny_spec() -> Spec {
     Spec::parse(TINY, Path::new("presets/tiny.toml"), &Overrides::default())
         .expect("the tiny spec is valid")
+}
+
+pub fn tiny() -> Experiment {
+    Experiment::Vision(Box::new(tiny_spec()))
 }
 
 /// The app on the Setup screen with the tiny preset, no colour, every device checked.
 pub fn app() -> App {
     let presets = vec![PresetEntry {
         path: PathBuf::from("presets/tiny.toml"),
-        spec: Ok(Experiment::Vision(Box::new(tiny_spec()))),
+        spec: Ok(tiny()),
         corpus: None,
     }];
     let mut app = App::new(presets, DeviceChoice::Flex, false);
@@ -83,6 +94,13 @@ pub fn ctrl_c() -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
 }
 
+/// What the lock of a run process that lives says.
+pub fn alive() -> Owner {
+    Owner::Alive {
+        who: "pid 4242 on host gpu3, since 2026-01-01 12:00:00".into(),
+    }
+}
+
 pub fn record(generation: usize, epoch: usize, loss: f64, test_error: f64) -> EpochRecord {
     EpochRecord {
         generation,
@@ -93,8 +111,11 @@ pub fn record(generation: usize, epoch: usize, loss: f64, test_error: f64) -> Ep
         test_error,
         test_nll: loss * 0.9,
         validation_error: None,
+        validation_perplexity: None,
+        test_perplexity: None,
+        train_perplexity: None,
         lr: if epoch <= 2 { 0.05 } else { 0.01 },
-        images_per_sec: 1500.0,
+        samples_per_sec: 1500.0,
         seconds: 2.0 * epoch as f64,
         eta_seconds: 60.0 - 6.0 * (3 * generation + epoch) as f64,
     }
@@ -104,7 +125,7 @@ pub fn result(generation: usize, top1: f64) -> GenerationResult {
     let label = generation_label(generation);
     GenerationResult {
         generation,
-        paper_error: tiny_spec().paper.get(&label).copied(),
+        paper: tiny().paper(&label),
         label,
         model: "CNN-4".into(),
         control: if generation == 0 {
@@ -114,12 +135,14 @@ pub fn result(generation: usize, top1: f64) -> GenerationResult {
         },
         parameters: 2446,
         train_seconds: 6.0 + generation as f64,
+        best_epoch: None,
         metrics: Metrics {
             top1_error: top1,
             top5_error: top1 / 4.0,
             nll: top1 / 30.0,
             ece: 1.5 + generation as f64,
-        },
+        }
+        .into(),
     }
 }
 
@@ -134,16 +157,19 @@ pub fn results(state: RunState, generations: Vec<GenerationResult>) -> Results {
                 top5_error: 2.0,
                 nll: 0.25,
                 ece: 1.1,
-            },
-            paper_error: None,
+            }
+            .into(),
+            paper: Scores::new(),
         }]
     } else {
         Vec::new()
     };
     Results {
+        task: Task::Vision,
         name: "tiny".into(),
         dataset: "fashion-mnist-subset".into(),
         test_samples: 100,
+        vocabulary: None,
         device: "flex".into(),
         state,
         generations,
@@ -151,77 +177,218 @@ pub fn results(state: RunState, generations: Vec<GenerationResult>) -> Results {
     }
 }
 
+/// A run directory as its run process writes it, and what the runtime's next read of it finds:
+/// every event but progress is appended to events.jsonl, progress overwrites progress.json,
+/// epochs go to metrics.jsonl and finished generations (then the end) to results.json.
+#[derive(Debug, Clone)]
+pub struct FakeRun {
+    pub dir: PathBuf,
+    /// metrics.jsonl and results.json.
+    pub snapshot: Snapshot,
+    /// progress.json.
+    pub progress: Option<Progress>,
+    /// The lock and heartbeat.
+    pub owner: Owner,
+    /// What results.json starts from once the run writes it.
+    base: Results,
+    /// Appended since the last read.
+    unread: Vec<Event>,
+}
+
+impl FakeRun {
+    /// A run directory holding only its spec, its process just started (no lock yet).
+    pub fn new(dir: &str, experiment: Experiment, base: Results) -> FakeRun {
+        FakeRun {
+            dir: PathBuf::from(dir),
+            snapshot: Snapshot {
+                experiment,
+                epochs: Vec::new(),
+                results: None,
+            },
+            progress: None,
+            owner: Owner::None,
+            base,
+            unread: Vec::new(),
+        }
+    }
+
+    /// Starts the run from `app` as the runtime does after `Effect::Start`; its process then
+    /// takes the lock.
+    pub fn launch(app: &mut App, dir: &str, experiment: Experiment, base: Results) -> FakeRun {
+        let mut run = FakeRun::new(dir, experiment, base);
+        app.update(Msg::Launched {
+            dir: run.dir.clone(),
+            snapshot: run.snapshot.clone(),
+        });
+        run.owner = alive();
+        run
+    }
+
+    /// Opens the run directory from `app` as the runtime does after `Effect::Open`.
+    pub fn open(&self, app: &mut App) -> Vec<Effect> {
+        app.update(Msg::Opened {
+            dir: self.dir.clone(),
+            snapshot: self.snapshot.clone(),
+        })
+    }
+
+    fn results_mut(&mut self) -> &mut Results {
+        self.snapshot
+            .results
+            .get_or_insert_with(|| self.base.clone())
+    }
+
+    /// The run process emits `event`: it lands in the run directory's files.
+    pub fn emit(&mut self, event: Event) {
+        match &event {
+            Event::Progress(p) => {
+                self.progress = Some(p.clone());
+                return;
+            }
+            Event::Epoch(r) => {
+                let epochs = &mut self.snapshot.epochs;
+                epochs.retain(|e| (e.generation, e.epoch) != (r.generation, r.epoch));
+                epochs.push(r.clone());
+            }
+            Event::GenerationDone {
+                generation,
+                ensembles,
+            } => {
+                let results = self.results_mut();
+                results.state = RunState::Running;
+                results.generations.push(generation.clone());
+                results.ensembles = ensembles.clone();
+            }
+            Event::Ended(results) => self.snapshot.results = Some(results.clone()),
+            Event::Failed { .. } => self.results_mut().state = RunState::Failed,
+            _ => {}
+        }
+        self.unread.push(event);
+    }
+
+    /// The runtime's read of the run directory: everything appended since the last one.
+    pub fn poll(&mut self, app: &mut App) -> Vec<Effect> {
+        app.update(Msg::Polled {
+            snapshot: self.snapshot.clone(),
+            events: std::mem::take(&mut self.unread),
+            progress: self.progress.clone(),
+            owner: self.owner.clone(),
+        })
+    }
+
+    /// Emits `event` and lets the app read it at once.
+    pub fn send(&mut self, app: &mut App, event: Event) -> Vec<Effect> {
+        self.emit(event);
+        self.poll(app)
+    }
+
+    /// The run process exits (it released its lock) and the app reads the directory again.
+    pub fn exit(&mut self, app: &mut App) -> Vec<Effect> {
+        self.owner = Owner::None;
+        self.poll(app)
+    }
+}
+
 const TOP1: [f64; 3] = [10.0, 9.0, 9.0];
 
-/// A run launched from this app, trained up to `epochs_done` epochs in total (3 per generation),
-/// the current one `batch` of 4 batches into its next epoch.
-pub fn live(app: &mut App, epochs_done: usize, batch: usize) {
-    let spec = tiny_spec();
-    app.update(Msg::Launched {
-        dir: PathBuf::from("runs/tiny-20260101-120000"),
-        snapshot: Snapshot {
-            spec,
-            epochs: Vec::new(),
-            results: None,
-        },
-    });
-    app.update(Msg::Worker(Event::Started {
+pub fn started(batches_per_epoch: usize) -> Event {
+    Event::Started {
+        task: Task::Vision,
         name: "tiny".into(),
         dataset: "fashion-mnist-subset".into(),
         device: "flex".into(),
         generations: 3,
         epochs: 3,
-        batches_per_epoch: 4,
+        batches_per_epoch,
         resumed: Vec::new(),
-    }));
-    for (k, &top1) in TOP1.iter().enumerate() {
+    }
+}
+
+pub fn generation_started(k: usize) -> Event {
+    Event::GenerationStarted {
+        generation: k,
+        model: "CNN-4".into(),
+        control: if k == 0 {
+            "labels".into()
+        } else {
+            "BAN".into()
+        },
+        parameters: 2446,
+    }
+}
+
+pub fn progress(generation: usize, epoch: usize, batch: usize) -> Event {
+    Event::Progress(Progress {
+        generation,
+        epoch,
+        batch,
+        batches: 4,
+        samples_per_sec: 1400.0,
+        paused: false,
+    })
+}
+
+/// The record of epoch `e` of generation `k` in [`live`]'s run.
+pub fn live_record(k: usize, e: usize) -> EpochRecord {
+    record(
+        k,
+        e,
+        2.3 - 0.4 * e as f64 - 0.1 * k as f64,
+        40.0 - 10.0 * e as f64 - k as f64,
+    )
+}
+
+/// Generation `k`'s result in [`live`]'s run, and the ensembles it completes.
+pub fn live_generation_done(k: usize) -> Event {
+    let done: Vec<GenerationResult> = (0..=k).map(|g| result(g, TOP1[g])).collect();
+    Event::GenerationDone {
+        generation: result(k, TOP1[k]),
+        ensembles: results(RunState::Running, done).ensembles,
+    }
+}
+
+/// The events of the tiny run up to `epochs_done` epochs in total (3 per generation), the
+/// current one `batch` of 4 batches into its next epoch; the whole run with its end when
+/// `epochs_done` is 9.
+pub fn live_events(epochs_done: usize, batch: usize) -> Vec<Event> {
+    let mut events = vec![started(4)];
+    for k in 0..TOP1.len() {
         if 3 * k > epochs_done {
             break;
         }
-        app.update(Msg::Worker(Event::GenerationStarted {
-            generation: k,
-            model: "CNN-4".into(),
-            control: if k == 0 {
-                "labels".into()
-            } else {
-                "BAN".into()
-            },
-            parameters: 2446,
-        }));
+        events.push(generation_started(k));
         for e in 1..=3 {
             if 3 * k + e > epochs_done {
-                app.update(Msg::Worker(Event::Progress {
-                    generation: k,
-                    epoch: e,
-                    batch,
-                    batches: 4,
-                    images_per_sec: 1400.0,
-                }));
-                return;
+                events.push(progress(k, e, batch));
+                return events;
             }
-            let r = record(
-                k,
-                e,
-                2.3 - 0.4 * e as f64 - 0.1 * k as f64,
-                40.0 - 10.0 * e as f64 - k as f64,
-            );
-            app.update(Msg::Worker(Event::Epoch(r)));
+            events.push(Event::Epoch(live_record(k, e)));
         }
-        app.update(Msg::Worker(Event::GenerationDone {
-            generation: result(k, top1),
-            ensembles: Vec::new(),
-        }));
+        events.push(live_generation_done(k));
     }
     let finished = TOP1
         .iter()
         .enumerate()
         .map(|(k, &top1)| result(k, top1))
         .collect();
-    app.update(Msg::Worker(Event::Ended(results(
-        RunState::Finished,
-        finished,
-    ))));
-    app.update(Msg::WorkerEnded);
+    events.push(Event::Ended(results(RunState::Finished, finished)));
+    events
+}
+
+/// A run launched from this app, its directory read after every event it writes, trained up to
+/// `epochs_done` epochs in total (3 per generation), the current one `batch` of 4 batches into
+/// its next epoch. At 9 epochs the run has finished and its process has exited.
+pub fn live(app: &mut App, epochs_done: usize, batch: usize) -> FakeRun {
+    let mut run = FakeRun::launch(app, RUN_DIR, tiny(), results(RunState::Running, Vec::new()));
+    let events = live_events(epochs_done, batch);
+    let ended = matches!(events.last(), Some(Event::Ended(_)));
+    for event in events {
+        run.send(app, event);
+    }
+    if ended {
+        run.exit(app);
+    }
+    run
 }
 
 /// Test labels and logits for the three generations (4 samples, 2 classes): the teacher gets
@@ -247,8 +414,7 @@ pub fn logits(generation: usize) -> Logits {
 }
 
 /// Answers the app's file requests as the runtime would, from [`labels`] and [`logits`].
-pub fn serve_files(app: &mut App, effects: Vec<banbench::tui::app::Effect>) {
-    use banbench::tui::app::Effect;
+pub fn serve_files(app: &mut App, effects: Vec<Effect>) {
     let mut pending = effects;
     while let Some(effect) = pending.pop() {
         let msg = match effect {

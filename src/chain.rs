@@ -1,0 +1,511 @@
+//! The one generation loop, for every task, top to bottom: open the run directory's records,
+//! keep the generations a resumed run already finished, then for each generation k = 0..=count
+//! train a freshly initialised network (generation 0 on labels, generation k with its control
+//! from generation k-1) epoch by epoch, save its checkpoint and test outputs, and update results
+//! and ensembles. What differs between tasks (data, models, one epoch of training, evaluation)
+//! comes from a [`Trainer`].
+//!
+//! This runs on the worker thread of the run process, which owns burn. Every event goes to the
+//! run directory (events.jsonl, progress.json) as well as to `emit`, and the run directory's
+//! control file can pause or stop it between batches.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::device::DeviceChoice;
+use crate::events::{Event, Progress};
+use crate::experiment::Experiment;
+use crate::run_dir::records::{
+    EnsembleResult, EpochRecord, GenerationResult, Results, RunState, Scores, generation_label,
+};
+use crate::run_dir::{Request, RunDir};
+use crate::spec::Averaging;
+use crate::worker::RunControl;
+
+/// Which epoch's model a generation keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// The last one, as the paper's vision protocol (never pick an epoch by test error).
+    LastEpoch,
+    /// The one with the lowest validation perplexity (the paper's language models).
+    BestValidation,
+}
+
+/// One epoch of training, as the task measured it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EpochTrain {
+    /// Mean training loss per sample.
+    pub loss: f64,
+    /// Percent of training samples predicted wrong (train mode).
+    pub error: f64,
+    pub samples: usize,
+    /// Language models: perplexity of the label loss alone.
+    pub perplexity: Option<f64>,
+}
+
+/// An epoch's model on the held-out splits (eval mode).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EpochEval {
+    pub test_error: f64,
+    pub test_nll: f64,
+    pub validation_error: Option<f64>,
+    pub validation_perplexity: Option<f64>,
+    pub test_perplexity: Option<f64>,
+}
+
+/// What the task reports after each batch.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchDone {
+    /// 0-based.
+    pub batch: usize,
+    /// Samples trained so far in this epoch.
+    pub samples: usize,
+    pub loss: f32,
+}
+
+/// Whether the task goes on with the next batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Go,
+    Stop,
+}
+
+/// What a task supplies to the chain runner.
+pub trait Trainer {
+    /// The network, trained on the autodiff device and evaluated (`valid()`) on the plain one.
+    type Model: Module;
+
+    fn experiment(&self) -> &Experiment;
+    /// The data set (or corpus) as results name it.
+    fn dataset(&self) -> String;
+    /// Test images, or test target tokens.
+    fn test_samples(&self) -> usize;
+    /// Floats of a generation's saved test outputs.
+    fn output_len(&self) -> usize;
+    fn vocabulary(&self) -> Option<usize> {
+        None
+    }
+    fn batches_per_epoch(&self) -> usize;
+    fn selection(&self) -> Selection;
+    /// Writes what readers of the run directory need besides outputs (the test labels), and
+    /// returns lines to log at the start.
+    fn prepare(&self, run_dir: &RunDir) -> Result<Vec<String>>;
+    /// Trainable parameters of generation `k`'s model.
+    fn parameters(&self, k: usize) -> usize;
+    /// A freshly initialised generation `k` on `device`; a student may take layers of its
+    /// `teacher`.
+    fn new_model(
+        &self,
+        k: usize,
+        device: &Device,
+        teacher: Option<&Self::Model>,
+    ) -> Result<Self::Model>;
+    fn new_optimizer(&self) -> ModuleOptimizer;
+    /// The learning rate of `epoch` (0-based), given this generation's `earlier` epochs.
+    fn learning_rate(&self, epoch: usize, earlier: &[EpochRecord]) -> f64;
+    /// Trains one epoch on `device` (the autodiff one); `None` when `on_batch` said stop.
+    #[allow(clippy::too_many_arguments)]
+    fn train_epoch(
+        &self,
+        k: usize,
+        epoch: usize,
+        device: &Device,
+        model: Self::Model,
+        optimizer: &mut ModuleOptimizer,
+        teacher: Option<&Self::Model>,
+        lr: f64,
+        rng: &mut ChaCha8Rng,
+        on_batch: &mut dyn FnMut(BatchDone) -> Result<Flow>,
+    ) -> Result<Option<(Self::Model, EpochTrain)>>;
+    /// The epoch's model (eval mode, on the plain `device`) on the held-out splits.
+    fn evaluate_epoch(&self, model: &Self::Model, device: &Device) -> Result<EpochEval>;
+    /// The generation's saved test outputs and its test metrics.
+    fn test_outputs(&self, model: &Self::Model, device: &Device) -> Result<(Vec<f32>, Scores)>;
+    /// Metrics of an ensemble from its members' saved outputs.
+    fn ensemble_scores(&self, members: &[Vec<f32>], average: Averaging) -> Scores;
+}
+
+/// Everything a generation needs that does not change between generations.
+struct Chain<'a, T: Trainer> {
+    trainer: &'a T,
+    device: Device,
+    run_dir: &'a RunDir,
+    control: &'a RunControl,
+    started: Instant,
+    /// Epochs of generations a resumed run found finished (not timed by this process).
+    resumed_epochs: usize,
+}
+
+/// Runs (or resumes) the trainer's chain of generations into `run_dir`.
+pub fn run<T: Trainer>(
+    trainer: &T,
+    device_choice: DeviceChoice,
+    run_dir: &RunDir,
+    control: &RunControl,
+    emit: &mut dyn FnMut(Event),
+) -> Result<Results> {
+    let experiment = trainer.experiment();
+    let task = experiment.task();
+    // Every event is also the run directory's, for followers in other processes.
+    let mut emit = |event: Event| {
+        let written = match &event {
+            Event::Progress(p) => run_dir.write_progress(p),
+            other => run_dir.append_event(other),
+        };
+        if let Err(e) = written {
+            eprintln!("banbench: {e:#}");
+        }
+        emit(event);
+    };
+    let device = device_choice.open().map_err(anyhow::Error::msg)?;
+    // A pause or stop asked of an earlier process is not this one's.
+    run_dir.request(Request::Run)?;
+    let notes = trainer.prepare(run_dir)?;
+    // A resumed run keeps the generations it already finished, in order from the teacher.
+    let mut results = run_dir.results()?.unwrap_or_else(|| Results {
+        task,
+        name: experiment.name().to_string(),
+        dataset: trainer.dataset(),
+        test_samples: trainer.test_samples(),
+        vocabulary: trainer.vocabulary(),
+        device: device_choice.to_string(),
+        state: RunState::Running,
+        generations: Vec::new(),
+        ensembles: Vec::new(),
+    });
+    let finished =
+        run_dir.finished_generations(task, results.generations.iter().map(|g| g.generation));
+    results.generations.truncate(finished);
+    results.device = device_choice.to_string();
+    results.state = RunState::Running;
+    let mut history = run_dir.metrics()?;
+    history.retain(|r| r.generation < finished);
+    let epochs = experiment.epochs();
+    let chain = Chain {
+        trainer,
+        device,
+        run_dir,
+        control,
+        started: Instant::now(),
+        resumed_epochs: finished * epochs,
+    };
+    emit(Event::Started {
+        task,
+        name: experiment.name().to_string(),
+        dataset: trainer.dataset(),
+        device: device_choice.to_string(),
+        generations: experiment.students() + 1,
+        epochs,
+        batches_per_epoch: trainer.batches_per_epoch(),
+        resumed: (0..finished).collect(),
+    });
+    for note in notes {
+        emit(Event::log(note));
+    }
+
+    let mut teacher: Option<T::Model> = None;
+    for k in 0..=experiment.students() {
+        if k < finished {
+            // Only the last finished generation is needed, as the next one's teacher.
+            if k + 1 == finished && k < experiment.students() {
+                let model = trainer.new_model(k, &chain.device, None)?;
+                teacher = Some(load_checkpoint(model, &run_dir.checkpoint_path(k))?.valid());
+            }
+            continue;
+        }
+        let trained = train_generation(&chain, k, teacher.as_ref(), &mut history, &mut emit)
+            .inspect_err(|_| {
+                results.state = RunState::Failed;
+                let _ = run_dir.write_results(&results, experiment.description());
+            })?;
+        let Some(Trained {
+            model,
+            best_epoch,
+            train_seconds,
+        }) = trained
+        else {
+            results.state = RunState::Stopped;
+            run_dir.write_results(&results, experiment.description())?;
+            emit(Event::log(format!(
+                "stopped during {}; finished generations are saved",
+                generation_label(k)
+            )));
+            emit(Event::Ended(results.clone()));
+            return Ok(results);
+        };
+
+        // Save the generation: test outputs, checkpoint, then the results that point at them.
+        let (outputs, metrics) = trainer.test_outputs(&model, &chain.device)?;
+        run_dir.write_outputs(task, k, &outputs)?;
+        save_checkpoint(model.clone(), &run_dir.checkpoint_path(k))?;
+        let label = generation_label(k);
+        let generation = GenerationResult {
+            generation: k,
+            model: experiment.model_of(k),
+            control: experiment.control_of(k),
+            parameters: trainer.parameters(k),
+            train_seconds,
+            best_epoch,
+            metrics,
+            paper: experiment.paper(&label),
+            label,
+        };
+        results.generations.push(generation.clone());
+        results.ensembles = evaluate_ensembles(trainer, run_dir, &results)?;
+        run_dir.write_results(&results, experiment.description())?;
+        emit(Event::GenerationDone {
+            generation,
+            ensembles: results.ensembles.clone(),
+        });
+        teacher = Some(model);
+    }
+    results.state = RunState::Finished;
+    run_dir.write_results(&results, experiment.description())?;
+    emit(Event::Ended(results.clone()));
+    Ok(results)
+}
+
+/// Writes a generation's checkpoint (burnpack), replacing an older file.
+fn save_checkpoint<M: Module>(model: M, path: &std::path::Path) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    model
+        .save_file(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot save checkpoint: {e:?}", path.display()))
+}
+
+/// `model`, built with the checkpoint's architecture, with the checkpoint's parameters.
+fn load_checkpoint<M: Module>(model: M, path: &std::path::Path) -> Result<M> {
+    model
+        .try_load_file(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot load checkpoint: {e:?}", path.display()))
+}
+
+/// A generation trained to the end of its schedule.
+struct Trained<M> {
+    /// The selected model, in eval mode.
+    model: M,
+    /// The epoch it comes from, when that is not the last.
+    best_epoch: Option<usize>,
+    train_seconds: f64,
+}
+
+/// Trains generation `k` for the whole schedule; `None` when stopped.
+fn train_generation<T: Trainer>(
+    chain: &Chain<T>,
+    k: usize,
+    teacher: Option<&T::Model>,
+    history: &mut Vec<EpochRecord>,
+    emit: &mut dyn FnMut(Event),
+) -> Result<Option<Trained<T::Model>>> {
+    let trainer = chain.trainer;
+    let experiment = trainer.experiment();
+    if k > 0 && teacher.is_none() {
+        bail!("generation {k} needs generation {} as its teacher", k - 1);
+    }
+    // A fresh initialisation from this generation's own seed.
+    let seed = experiment.seed().wrapping_add(k as u64);
+    chain.device.seed(seed);
+    let train_device = chain.device.clone().autodiff();
+    let mut model = trainer.new_model(k, &train_device, teacher)?;
+    let mut optimizer = trainer.new_optimizer();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    emit(Event::GenerationStarted {
+        generation: k,
+        model: experiment.model_of(k),
+        control: experiment.control_of(k),
+        parameters: trainer.parameters(k),
+    });
+
+    let epochs = experiment.epochs();
+    let batches = trainer.batches_per_epoch();
+    let started = Instant::now();
+    let mut best: Option<(T::Model, usize, f64)> = None;
+    let mut last: Option<T::Model> = None;
+    for epoch in 0..epochs {
+        let earlier: Vec<EpochRecord> = history
+            .iter()
+            .filter(|r| r.generation == k)
+            .cloned()
+            .collect();
+        let lr = trainer.learning_rate(epoch, &earlier);
+        let epoch_started = Instant::now();
+        let mut last_progress = Instant::now();
+        let mut on_batch = |b: BatchDone| -> Result<Flow> {
+            if !b.loss.is_finite() {
+                bail!(
+                    "{}: the training loss became {} at epoch {}; lower schedule.lr",
+                    generation_label(k),
+                    b.loss,
+                    epoch + 1
+                );
+            }
+            if last_progress.elapsed() > Duration::from_millis(250) {
+                last_progress = Instant::now();
+                let progress = Progress {
+                    generation: k,
+                    epoch: epoch + 1,
+                    batch: b.batch + 1,
+                    batches,
+                    samples_per_sec: b.samples as f64 / epoch_started.elapsed().as_secs_f64(),
+                    paused: false,
+                };
+                if wait_while_paused(chain, &progress, emit) {
+                    return Ok(Flow::Stop);
+                }
+                emit(Event::Progress(progress));
+            }
+            Ok(if chain.control.stopping() {
+                Flow::Stop
+            } else {
+                Flow::Go
+            })
+        };
+        let Some((next, train)) = trainer.train_epoch(
+            k,
+            epoch,
+            &train_device,
+            model,
+            &mut optimizer,
+            teacher,
+            lr,
+            &mut rng,
+            &mut on_batch,
+        )?
+        else {
+            return Ok(None);
+        };
+        model = next;
+        let samples_per_sec = train.samples as f64 / epoch_started.elapsed().as_secs_f64();
+
+        let eval_model = model.valid();
+        let eval = trainer.evaluate_epoch(&eval_model, &chain.device)?;
+        let record = EpochRecord {
+            generation: k,
+            epoch: epoch + 1,
+            epochs,
+            train_loss: train.loss,
+            train_error: train.error,
+            test_error: eval.test_error,
+            test_nll: eval.test_nll,
+            validation_error: eval.validation_error,
+            validation_perplexity: eval.validation_perplexity,
+            test_perplexity: eval.test_perplexity,
+            train_perplexity: train.perplexity,
+            lr,
+            samples_per_sec,
+            seconds: started.elapsed().as_secs_f64(),
+            eta_seconds: eta(chain, k, epoch + 1),
+        };
+        match (trainer.selection(), eval.validation_perplexity) {
+            (Selection::BestValidation, Some(v)) if best.as_ref().is_none_or(|b| v < b.2) => {
+                best = Some((eval_model, epoch + 1, v));
+            }
+            (Selection::BestValidation, _) => {}
+            (Selection::LastEpoch, _) => last = Some(eval_model),
+        }
+        history.push(record.clone());
+        chain.run_dir.write_metrics(history)?;
+        emit(Event::Epoch(record));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let (model, best_epoch) = match (best, last) {
+        (Some((model, epoch, _)), _) => (model, Some(epoch)),
+        (None, Some(model)) => (model, None),
+        (None, None) => bail!(
+            "{}: no epoch had a validation perplexity to select by",
+            generation_label(k)
+        ),
+    };
+    Ok(Some(Trained {
+        model,
+        best_epoch,
+        train_seconds: seconds,
+    }))
+}
+
+/// Follows the run directory's control file (and the process's own stop request): while it
+/// says pause, reports a paused progress and waits. Returns whether to stop.
+fn wait_while_paused<T: Trainer>(
+    chain: &Chain<T>,
+    progress: &Progress,
+    emit: &mut dyn FnMut(Event),
+) -> bool {
+    let mut announced = false;
+    loop {
+        match chain.run_dir.requested() {
+            Request::Stop => {
+                chain.control.request_stop();
+            }
+            Request::Pause => chain.control.set_paused(true),
+            Request::Run => chain.control.set_paused(false),
+        }
+        if chain.control.stopping() {
+            return true;
+        }
+        if !chain.control.paused() {
+            if announced {
+                emit(Event::log("resumed"));
+            }
+            return false;
+        }
+        if !announced {
+            announced = true;
+            emit(Event::log("paused"));
+            emit(Event::Progress(Progress {
+                paused: true,
+                ..progress.clone()
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Seconds left in the run, from the pace so far (epochs of all generations cost about the same).
+fn eta<T: Trainer>(chain: &Chain<T>, generation: usize, epochs_done: usize) -> f64 {
+    let experiment = chain.trainer.experiment();
+    let per_gen = experiment.epochs();
+    let total = (experiment.students() + 1) * per_gen;
+    let done = generation * per_gen + epochs_done;
+    let elapsed = chain.started.elapsed().as_secs_f64();
+    // Resumed generations took no time in this process: count only epochs run here.
+    let run_here = done.saturating_sub(chain.resumed_epochs);
+    if run_here == 0 {
+        0.0
+    } else {
+        elapsed / run_here as f64 * (total - done) as f64
+    }
+}
+
+/// Every ensemble of the experiment whose members have all finished.
+fn evaluate_ensembles<T: Trainer>(
+    trainer: &T,
+    run_dir: &RunDir,
+    results: &Results,
+) -> Result<Vec<EnsembleResult>> {
+    let experiment = trainer.experiment();
+    let done: Vec<usize> = results.generations.iter().map(|g| g.generation).collect();
+    let mut out = Vec::new();
+    for e in experiment.ensembles() {
+        if !e.members.iter().all(|m| done.contains(m)) {
+            continue;
+        }
+        let members: Vec<Vec<f32>> = e
+            .members
+            .iter()
+            .map(|&m| run_dir.read_outputs(results.task, m, trainer.output_len()))
+            .collect::<Result<_>>()?;
+        out.push(EnsembleResult {
+            metrics: trainer.ensemble_scores(&members, e.average),
+            paper: experiment.paper(&e.name),
+            name: e.name,
+            members: e.members,
+            average: e.average,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,395 @@
+//! Image classification as a chain task: the data (subsets, validation split, augmentation),
+//! the classifiers, one SGD epoch with the generation's control, and test logits with top-1 /
+//! top-5 error, NLL and ECE. The generation loop itself is `crate::chain`'s.
+
+use anyhow::{Context, Result};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::{Int, TensorData};
+use rand_chacha::ChaCha8Rng;
+
+use crate::arch::{self, Shape};
+use crate::chain::{BatchDone, EpochEval, EpochTrain, Flow, Selection, Trainer};
+use crate::data::{self, Augment, Batcher, Dataset, ImageSet, Normalization};
+use crate::distill;
+use crate::ensemble::{self, Logits};
+use crate::experiment::Experiment;
+use crate::models::Classifier;
+use crate::run_dir::records::{EpochRecord, Scores};
+use crate::run_dir::{RunDir, TestLabels};
+use crate::spec::{Averaging, Cifar100Labels, Control, DataSource, Schedule, Spec};
+
+/// The data one run trains and evaluates on, after subsets and the validation split.
+#[derive(Clone)]
+pub struct RunData {
+    pub name: String,
+    pub class_names: Vec<String>,
+    pub train: ImageSet,
+    pub validation: Option<ImageSet>,
+    pub test: ImageSet,
+    pub shape: Shape,
+}
+
+/// Loads the spec's dataset and applies its subsets and validation split.
+pub fn load_data(spec: &Spec) -> Result<RunData> {
+    let d = &spec.data;
+    let path = || d.path.clone().expect("validated: this source has a path");
+    let source = match d.source {
+        DataSource::Embedded => data::Source::Embedded,
+        DataSource::Idx => data::Source::Idx {
+            dir: d.path.clone().or_else(data::default_idx_dir).context(
+                "data.source = \"idx\" needs `path = \"DIR\"` (/usr/share/datasets/fashion-mnist does not exist here)",
+            )?,
+        },
+        DataSource::Cifar10 => data::Source::Cifar10 { dir: path() },
+        DataSource::Cifar100 => data::Source::Cifar100 { dir: path(), coarse: d.labels == Cifar100Labels::Coarse },
+    };
+    let Dataset {
+        name,
+        num_classes,
+        class_names,
+        mut train,
+        mut test,
+    } = data::load(&source)?;
+    if let Some(n) = d.train_samples {
+        train = train
+            .balanced_subset(n, num_classes)
+            .context("data.train_samples")?;
+    }
+    if let Some(n) = d.test_samples {
+        test = test
+            .balanced_subset(n, num_classes)
+            .context("data.test_samples")?;
+    }
+    let validation = if d.validation_samples > 0 {
+        let (rest, validation) = train
+            .split_validation(d.validation_samples, num_classes, spec.seed)
+            .context("data.validation_samples")?;
+        train = rest;
+        Some(validation)
+    } else {
+        None
+    };
+    let shape = Shape {
+        channels: train.channels,
+        height: train.height,
+        width: train.width,
+        classes: num_classes,
+    };
+    Ok(RunData {
+        name,
+        class_names,
+        train,
+        validation,
+        test,
+        shape,
+    })
+}
+
+/// A vision chain: its spec, its data and how batches are made from it.
+pub struct VisionTrainer {
+    experiment: Experiment,
+    data: RunData,
+    batcher: Batcher,
+}
+
+impl VisionTrainer {
+    pub fn new(spec: &Spec, data: RunData) -> VisionTrainer {
+        let batcher = Batcher {
+            normalization: Normalization::from_images(&data.train),
+            augment: Augment {
+                crop_padding: spec.data.crop_padding,
+                horizontal_flip: spec.data.horizontal_flip,
+            },
+        };
+        VisionTrainer {
+            experiment: Experiment::Vision(Box::new(spec.clone())),
+            data,
+            batcher,
+        }
+    }
+
+    /// The data as `check` describes it.
+    pub fn summary(&self) -> String {
+        let d = &self.data;
+        format!(
+            "{}: {} train, {} validation, {} test, {} classes, {}x{}x{}",
+            d.name,
+            d.train.len(),
+            d.validation.as_ref().map_or(0, |v| v.len()),
+            d.test.len(),
+            d.shape.classes,
+            d.shape.channels,
+            d.shape.height,
+            d.shape.width
+        )
+    }
+
+    fn spec(&self) -> &Spec {
+        match &self.experiment {
+            Experiment::Vision(spec) => spec,
+            Experiment::Language(_) => unreachable!("a vision trainer holds a vision spec"),
+        }
+    }
+
+    fn control_of(&self, k: usize) -> Control {
+        if k == 0 {
+            Control::Label
+        } else {
+            self.spec().generations.control_of(k)
+        }
+    }
+
+    fn logits(&self, model: &Classifier, set: &ImageSet, device: &Device) -> Logits {
+        predict(
+            model,
+            &self.batcher,
+            set,
+            self.spec().schedule.batch_size,
+            device,
+        )
+    }
+}
+
+impl Trainer for VisionTrainer {
+    type Model = Classifier;
+
+    fn experiment(&self) -> &Experiment {
+        &self.experiment
+    }
+    fn dataset(&self) -> String {
+        self.data.name.clone()
+    }
+    fn test_samples(&self) -> usize {
+        self.data.test.len()
+    }
+    fn output_len(&self) -> usize {
+        self.data.test.len() * self.data.shape.classes
+    }
+    fn batches_per_epoch(&self) -> usize {
+        self.data
+            .train
+            .len()
+            .div_ceil(self.spec().schedule.batch_size)
+    }
+    fn selection(&self) -> Selection {
+        Selection::LastEpoch
+    }
+
+    fn prepare(&self, run_dir: &RunDir) -> Result<Vec<String>> {
+        run_dir.write_labels(&TestLabels {
+            dataset: self.data.name.clone(),
+            class_names: self.data.class_names.clone(),
+            labels: self.data.test.labels.clone(),
+        })?;
+        Ok(Vec::new())
+    }
+
+    fn parameters(&self, k: usize) -> usize {
+        arch::parameter_count(self.spec().model_of(k), self.data.shape)
+    }
+
+    fn new_model(
+        &self,
+        k: usize,
+        device: &Device,
+        teacher: Option<&Classifier>,
+    ) -> Result<Classifier> {
+        let spec = self.spec();
+        let model = Classifier::new(spec.model_of(k), self.data.shape, device);
+        match teacher {
+            Some(teacher) if spec.generations.share_teacher_layers => {
+                model.with_shared(teacher, device).with_context(|| {
+                    format!(
+                        "{} sharing {}'s first conv and output layer",
+                        spec.model_of(k),
+                        spec.model_of(k - 1)
+                    )
+                })
+            }
+            _ => Ok(model),
+        }
+    }
+
+    fn new_optimizer(&self) -> ModuleOptimizer {
+        sgd(&self.spec().schedule)
+    }
+
+    fn learning_rate(&self, epoch: usize, _earlier: &[EpochRecord]) -> f64 {
+        self.spec().schedule.lr_at(epoch)
+    }
+
+    fn train_epoch(
+        &self,
+        k: usize,
+        epoch: usize,
+        device: &Device,
+        mut model: Classifier,
+        optimizer: &mut ModuleOptimizer,
+        teacher: Option<&Classifier>,
+        lr: f64,
+        rng: &mut ChaCha8Rng,
+        on_batch: &mut dyn FnMut(BatchDone) -> Result<Flow>,
+    ) -> Result<Option<(Classifier, EpochTrain)>> {
+        let spec = self.spec();
+        let train = &self.data.train;
+        let control = self.control_of(k);
+        let seed = spec.seed.wrapping_add(k as u64);
+        let (mut loss_sum, mut wrong, mut seen) = (0f64, 0usize, 0usize);
+        let order = data::epoch_order(train.len(), seed, epoch);
+        for (b, indices) in order.chunks(spec.schedule.batch_size).enumerate() {
+            // Batch norm cannot normalise a batch of one.
+            if indices.len() < 2 {
+                continue;
+            }
+            let (images, labels) =
+                images_and_labels(&self.batcher, train, indices, Some(rng), device);
+            let (next, batch_loss, correct) =
+                train_step(model, optimizer, images, labels, teacher, control, lr, rng);
+            model = next;
+            loss_sum += batch_loss as f64 * indices.len() as f64;
+            wrong += indices.len() - correct;
+            seen += indices.len();
+            let done = BatchDone {
+                batch: b,
+                samples: seen,
+                loss: batch_loss,
+            };
+            if on_batch(done)? == Flow::Stop {
+                return Ok(None);
+            }
+        }
+        let epoch = EpochTrain {
+            loss: loss_sum / seen.max(1) as f64,
+            error: 100.0 * wrong as f64 / seen.max(1) as f64,
+            samples: seen,
+            perplexity: None,
+        };
+        Ok(Some((model, epoch)))
+    }
+
+    fn evaluate_epoch(&self, model: &Classifier, device: &Device) -> Result<EpochEval> {
+        let test = self.logits(model, &self.data.test, device);
+        let test = ensemble::metrics(&test.probabilities(), test.classes, &self.data.test.labels);
+        let validation_error = self.data.validation.as_ref().map(|v| {
+            let logits = self.logits(model, v, device);
+            ensemble::metrics(&logits.probabilities(), logits.classes, &v.labels).top1_error
+        });
+        Ok(EpochEval {
+            test_error: test.top1_error,
+            test_nll: test.nll,
+            validation_error,
+            ..EpochEval::default()
+        })
+    }
+
+    fn test_outputs(&self, model: &Classifier, device: &Device) -> Result<(Vec<f32>, Scores)> {
+        let logits = self.logits(model, &self.data.test, device);
+        let metrics = ensemble::metrics(
+            &logits.probabilities(),
+            logits.classes,
+            &self.data.test.labels,
+        );
+        Ok((logits.values, metrics.into()))
+    }
+
+    fn ensemble_scores(&self, members: &[Vec<f32>], average: Averaging) -> Scores {
+        let classes = self.data.shape.classes;
+        let logits: Vec<Logits> = members
+            .iter()
+            .map(|values| Logits {
+                classes,
+                values: values.clone(),
+            })
+            .collect();
+        let refs: Vec<&Logits> = logits.iter().collect();
+        let probs = ensemble::ensemble_probabilities(&refs, average);
+        ensemble::metrics(&probs, classes, &self.data.test.labels).into()
+    }
+}
+
+/// SGD as the spec describes it; dampening is explicit because burn's default (0.1) is not
+/// PyTorch's or the paper's (0).
+pub fn sgd(schedule: &Schedule) -> ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum((schedule.momentum > 0.0).then_some(MomentumConfig {
+            momentum: schedule.momentum,
+            dampening: schedule.dampening,
+            nesterov: schedule.nesterov,
+        }))
+        .with_weight_decay(
+            (schedule.weight_decay > 0.0)
+                .then(|| WeightDecayConfig::new(schedule.weight_decay as f32)),
+        )
+        .init()
+}
+
+/// One SGD step of a student on one batch; returns the updated model, the batch loss and how
+/// many predictions were right.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step(
+    model: Classifier,
+    optimizer: &mut ModuleOptimizer,
+    images: Tensor<4>,
+    labels: Tensor<1, Int>,
+    teacher: Option<&Classifier>,
+    control: Control,
+    lr: f64,
+    rng: &mut ChaCha8Rng,
+) -> (Classifier, f32, usize) {
+    let batch = labels.dims()[0];
+    // The teacher runs in eval mode without autodiff; its logits enter the loss as constants.
+    let teacher_logits = teacher.map(|t| t.forward(images.clone().without_autodiff()));
+    let logits = model.forward(images);
+    let predictions = logits.clone().argmax(1).reshape([batch]);
+    let loss = distill::loss(control, logits, teacher_logits, labels.clone(), rng);
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let model = optimizer.step(lr, model, grads);
+    let correct: i64 = predictions.equal(labels).int().sum().into_scalar();
+    (model, loss.into_scalar(), correct as usize)
+}
+
+/// A batch as tensors on `device`: normalised images and labels.
+pub fn images_and_labels(
+    batcher: &Batcher,
+    set: &ImageSet,
+    indices: &[usize],
+    rng: Option<&mut ChaCha8Rng>,
+    device: &Device,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    let (pixels, labels) = batcher.batch(set, indices, rng);
+    let n = indices.len();
+    let images = Tensor::from_data(
+        TensorData::new(pixels, [n, set.channels, set.height, set.width]),
+        device,
+    );
+    let labels = Tensor::from_data(TensorData::new(labels, [n]), device);
+    (images, labels)
+}
+
+/// Logits of every image of `set`, in eval mode on the plain (no autodiff) device.
+pub fn predict(
+    model: &Classifier,
+    batcher: &Batcher,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Logits {
+    let all: Vec<usize> = (0..set.len()).collect();
+    let mut values = Vec::new();
+    let mut classes = 0;
+    for indices in all.chunks(batch_size.max(256)) {
+        let (images, _) = images_and_labels(batcher, set, indices, None, device);
+        let logits = model.forward(images);
+        classes = logits.dims()[1];
+        values.extend(
+            logits
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("logits are f32"),
+        );
+    }
+    Logits { classes, values }
+}
