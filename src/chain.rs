@@ -48,6 +48,19 @@ pub struct EpochTrain {
     pub perplexity: Option<f64>,
 }
 
+impl EpochTrain {
+    /// From an epoch's sums: the loss summed over samples, the wrong predictions, the samples.
+    pub fn from_sums(loss_sum: f64, wrong: usize, samples: usize) -> EpochTrain {
+        let n = samples.max(1) as f64;
+        EpochTrain {
+            loss: loss_sum / n,
+            error: 100.0 * wrong as f64 / n,
+            samples,
+            perplexity: None,
+        }
+    }
+}
+
 /// An epoch's model on the held-out splits (eval mode).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EpochEval {

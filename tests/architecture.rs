@@ -66,7 +66,7 @@ fn the_tui_knows_no_burn_models_or_training() {
 #[test]
 fn specs_architectures_experiments_and_records_are_plain_data() {
     for module in [
-        "spec.rs",
+        "spec",
         "arch",
         "experiment.rs",
         "table.rs",

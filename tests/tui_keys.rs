@@ -10,8 +10,8 @@ use banbench::experiment::Experiment;
 use banbench::run_dir::records::{Metric, RunState};
 use banbench::spec::{Averaging, DataSource};
 use banbench::tui::app::{Effect, Exit, Msg, Overlay, Screen, Signal};
-use banbench::tui::ensembles::Outcome;
 use banbench::tui::run_view::Owner;
+use banbench::tui::screens::ensembles::Outcome;
 use crossterm::event::KeyCode;
 use tui_common::*;
 
@@ -271,7 +271,7 @@ fn enter_starts_the_composed_experiment_with_its_overrides() {
     }
     assert_eq!(
         app.setup.current_field(),
-        banbench::tui::setup::Field::Epochs
+        banbench::tui::screens::setup::Field::Epochs
     );
     app.update(key(KeyCode::Right)); // 4 epochs: the milestone at 2 of 3 moves to 3 of 4
     let effects = app.update(key(KeyCode::Enter));
@@ -436,12 +436,13 @@ fn opening_another_run_while_one_trains_leaves_it_going() {
     let mut app = app();
     live(&mut app, 4, 2);
     assert_eq!(app.update(key(KeyCode::Char('5'))), vec![Effect::ScanRuns]);
-    app.update(Msg::Runs(vec![banbench::tui::app::RunEntry {
+    app.update(Msg::Runs(vec![banbench::tui::screens::runs::RunEntry {
         dir: "runs/other".into(),
         name: "other".into(),
         state: None,
         finished: 0,
         generations: 3,
+        owner_gone: false,
     }]));
     assert_eq!(
         app.update(key(KeyCode::Enter)),

@@ -16,8 +16,8 @@ use banbench::run_dir::records::{
 };
 use banbench::spec::{Averaging, Overrides};
 use banbench::tui::app::{App, Effect, Msg};
-use banbench::tui::ensembles::Outcome;
 use banbench::tui::run_view::{Owner, Snapshot};
+use banbench::tui::screens::ensembles::Outcome;
 use crossterm::event::KeyCode;
 use insta::assert_snapshot;
 use tui_common::*;
@@ -291,18 +291,19 @@ fn a_language_run_draws_at_every_size_without_panicking() {
     }
 }
 
-const FACTS: banbench::tui::setup::CorpusFacts = banbench::tui::setup::CorpusFacts {
-    vocabulary: 50,
-    characters: 20,
-    train_tokens: 1_000,
-};
+const FACTS: banbench::tui::screens::setup::CorpusFacts =
+    banbench::tui::screens::setup::CorpusFacts {
+        vocabulary: 50,
+        characters: 20,
+        train_tokens: 1_000,
+    };
 
 /// The Setup screen with the tiny language preset and what its corpus read gave.
 fn language_setup(
-    corpus: Result<banbench::tui::setup::CorpusFacts, String>,
-) -> banbench::tui::setup::Setup {
-    banbench::tui::setup::Setup::new(
-        vec![banbench::tui::setup::PresetEntry {
+    corpus: Result<banbench::tui::screens::setup::CorpusFacts, String>,
+) -> banbench::tui::screens::setup::Setup {
+    banbench::tui::screens::setup::Setup::new(
+        vec![banbench::tui::screens::setup::PresetEntry {
             path: PathBuf::from("presets/lm/tiny-lm.toml"),
             spec: Ok(lm()),
             corpus: Some(corpus),
@@ -315,7 +316,7 @@ fn language_setup(
 /// from the corpus read when the preset was listed, and Enter starts it with the edited epochs.
 #[test]
 fn a_language_preset_starts_from_setup() {
-    use banbench::tui::setup::Field;
+    use banbench::tui::screens::setup::Field;
 
     let mut app = app();
     app.setup = language_setup(Ok(FACTS));
@@ -323,7 +324,7 @@ fn a_language_preset_starts_from_setup() {
     assert!(
         app.setup
             .note(Field::TeacherSize)
-            .contains(&banbench::tui::setup::thousands(params)),
+            .contains(&banbench::tui::screens::setup::thousands(params)),
         "{}",
         app.setup.note(Field::TeacherSize)
     );

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use banbench::events::Event;
 use banbench::run_dir::records::RunState;
-use banbench::tui::app::{App, Msg, RunEntry};
+use banbench::tui::app::{App, Msg};
 use banbench::tui::run_view::Snapshot;
+use banbench::tui::screens::runs::RunEntry;
 use crossterm::event::KeyCode;
 use insta::assert_snapshot;
 use tui_common::*;
@@ -197,6 +198,7 @@ fn runs_list() {
             state: None,
             finished: 0,
             generations: 3,
+            owner_gone: false,
         },
         RunEntry {
             dir: PathBuf::from("runs/quick-20260101-120000"),
@@ -204,6 +206,16 @@ fn runs_list() {
             state: Some(RunState::Finished),
             finished: 3,
             generations: 3,
+            owner_gone: false,
+        },
+        // Its process was killed while it trained.
+        RunEntry {
+            dir: PathBuf::from("runs/quick-20251231-230000"),
+            name: "quick".into(),
+            state: Some(RunState::Running),
+            finished: 1,
+            generations: 3,
+            owner_gone: true,
         },
     ]));
     app.update(key(KeyCode::Down));

@@ -319,10 +319,8 @@ impl Trainer for LanguageTrainer {
             }
         }
         let epoch = EpochTrain {
-            loss: loss_sum / seen.max(1) as f64,
-            error: 100.0 * wrong as f64 / seen.max(1) as f64,
-            samples: seen,
             perplexity: Some((label_nll_sum / seen.max(1) as f64).exp()),
+            ..EpochTrain::from_sums(loss_sum, wrong, seen)
         };
         Ok(Some((model, epoch)))
     }

@@ -261,13 +261,7 @@ impl Trainer for VisionTrainer {
                 return Ok(None);
             }
         }
-        let epoch = EpochTrain {
-            loss: loss_sum / seen.max(1) as f64,
-            error: 100.0 * wrong as f64 / seen.max(1) as f64,
-            samples: seen,
-            perplexity: None,
-        };
-        Ok(Some((model, epoch)))
+        Ok(Some((model, EpochTrain::from_sums(loss_sum, wrong, seen))))
     }
 
     fn evaluate_epoch(&self, model: &Classifier, device: &Device) -> Result<EpochEval> {

@@ -17,9 +17,10 @@ use crate::experiment::Experiment;
 use crate::run_dir::TestLabels;
 use crate::run_dir::records::{RunState, Task};
 
-use super::ensembles::EnsembleLab;
 use super::run_view::{Owner, RunView, Snapshot};
-use super::setup::{PresetEntry, Setup};
+use super::screens::ensembles::EnsembleLab;
+use super::screens::runs::{RunEntry, Runs};
+use super::screens::setup::{PresetEntry, Setup, SetupKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -75,17 +76,6 @@ pub enum Signal {
     Interrupt,
     Terminate,
     Hangup,
-}
-
-/// One run directory found under runs/.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunEntry {
-    pub dir: PathBuf,
-    pub name: String,
-    /// None while no generation has finished (no results.json yet).
-    pub state: Option<RunState>,
-    pub finished: usize,
-    pub generations: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -170,8 +160,7 @@ pub struct App {
     pub setup: Setup,
     pub run: Option<RunView>,
     pub lab: EnsembleLab,
-    pub runs: Vec<RunEntry>,
-    pub runs_cursor: usize,
+    pub runs: Runs,
     /// A one-line answer to the last action (why a key did nothing, an error).
     pub status: Option<String>,
     pub exit: Exit,
@@ -188,8 +177,7 @@ impl App {
             setup: Setup::new(presets, device),
             run: None,
             lab: EnsembleLab::default(),
-            runs: Vec::new(),
-            runs_cursor: 0,
+            runs: Runs::default(),
             status: None,
             exit: Exit::Stay,
             launching: false,
@@ -287,8 +275,7 @@ impl App {
                 Vec::new()
             }
             Msg::Runs(runs) => {
-                self.runs = runs;
-                self.runs_cursor = self.runs_cursor.min(self.runs.len().saturating_sub(1));
+                self.runs.set(runs);
                 Vec::new()
             }
             Msg::Labels(labels) => {
@@ -384,7 +371,7 @@ impl App {
                     self.lab.on_key(code);
                     Vec::new()
                 }
-                Screen::Runs => self.on_runs_key(code),
+                Screen::Runs => self.runs.on_key(code),
                 Screen::Run | Screen::Generations => Vec::new(),
             },
         }
@@ -433,22 +420,10 @@ impl App {
     }
 
     fn on_setup_key(&mut self, code: KeyCode) -> Vec<Effect> {
-        match code {
-            KeyCode::Up | KeyCode::Char('k') => self.setup.move_field(-1),
-            KeyCode::Down | KeyCode::Char('j') => self.setup.move_field(1),
-            KeyCode::Left | KeyCode::Char('h' | '-' | 'l' | '+') | KeyCode::Right
-                if !self.setup.editable(self.setup.current_field()) =>
-            {
-                self.status = Some(
-                    "a language model's corpus, model and control come from its preset file; \
-                     generations, epochs, seed and device can be changed here"
-                        .into(),
-                );
-            }
-            KeyCode::Left | KeyCode::Char('h' | '-') => self.setup.adjust(-1),
-            KeyCode::Right | KeyCode::Char('l' | '+') => self.setup.adjust(1),
-            KeyCode::Enter => return self.start(),
-            _ => {}
+        match self.setup.on_key(code) {
+            SetupKey::Start => return self.start(),
+            SetupKey::Explain(why) => self.status = Some(why),
+            SetupKey::Done => {}
         }
         Vec::new()
     }
@@ -472,24 +447,5 @@ impl App {
                 Vec::new()
             }
         }
-    }
-
-    fn on_runs_key(&mut self, code: KeyCode) -> Vec<Effect> {
-        match code {
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.runs_cursor = self.runs_cursor.saturating_sub(1)
-            }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.runs_cursor = (self.runs_cursor + 1).min(self.runs.len().saturating_sub(1))
-            }
-            KeyCode::Char('r') => return vec![Effect::ScanRuns],
-            KeyCode::Enter => {
-                if let Some(entry) = self.runs.get(self.runs_cursor) {
-                    return vec![Effect::Open(entry.dir.clone())];
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
     }
 }

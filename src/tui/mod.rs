@@ -1,18 +1,17 @@
 //! The terminal UI: `banbench` with no arguments, or `banbench tui [PRESET | RUN_DIR]`.
 //!
 //! State and its changes live in [`app`] and [`run_view`] (plain data, changed only by
-//! [`app::Msg`]s), drawing in [`views`] (a pure function of the state), and everything that
+//! [`app::Msg`]s), drawing in [`frame`] and each of [`screens`] (a pure function of the state), and everything that
 //! touches the outside world (the terminal, signals, the run processes it starts, the run
 //! directory it follows) in `runtime`. The UI is a client of run directories: it starts runs as
 //! detached `banbench run` processes and follows them through their files, so it needs no burn,
 //! no models and no training code (a test checks the imports).
 
 pub mod app;
-pub mod ensembles;
+pub mod frame;
 pub mod run_view;
 mod runtime;
-pub mod setup;
-pub mod views;
+pub mod screens;
 
 use std::path::{Path, PathBuf};
 
@@ -21,10 +20,12 @@ use anyhow::Result;
 use crate::experiment::{Experiment, Preset};
 use crate::run_dir::RunDir;
 use crate::run_dir::lock::{self, Liveness};
+use crate::run_dir::records::RunState;
 use crate::spec::Overrides;
-use app::{Msg, RunEntry};
+use app::Msg;
 use run_view::{Owner, Snapshot};
-use setup::{CorpusFacts, PresetEntry};
+use screens::runs::RunEntry;
+use screens::setup::{CorpusFacts, PresetEntry};
 
 pub use runtime::run;
 
@@ -161,7 +162,11 @@ pub fn scan_runs(root: &Path) -> Vec<RunEntry> {
             let run = RunDir::open(&dir).ok()?;
             let experiment = run.experiment().ok()?;
             let results = run.results().ok().flatten();
+            let running = results
+                .as_ref()
+                .is_none_or(|r| r.state == RunState::Running);
             Some(RunEntry {
+                owner_gone: running && matches!(owner(&run), Owner::Stale { .. }),
                 name: experiment.name().to_string(),
                 state: results.as_ref().map(|r| r.state),
                 finished: results.as_ref().map_or(0, |r| r.generations.len()),

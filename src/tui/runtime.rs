@@ -24,8 +24,8 @@ use crate::run_dir::{Request, RunDir};
 use crate::tui;
 
 use super::app::{App, Effect, Exit, Msg, Signal};
-use super::setup::DEVICES;
-use super::views;
+use super::frame;
+use super::screens::setup::DEVICES;
 
 /// Opens the terminal UI on `target`: a preset file to select, a run directory to open, or
 /// nothing (the Setup screen with the presets under ./presets).
@@ -104,7 +104,7 @@ async fn event_loop(mut app: App, open: Option<PathBuf>) -> Result<()> {
         if app.exit == Exit::Now {
             break;
         }
-        if terminal.draw(|frame| views::draw(frame, &app)).is_err() {
+        if terminal.draw(|f| frame::draw(f, &app)).is_err() {
             break;
         }
         let msg = tokio::select! {

@@ -17,9 +17,9 @@ use banbench::run_dir::records::{
 };
 use banbench::spec::{Averaging, Overrides, Spec};
 use banbench::tui::app::{App, Effect, Msg};
+use banbench::tui::frame;
 use banbench::tui::run_view::{Owner, Snapshot};
-use banbench::tui::setup::PresetEntry;
-use banbench::tui::views;
+use banbench::tui::screens::setup::PresetEntry;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -431,6 +431,6 @@ pub fn serve_files(app: &mut App, effects: Vec<Effect>) {
 
 pub fn render(app: &App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| views::draw(frame, app)).unwrap();
+    terminal.draw(|frame| frame::draw(frame, app)).unwrap();
     terminal.backend().to_string()
 }

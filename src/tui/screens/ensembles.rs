@@ -1,6 +1,7 @@
-//! The ensemble lab's state: which saved generations are members, how they are averaged, the
-//! pinned ensemble, and the test logits read so far (each generation's once, from the run
-//! directory). Metrics are recomputed whenever any of these change, so toggling is instant.
+//! The Ensembles screen: the ensemble lab's state (which saved generations are members, how
+//! they are averaged, the pinned ensemble, and the test outputs read so far, each generation's
+//! once, from the run directory), its keys and its drawing. Metrics are recomputed whenever any
+//! of these change, so toggling is instant.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,7 +13,18 @@ use crate::run_dir::TestLabels;
 use crate::run_dir::records::{GenerationResult, Metric, Scores};
 use crate::spec::Averaging;
 
-use super::app::Effect;
+use crate::run_dir::records::Task;
+use crate::tui::app::{App, Effect};
+use crate::tui::frame::Theme;
+use crate::tui::run_view::RunView;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{
+    Bar, BarChart, BarGroup, Block, List, ListItem, ListState, Paragraph, Row, Table, TableState,
+    Wrap,
+};
 
 /// A file the lab asked the runtime for.
 #[derive(Debug, Clone, PartialEq)]
@@ -244,5 +256,190 @@ impl EnsembleLab {
             average: self.average,
             metrics: ensemble::metrics(&probabilities, members[0].classes, &labels.labels).into(),
         })
+    }
+}
+
+/// "T+B1+B2": short enough for the side-by-side table (its title spells the letters out).
+fn members_label(members: &[usize]) -> String {
+    let labels: Vec<String> = members
+        .iter()
+        .map(|&m| if m == 0 { "T".into() } else { format!("B{m}") })
+        .collect();
+    labels.join("+")
+}
+
+/// A metric's row on the Ensembles screen: name and decimals.
+fn ensemble_row(metric: Metric) -> (&'static str, usize) {
+    match metric {
+        Metric::Top1Error => ("Top-1 err %", 2),
+        Metric::Top5Error => ("Top-5 err %", 2),
+        Metric::Nll => ("NLL", 4),
+        Metric::Ece => ("ECE %", 2),
+        Metric::ValidationPerplexity => ("Val ppl", 2),
+        Metric::TestPerplexity => ("Test ppl", 2),
+        Metric::TestError => ("Err %", 2),
+    }
+}
+
+/// The Ensembles screen compares what an ensemble has for the run's task: a vision run's
+/// errors, NLL and ECE, or a language run's test perplexity (only each generation's probability
+/// of the target token is saved, so top-1 error, ECE and logit averaging are undefined there).
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let task = app.run.as_ref().map_or(Task::Vision, RunView::task);
+    let language = task == Task::Language;
+    let primary = task.primary();
+    let shown: Vec<Metric> = match task {
+        Task::Vision => task.metrics().to_vec(),
+        Task::Language => vec![Metric::TestPerplexity],
+    };
+    let unit = if language { " ppl" } else { "%" };
+    let value = |m: &Scores, metric: Metric| m.get(&metric).copied().unwrap_or(f64::NAN);
+    let lab = &app.lab;
+    let [top, bars] = Layout::vertical([Constraint::Length(9), Constraint::Fill(1)]).areas(area);
+    let [list_area, compare] =
+        Layout::horizontal([Constraint::Length(30), Constraint::Fill(1)]).areas(top);
+
+    let items: Vec<ListItem> = lab
+        .generations
+        .iter()
+        .map(|g| {
+            let mark = if lab.members.contains(&g.generation) {
+                "[x]"
+            } else {
+                "[ ]"
+            };
+            ListItem::new(format!(
+                "{mark} {:<8} {:>6.2}{unit}",
+                g.label,
+                value(&g.metrics, primary)
+            ))
+        })
+        .collect();
+    let mut state =
+        ListState::default().with_selected((!lab.generations.is_empty()).then_some(lab.cursor));
+    if lab.generations.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no generation has finished yet")
+                .wrap(Wrap { trim: true })
+                .block(Block::bordered().title(" Generations ")),
+            list_area,
+        );
+    } else {
+        frame.render_stateful_widget(
+            List::new(items)
+                .block(Block::bordered().title(" Generations "))
+                .highlight_style(theme.selected())
+                .highlight_symbol("▸"),
+            list_area,
+            &mut state,
+        );
+    }
+
+    let current = match &lab.outcome {
+        Outcome::Ready(e) => Some(e),
+        _ => None,
+    };
+    let mut header = vec!["", "Current"];
+    if lab.pinned.is_some() {
+        header.extend(["Pinned", "Δ"]);
+    }
+    let status = match &lab.outcome {
+        Outcome::NoMembers => "Space adds the generation under the cursor".to_string(),
+        Outcome::Reading if language => "reading target-token probabilities...".to_string(),
+        Outcome::Reading => "reading logits...".to_string(),
+        Outcome::Failed(e) => e.clone(),
+        Outcome::Ready(_) => String::new(),
+    };
+    let text =
+        |e: Option<&Ensemble>, f: &dyn Fn(&Ensemble) -> String| e.map_or_else(String::new, f);
+    let mut rows = vec![
+        Row::new([
+            "Members".to_string(),
+            if current.is_some() {
+                text(current, &|e| members_label(&e.members))
+            } else {
+                status
+            },
+            text(lab.pinned.as_ref(), &|e| members_label(&e.members)),
+        ]),
+        Row::new([
+            "Averaging".to_string(),
+            lab.average.to_string(),
+            text(lab.pinned.as_ref(), &|e| e.average.to_string()),
+        ]),
+    ];
+    for &metric in &shown {
+        let (name, decimals) = ensemble_row(metric);
+        let get = |m: &Scores| value(m, metric);
+        let delta = match (current, &lab.pinned) {
+            (Some(c), Some(p)) => format!("{:+.decimals$}", get(&c.metrics) - get(&p.metrics)),
+            _ => String::new(),
+        };
+        rows.push(Row::new([
+            name.to_string(),
+            text(current, &|e| format!("{:.decimals$}", get(&e.metrics))),
+            text(lab.pinned.as_ref(), &|e| {
+                format!("{:.decimals$}", get(&e.metrics))
+            }),
+            delta,
+        ]));
+    }
+    let widths = [
+        Constraint::Length(11),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+        Constraint::Length(7),
+    ];
+    frame.render_stateful_widget(
+        Table::new(rows, widths)
+            .header(Row::new(header).style(theme.accent()))
+            .block(Block::bordered().title(" Ensemble (T: teacher, Bk: BAN-k) ")),
+        compare,
+        &mut TableState::default(),
+    );
+
+    // The members, the ensemble and the pinned one on one scale (x100 for integer bars).
+    let bars_title = match task {
+        Task::Vision => " Top-1 error %: members and ensemble ",
+        Task::Language => " Test perplexity: members and ensemble ",
+    };
+    let bar = |label: String, metrics: &Scores, style: Style| {
+        let value = value(metrics, primary);
+        Bar::default()
+            .label(Line::raw(label))
+            .value((value * 100.0).round().max(0.0) as u64)
+            .text_value(format!("{value:.2}"))
+            .style(style)
+    };
+    let mut data: Vec<Bar> = lab
+        .generations
+        .iter()
+        .filter(|g| lab.members.contains(&g.generation))
+        .map(|g| bar(g.label.clone(), &g.metrics, theme.dim()))
+        .collect();
+    if let Some(e) = current {
+        data.push(bar("Ensemble".into(), &e.metrics, theme.accent()));
+    }
+    if let Some(p) = &lab.pinned {
+        data.push(bar("Pinned".into(), &p.metrics, theme.good()));
+    }
+    let block = Block::bordered().title(bars_title);
+    if data.is_empty() {
+        frame.render_widget(
+            Paragraph::new("add generations to the ensemble with Space")
+                .style(theme.dim())
+                .block(block),
+            bars,
+        );
+    } else {
+        frame.render_widget(
+            BarChart::default()
+                .block(block)
+                .direction(Direction::Horizontal)
+                .bar_width(1)
+                .bar_gap(0)
+                .data(BarGroup::default().bars(&data)),
+            bars,
+        );
     }
 }

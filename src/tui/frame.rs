@@ -1,0 +1,328 @@
+//! Drawing: a pure function of [`App`]. The frame around every screen (tabs with the followed
+//! run's state, the footer's keys, the help and confirmation overlays) and the theme; each
+//! screen draws its body in its own module under `screens`. Every screen fits 80x24; below
+//! [`MIN_WIDTH`] x [`MIN_HEIGHT`] a short message asks for a larger terminal instead.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Clear, Paragraph, Tabs, Wrap};
+
+use crate::run_dir::records::Task;
+
+use super::app::{App, Overlay, Screen};
+use super::run_view::RunView;
+use super::screens::{ensembles, generations, run, runs, setup};
+
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 20;
+
+/// Every key, by where it works: the help overlay lists them all.
+pub const KEYS: &[(&str, &str, &str)] = &[
+    ("Everywhere", "1-5, Tab", "switch screen"),
+    ("Everywhere", "?", "this help (any key closes it)"),
+    (
+        "Everywhere",
+        "q",
+        "quit; a training run goes on (asks: s stops it)",
+    ),
+    (
+        "Everywhere",
+        "Ctrl-C",
+        "quit at once; a training run goes on",
+    ),
+    ("While training", "p", "pause / resume"),
+    (
+        "While training",
+        "c",
+        "cancel the run (asks; finished ones stay saved)",
+    ),
+    ("Setup", "Up/Down, j/k", "choose a field"),
+    ("Setup", "Left/Right, h/l", "change its value"),
+    (
+        "Setup",
+        "Enter",
+        "start the experiment (vision or language)",
+    ),
+    ("Ensembles", "Up/Down, j/k", "move over the generations"),
+    (
+        "Ensembles",
+        "Space",
+        "add / remove the generation from the ensemble",
+    ),
+    ("Ensembles", "a", "switch probability / logit averaging"),
+    ("Ensembles", "m", "pin the current ensemble to compare"),
+    ("Ensembles", "u", "unpin"),
+    ("Runs", "Up/Down, j/k", "choose a run directory"),
+    ("Runs", "Enter", "open it (a running one is followed live)"),
+    ("Runs", "r", "rescan runs/"),
+    ("Language runs", "", "perplexity where vision shows error"),
+    (
+        "Language runs",
+        "a",
+        "off: only target probabilities are saved",
+    ),
+];
+
+/// Styles under colour or NO_COLOR (modifiers only).
+pub struct Theme {
+    color: bool,
+}
+
+impl Theme {
+    pub fn fg(&self, color: Color) -> Style {
+        if self.color {
+            Style::new().fg(color)
+        } else {
+            Style::new()
+        }
+    }
+    pub fn accent(&self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+    pub fn selected(&self) -> Style {
+        Style::new().add_modifier(Modifier::REVERSED)
+    }
+    pub fn dim(&self) -> Style {
+        if self.color {
+            Style::new().fg(Color::DarkGray)
+        } else {
+            Style::new()
+        }
+    }
+    pub fn bad(&self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+    pub fn good(&self) -> Style {
+        self.fg(Color::Green)
+    }
+    /// Colour (or, without colour, marker) of generation `k`'s curves.
+    pub fn series(&self, k: usize) -> (Style, Marker, &'static str) {
+        const COLORS: [Color; 6] = [
+            Color::White,
+            Color::Cyan,
+            Color::Yellow,
+            Color::Magenta,
+            Color::Green,
+            Color::LightRed,
+        ];
+        const MARKERS: [(Marker, &str); 4] = [
+            (Marker::Braille, ""),
+            (Marker::Dot, "• "),
+            (Marker::Block, "█ "),
+            (Marker::Bar, "▄ "),
+        ];
+        if self.color {
+            (
+                Style::new().fg(COLORS[k % COLORS.len()]),
+                Marker::Braille,
+                "",
+            )
+        } else {
+            let (marker, symbol) = MARKERS[k % MARKERS.len()];
+            (Style::new(), marker, symbol)
+        }
+    }
+}
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let theme = Theme { color: app.color };
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "Enlarge the terminal to at least {MIN_WIDTH}x{MIN_HEIGHT} (now {}x{}); q quits.",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, header, app, &theme);
+    match app.screen {
+        Screen::Setup => setup::view::draw(frame, body, app, &theme),
+        Screen::Run => with_run(frame, body, app, |f, r, run| run::draw(f, r, run, &theme)),
+        Screen::Generations => with_run(frame, body, app, |f, r, run| {
+            generations::draw(f, r, run, &theme)
+        }),
+        Screen::Ensembles => with_run(frame, body, app, |f, r, _| {
+            ensembles::draw(f, r, app, &theme)
+        }),
+        Screen::Runs => runs::draw(frame, body, &app.runs, &theme),
+    }
+    draw_footer(frame, footer, app, &theme);
+    match app.overlay {
+        Some(Overlay::Help) => draw_help(frame, body, &theme),
+        Some(Overlay::ConfirmCancel) => draw_confirm(
+            frame,
+            body,
+            "Cancel the run?",
+            "Training stops after this batch. Finished generations stay saved; the one in training is lost.",
+            "y: yes    n / Esc: no",
+            &theme,
+        ),
+        Some(Overlay::ConfirmQuit) => draw_confirm(
+            frame,
+            body,
+            "Quit while training?",
+            &format!(
+                "The run goes on without this window; follow it again with: banbench tui {}",
+                app.run
+                    .as_ref()
+                    .map_or_else(String::new, |r| r.dir.display().to_string())
+            ),
+            "Enter: leave it running    s: stop it    Esc: stay",
+            &theme,
+        ),
+        None => {}
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let titles: Vec<String> = Screen::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{} {}", i + 1, s.title()))
+        .collect();
+    let selected = Screen::ALL
+        .iter()
+        .position(|&s| s == app.screen)
+        .unwrap_or(0);
+    // The run's name and state get what the tabs leave, cut short rather than over them.
+    let tabs_width: usize = titles.iter().map(|t| t.chars().count() + 3).sum();
+    let room = (area.width as usize).saturating_sub(tabs_width);
+    let mut run = app
+        .run
+        .as_ref()
+        .map(|r| format!("{} {} ", r.name(), r.state_text()))
+        .unwrap_or_default();
+    if run.chars().count() > room {
+        run = run.chars().take(room.saturating_sub(2)).collect::<String>() + "… ";
+    }
+    let [tabs, right] = Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Length(run.chars().count().min(room) as u16),
+    ])
+    .areas(area);
+    frame.render_widget(
+        Tabs::new(titles)
+            .select(selected)
+            .highlight_style(theme.selected())
+            .padding(" ", " ")
+            .divider("│"),
+        tabs,
+    );
+    frame.render_widget(
+        Paragraph::new(run)
+            .style(theme.accent())
+            .alignment(Alignment::Right),
+        right,
+    );
+}
+
+fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let line = match &app.status {
+        Some(status) => Line::styled(status.clone(), theme.accent()),
+        None => {
+            let hint = match app.screen {
+                Screen::Setup => "Up/Down field  Left/Right value  Enter start",
+                Screen::Run if app.run.as_ref().is_some_and(RunView::is_live_running) => {
+                    "p pause  c cancel"
+                }
+                Screen::Ensembles
+                    if app.run.as_ref().is_some_and(|r| r.task() == Task::Language) =>
+                {
+                    "Space toggle  m pin  u unpin"
+                }
+                Screen::Ensembles => "Space toggle  a averaging  m pin  u unpin",
+                Screen::Runs => "Enter open  r rescan",
+                Screen::Run | Screen::Generations => "",
+            };
+            Line::styled(
+                format!(
+                    "{hint}{}? help  q quit",
+                    if hint.is_empty() { "" } else { "  " }
+                ),
+                theme.dim(),
+            )
+        }
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// Draws a screen that shows a run, or says how to get one.
+fn with_run(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    draw: impl FnOnce(&mut Frame, Rect, &RunView),
+) {
+    match &app.run {
+        Some(run) => draw(frame, area, run),
+        None => {
+            let text = if app.launching {
+                "Starting the run process..."
+            } else {
+                "No run yet. Start one on the Setup screen (1), or open a run directory on the Runs screen (5)."
+            };
+            frame.render_widget(
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: true })
+                    .block(Block::bordered()),
+                area,
+            );
+        }
+    }
+}
+
+/// A centred rectangle of at most `width` x `height` inside `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn draw_help(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let lines: Vec<Line> = KEYS
+        .iter()
+        .map(|&(place, key, what)| {
+            Line::from(vec![
+                Span::styled(format!("{place:<15}"), theme.accent()),
+                Span::raw(format!("{key:<16}{what}")),
+            ])
+        })
+        .collect();
+    let rect = centered(area, 100, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Keys (any key closes) ")),
+        rect,
+    );
+}
+
+fn draw_confirm(frame: &mut Frame, area: Rect, title: &str, text: &str, keys: &str, theme: &Theme) {
+    let rect = centered(area, 60, 8);
+    let body = Text::from(vec![
+        Line::raw(text.to_string()),
+        Line::raw(""),
+        Line::styled(keys.to_string(), theme.accent()),
+    ]);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(body)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title(format!(" {title} "))),
+        rect,
+    );
+}

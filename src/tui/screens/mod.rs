@@ -1,0 +1,8 @@
+//! One module per screen: its state where it has one of its own, its keys and its drawing. The
+//! Run, Generations and Ensembles screens show the followed run (`run_view::RunView`).
+
+pub mod ensembles;
+pub mod generations;
+pub mod run;
+pub mod runs;
+pub mod setup;
