@@ -56,11 +56,37 @@ pub fn new_default_dir(parent: &Path, name: &str) -> Result<PathBuf> {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// The file is synced before the rename and the directory after it, so that after a crash or
+/// a power loss the path holds either the old bytes or the new ones.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = temporary_path(path);
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    rename_durably(&tmp, path)
+}
+
+/// Where a file is written before it is renamed into place: `.NAME.tmpPID` beside it (what
+/// `remove_temporaries` recognises as a leftover).
+pub fn temporary_path(path: &Path) -> PathBuf {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, path)
+    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
+}
+
+/// Renames `from` to `to` and syncs the directory that now holds it.
+pub fn rename_durably(from: &Path, to: &Path) -> io::Result<()> {
+    fs::rename(from, to)?;
+    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Whether a file name is a temporary file that a crash left behind: banbench's own
+/// (`.NAME.tmpPID`) or burn's checkpoint writes (`NAME.bpk.PID-N.tmp`).
+fn is_temporary(name: &str) -> bool {
+    (name.starts_with('.') && name.contains(".tmp")) || name.ends_with(".tmp")
 }
 
 /// Test labels and class names, stored once per run so ensembles need no dataset.
@@ -74,6 +100,15 @@ pub struct TestLabels {
 #[derive(Debug, Clone)]
 pub struct RunDir {
     pub root: PathBuf,
+}
+
+/// How far a generation's training got: after `epoch` epochs (1-based count), with its
+/// best-validation epoch and perplexity so far when it selects on validation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResumePoint {
+    pub epoch: usize,
+    #[serde(default)]
+    pub best: Option<(usize, f64)>,
 }
 
 /// What a follower asks of a running run, through the `control` file.
@@ -104,15 +139,22 @@ impl RunDir {
             root: root.to_path_buf(),
         };
         if dir.spec_path().is_file() {
-            let same = dir.experiment().is_ok_and(|e| &e == experiment);
-            if !same {
+            let existing = dir.experiment().with_context(|| {
+                format!(
+                    "{}: spec.toml is corrupt; delete {} to start this run afresh, or choose \
+                     another --out directory",
+                    root.display(),
+                    root.display()
+                )
+            })?;
+            if &existing != experiment {
                 bail!(
                     "{}: holds a run of another spec; choose another --out directory, or give \
                      the same spec and options to resume it",
                     root.display()
                 );
             }
-        } else if root.is_dir() && fs::read_dir(root)?.next().is_some() {
+        } else if root.is_dir() && !only_leftovers(root)? {
             bail!(
                 "{}: exists and is not empty; choose another --out directory",
                 root.display()
@@ -139,6 +181,30 @@ impl RunDir {
             );
         }
         Ok(acquired.lock)
+    }
+
+    /// Removes the temporary files a crash left in the directory (large, for large models).
+    /// Call it only while holding the directory's lock: another writer's files are not stale.
+    pub fn remove_temporaries(&self) -> Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        for dir in [
+            self.root.clone(),
+            self.root.join("checkpoints"),
+            self.root.join("logits"),
+        ] {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_file() && entry.file_name().to_str().is_some_and(is_temporary) {
+                    fs::remove_file(&path)
+                        .with_context(|| format!("removing {}", path.display()))?;
+                    removed.push(path);
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// The experiment spec.toml holds.
@@ -250,21 +316,91 @@ impl RunDir {
         write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
     }
 
-    /// metrics.jsonl, one record per line.
+    /// metrics.jsonl, one record per line; a line that does not parse is left out.
     pub fn metrics(&self) -> Result<Vec<EpochRecord>> {
+        Ok(self.read_metrics()?.0)
+    }
+
+    /// metrics.jsonl's records, and the numbers of the lines that do not parse.
+    pub fn read_metrics(&self) -> Result<(Vec<EpochRecord>, Vec<usize>)> {
         let path = self.metrics_path();
         if !path.exists() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let text =
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1))
+        let (mut records, mut bad) = (Vec::new(), Vec::new());
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(line) {
+                Ok(record) => records.push(record),
+                Err(_) => bad.push(i + 1),
+            }
+        }
+        Ok((records, bad))
+    }
+
+    /// Where generation `k`'s training stands after `epoch` epochs: its model and optimizer
+    /// state (and a language model's best-validation model), for resuming within it.
+    pub fn epoch_checkpoint_paths(&self, generation: usize, epoch: usize) -> [PathBuf; 2] {
+        let dir = self.root.join("checkpoints");
+        [
+            dir.join(format!("gen-{generation}.epoch-{epoch}.bpk")),
+            dir.join(format!("gen-{generation}.epoch-{epoch}.optim.bpk")),
+        ]
+    }
+
+    pub fn best_checkpoint_path(&self, generation: usize, epoch: usize) -> PathBuf {
+        self.root
+            .join("checkpoints")
+            .join(format!("gen-{generation}.best-{epoch}.bpk"))
+    }
+
+    /// gen-K.resume.json: the last epoch whose checkpoints are complete.
+    pub fn resume_path(&self, generation: usize) -> PathBuf {
+        self.root
+            .join("checkpoints")
+            .join(format!("gen-{generation}.resume.json"))
+    }
+
+    pub fn write_resume(&self, generation: usize, point: &ResumePoint) -> Result<()> {
+        write_json(&self.resume_path(generation), point)
+    }
+
+    pub fn resume_point(&self, generation: usize) -> Option<ResumePoint> {
+        read_json(&self.resume_path(generation)).ok()
+    }
+
+    /// Removes generation `k`'s in-generation saves except those of `keep` (the resume
+    /// point's), or all of them.
+    pub fn remove_epoch_checkpoints(&self, generation: usize, keep: Option<&ResumePoint>) {
+        let kept: Vec<PathBuf> = keep
+            .map(|p| {
+                let mut kept = self.epoch_checkpoint_paths(generation, p.epoch).to_vec();
+                kept.extend(
+                    p.best
+                        .map(|(e, _)| self.best_checkpoint_path(generation, e)),
+                );
+                kept
             })
-            .collect()
+            .unwrap_or_default();
+        let prefix = format!("gen-{generation}.");
+        let Ok(entries) = fs::read_dir(self.root.join("checkpoints")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let in_generation =
+                name.starts_with(&prefix) && (name.contains(".epoch-") || name.contains(".best-"));
+            if in_generation && !kept.contains(&entry.path()) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        if keep.is_none() {
+            let _ = fs::remove_file(self.resume_path(generation));
+        }
     }
 
     /// Writes results.json and results.md (`description`: the spec's, shown above the table).
@@ -348,6 +484,28 @@ impl RunDir {
             _ => Request::Run,
         }
     }
+}
+
+/// Whether a directory without a spec.toml holds only what a run that crashed before writing
+/// it leaves (its lock, heartbeat, empty subdirectories, temporary files): then it is resumed.
+fn only_leftovers(root: &Path) -> Result<bool> {
+    for entry in fs::read_dir(root).with_context(|| format!("reading {}", root.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        let leftover = match name.as_ref() {
+            "lock" | "heartbeat" | "run.log" => true,
+            "checkpoints" | "logits" => fs::read_dir(&path)?
+                .flatten()
+                .all(|e| e.file_name().to_str().is_some_and(is_temporary)),
+            other => is_temporary(other),
+        };
+        if !leftover {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

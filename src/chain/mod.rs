@@ -9,6 +9,9 @@
 //! run directory (events.jsonl, progress.json) as well as to `emit`, and the run directory's
 //! control file can pause or stop it between batches.
 
+mod resume;
+
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -150,8 +153,8 @@ struct Chain<'a, T: Trainer> {
     run_dir: &'a RunDir,
     control: &'a RunControl,
     started: Instant,
-    /// Epochs of generations a resumed run found finished (not timed by this process).
-    resumed_epochs: usize,
+    /// Epochs a resumed run found done (not timed by this process).
+    resumed_epochs: Cell<usize>,
 }
 
 /// Runs (or resumes) the trainer's chain of generations into `run_dir`.
@@ -178,26 +181,34 @@ pub fn run<T: Trainer>(
     let device = device_choice.open().map_err(anyhow::Error::msg)?;
     // A pause or stop asked of an earlier process is not this one's.
     run_dir.request(Request::Run)?;
-    let notes = trainer.prepare(run_dir)?;
-    // A resumed run keeps the generations it already finished, in order from the teacher.
-    let mut results = run_dir.results()?.unwrap_or_else(|| Results {
-        task,
-        name: experiment.name().to_string(),
-        dataset: trainer.dataset(),
-        test_samples: trainer.test_samples(),
-        vocabulary: trainer.vocabulary(),
-        device: device_choice.to_string(),
-        state: RunState::Running,
-        generations: Vec::new(),
-        ensembles: Vec::new(),
-    });
-    let finished =
-        run_dir.finished_generations(task, results.generations.iter().map(|g| g.generation));
+    let mut notes = trainer.prepare(run_dir)?;
+    let removed = run_dir.remove_temporaries()?;
+    if !removed.is_empty() {
+        notes.push(format!(
+            "removed {} temporary file(s) an earlier process left",
+            removed.len()
+        ));
+    }
+    let mut history = resume::read_history(run_dir, &mut notes)?;
+    // A resumed run keeps the generations it already finished, in order from the teacher, once
+    // their checkpoints load and their outputs have the expected size.
+    let mut results = resume::results(
+        trainer,
+        run_dir,
+        &device,
+        device_choice,
+        &history,
+        &mut notes,
+    )?;
+    let finished = resume::verify_finished(trainer, run_dir, &device, &results, &mut notes);
     results.generations.truncate(finished);
     results.device = device_choice.to_string();
     results.state = RunState::Running;
-    let mut history = run_dir.metrics()?;
-    history.retain(|r| r.generation < finished);
+    history.retain(|r| r.generation <= finished);
+    // Saves of generations after the first unfinished one belong to another teacher.
+    for k in finished + 1..=experiment.students() {
+        run_dir.remove_epoch_checkpoints(k, None);
+    }
     let epochs = experiment.epochs();
     let chain = Chain {
         trainer,
@@ -205,7 +216,7 @@ pub fn run<T: Trainer>(
         run_dir,
         control,
         started: Instant::now(),
-        resumed_epochs: finished * epochs,
+        resumed_epochs: Cell::new(finished * epochs),
     };
     emit(Event::Started {
         task,
@@ -252,25 +263,16 @@ pub fn run<T: Trainer>(
             return Ok(results);
         };
 
-        // Save the generation: test outputs, checkpoint, then the results that point at them.
+        // Save the generation: test outputs, checkpoint, then the results that point at them;
+        // its in-generation saves go last.
         let (outputs, metrics) = trainer.test_outputs(&model, &chain.device)?;
         run_dir.write_outputs(task, k, &outputs)?;
         save_checkpoint(model.clone(), &run_dir.checkpoint_path(k))?;
-        let label = generation_label(k);
-        let generation = GenerationResult {
-            generation: k,
-            model: experiment.model_of(k),
-            control: experiment.control_of(k),
-            parameters: trainer.parameters(k),
-            train_seconds,
-            best_epoch,
-            metrics,
-            paper: experiment.paper(&label),
-            label,
-        };
+        let generation = generation_result(trainer, k, metrics, best_epoch, train_seconds);
         results.generations.push(generation.clone());
         results.ensembles = evaluate_ensembles(trainer, run_dir, &results)?;
         run_dir.write_results(&results, experiment.description())?;
+        run_dir.remove_epoch_checkpoints(k, None);
         emit(Event::GenerationDone {
             generation,
             ensembles: results.ensembles.clone(),
@@ -283,8 +285,31 @@ pub fn run<T: Trainer>(
     Ok(results)
 }
 
+/// A finished generation as results.json records it.
+fn generation_result<T: Trainer>(
+    trainer: &T,
+    k: usize,
+    metrics: Scores,
+    best_epoch: Option<usize>,
+    train_seconds: f64,
+) -> GenerationResult {
+    let experiment = trainer.experiment();
+    let label = generation_label(k);
+    GenerationResult {
+        generation: k,
+        model: experiment.model_of(k),
+        control: experiment.control_of(k),
+        parameters: trainer.parameters(k),
+        train_seconds,
+        best_epoch,
+        metrics,
+        paper: experiment.paper(&label),
+        label,
+    }
+}
+
 /// Writes a generation's checkpoint (burnpack), replacing an older file.
-fn save_checkpoint<M: Module>(model: M, path: &std::path::Path) -> Result<()> {
+pub(crate) fn save_checkpoint<M: Module>(model: M, path: &std::path::Path) -> Result<()> {
     let _ = std::fs::remove_file(path);
     model
         .save_file(path)
@@ -292,7 +317,7 @@ fn save_checkpoint<M: Module>(model: M, path: &std::path::Path) -> Result<()> {
 }
 
 /// `model`, built with the checkpoint's architecture, with the checkpoint's parameters.
-fn load_checkpoint<M: Module>(model: M, path: &std::path::Path) -> Result<M> {
+pub(crate) fn load_checkpoint<M: Module>(model: M, path: &std::path::Path) -> Result<M> {
     model
         .try_load_file(path)
         .map_err(|e| anyhow::anyhow!("{}: cannot load checkpoint: {e:?}", path.display()))
@@ -307,7 +332,15 @@ struct Trained<M> {
     train_seconds: f64,
 }
 
-/// Trains generation `k` for the whole schedule; `None` when stopped.
+/// A seed of its own for each epoch of a generation: the epoch's shuffle, augmentation, DKPP
+/// permutations and dropout depend on it alone, so a run resumed at an epoch draws what an
+/// uninterrupted one does.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Trains generation `k` for the whole schedule, resuming after its last saved epoch; `None`
+/// when stopped.
 fn train_generation<T: Trainer>(
     chain: &Chain<T>,
     k: usize,
@@ -324,28 +357,64 @@ fn train_generation<T: Trainer>(
     let seed = experiment.seed().wrapping_add(k as u64);
     chain.device.seed(seed);
     let train_device = chain.device.clone().autodiff();
-    let mut model = trainer.new_model(k, &train_device, teacher)?;
-    let mut optimizer = trainer.new_optimizer();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut notes = Vec::new();
+    let resumed = resume::load_epoch(
+        trainer,
+        chain.run_dir,
+        k,
+        &chain.device,
+        teacher,
+        history,
+        &mut notes,
+    );
+    for note in notes {
+        emit(Event::log(note));
+    }
+    let (first_epoch, mut model, mut optimizer, mut best) = match resumed {
+        Some(r) => (r.epochs, r.model, r.optimizer, r.best),
+        None => (
+            0,
+            trainer.new_model(k, &train_device, teacher)?,
+            trainer.new_optimizer(),
+            None,
+        ),
+    };
+    history.retain(|r| r.generation < k || r.epoch <= first_epoch);
     emit(Event::GenerationStarted {
         generation: k,
         model: experiment.model_of(k),
         control: experiment.control_of(k),
         parameters: trainer.parameters(k),
     });
-
     let epochs = experiment.epochs();
+    if first_epoch > 0 {
+        chain
+            .resumed_epochs
+            .set(chain.resumed_epochs.get() + first_epoch);
+        emit(Event::log(format!(
+            "resuming {} at epoch {} ({first_epoch} of {epochs} epochs saved)",
+            generation_label(k),
+            first_epoch + 1
+        )));
+    }
+
     let batches = trainer.batches_per_epoch();
     let started = Instant::now();
-    let mut best: Option<(T::Model, usize, f64)> = None;
+    // Seconds this generation trained in earlier processes.
+    let earlier_seconds = history
+        .iter()
+        .rfind(|r| r.generation == k)
+        .map_or(0.0, |r| r.seconds);
     let mut last: Option<T::Model> = None;
-    for epoch in 0..epochs {
+    for epoch in first_epoch..epochs {
         let earlier: Vec<EpochRecord> = history
             .iter()
             .filter(|r| r.generation == k)
             .cloned()
             .collect();
         let lr = trainer.learning_rate(epoch, &earlier);
+        chain.device.seed(epoch_seed(seed, epoch));
+        let mut rng = ChaCha8Rng::seed_from_u64(epoch_seed(seed, epoch));
         let epoch_started = Instant::now();
         let mut last_progress = Instant::now();
         let mut on_batch = |b: BatchDone| -> Result<Flow> {
@@ -411,21 +480,38 @@ fn train_generation<T: Trainer>(
             train_perplexity: train.perplexity,
             lr,
             samples_per_sec,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: earlier_seconds + started.elapsed().as_secs_f64(),
             eta_seconds: eta(chain, k, epoch + 1),
         };
-        match (trainer.selection(), eval.validation_perplexity) {
+        let improved = match (trainer.selection(), eval.validation_perplexity) {
             (Selection::BestValidation, Some(v)) if best.as_ref().is_none_or(|b| v < b.2) => {
                 best = Some((eval_model, epoch + 1, v));
+                true
             }
-            (Selection::BestValidation, _) => {}
-            (Selection::LastEpoch, _) => last = Some(eval_model),
-        }
+            (Selection::BestValidation, _) => false,
+            (Selection::LastEpoch, _) => {
+                last = Some(eval_model);
+                false
+            }
+        };
         history.push(record.clone());
         chain.run_dir.write_metrics(history)?;
+        // The epoch's record first, then what resuming after it needs: a kill in between
+        // repeats the epoch, never skips it.
+        if epoch + 1 < epochs {
+            resume::save_epoch(
+                chain.run_dir,
+                k,
+                epoch + 1,
+                &model,
+                &optimizer,
+                best.as_ref(),
+                improved,
+            )?;
+        }
         emit(Event::Epoch(record));
     }
-    let seconds = started.elapsed().as_secs_f64();
+    let seconds = earlier_seconds + started.elapsed().as_secs_f64();
     let (model, best_epoch) = match (best, last) {
         (Some((model, epoch, _)), _) => (model, Some(epoch)),
         (None, Some(model)) => (model, None),
@@ -485,8 +571,8 @@ fn eta<T: Trainer>(chain: &Chain<T>, generation: usize, epochs_done: usize) -> f
     let total = (experiment.students() + 1) * per_gen;
     let done = generation * per_gen + epochs_done;
     let elapsed = chain.started.elapsed().as_secs_f64();
-    // Resumed generations took no time in this process: count only epochs run here.
-    let run_here = done.saturating_sub(chain.resumed_epochs);
+    // Resumed epochs took no time in this process: count only epochs run here.
+    let run_here = done.saturating_sub(chain.resumed_epochs.get());
     if run_here == 0 {
         0.0
     } else {

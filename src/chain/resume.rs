@@ -1,0 +1,246 @@
+//! What a resumed run keeps, checked before it is trusted: the epoch records that parse, the
+//! finished generations whose checkpoints load and whose saved outputs have the expected size
+//! (results.json rebuilt from them when it is unreadable), and the generation in training's
+//! last saved epoch (model, momentum buffers, best-validation model). Anything that fails a
+//! check is trained again, and the reason is logged.
+
+use anyhow::{Context, Result};
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+
+use super::{
+    Selection, Trainer, evaluate_ensembles, generation_result, load_checkpoint, save_checkpoint,
+};
+use crate::device::DeviceChoice;
+use crate::run_dir::records::{EpochRecord, Results, RunState, generation_label};
+use crate::run_dir::{ResumePoint, RunDir};
+
+/// metrics.jsonl's records; lines that do not parse are dropped, with a note.
+pub(super) fn read_history(run_dir: &RunDir, notes: &mut Vec<String>) -> Result<Vec<EpochRecord>> {
+    let (records, bad) = run_dir.read_metrics()?;
+    if !bad.is_empty() {
+        let lines: Vec<String> = bad.iter().map(|l| l.to_string()).collect();
+        notes.push(format!(
+            "metrics.jsonl: line(s) {} do not parse and are dropped; the other records are kept",
+            lines.join(", ")
+        ));
+        run_dir.write_metrics(&records)?;
+    }
+    Ok(records)
+}
+
+/// results.json, or a fresh one; when it cannot be read, rebuilt from the finished
+/// generations' checkpoints (each evaluated again) and the epoch records.
+pub(super) fn results<T: Trainer>(
+    trainer: &T,
+    run_dir: &RunDir,
+    device: &Device,
+    device_choice: DeviceChoice,
+    history: &[EpochRecord],
+    notes: &mut Vec<String>,
+) -> Result<Results> {
+    let experiment = trainer.experiment();
+    let fresh = Results {
+        task: experiment.task(),
+        name: experiment.name().to_string(),
+        dataset: trainer.dataset(),
+        test_samples: trainer.test_samples(),
+        vocabulary: trainer.vocabulary(),
+        device: device_choice.to_string(),
+        state: RunState::Running,
+        generations: Vec::new(),
+        ensembles: Vec::new(),
+    };
+    let mut results = match run_dir.results() {
+        Ok(Some(results)) => return Ok(results),
+        // Saved generations without results: a crash between the two writes.
+        Ok(None) if !run_dir.checkpoint_path(0).exists() => return Ok(fresh),
+        Ok(None) => {
+            notes.push("results.json is missing; rebuilding it from the checkpoints".into());
+            fresh
+        }
+        Err(e) => {
+            notes.push(format!(
+                "{e:#}; rebuilding results.json from the checkpoints and the epoch records"
+            ));
+            fresh
+        }
+    };
+    for k in 0..=experiment.students() {
+        let path = run_dir.checkpoint_path(k);
+        if !path.exists() {
+            break;
+        }
+        let model = match trainer
+            .new_model(k, device, None)
+            .and_then(|m| load_checkpoint(m, &path))
+        {
+            Ok(model) => model.valid(),
+            Err(e) => {
+                notes.push(format!("{e:#}; {} is trained again", generation_label(k)));
+                break;
+            }
+        };
+        let (outputs, metrics) = trainer.test_outputs(&model, device)?;
+        run_dir.write_outputs(results.task, k, &outputs)?;
+        let records: Vec<&EpochRecord> = history.iter().filter(|r| r.generation == k).collect();
+        let train_seconds = records.last().map_or(0.0, |r| r.seconds);
+        let best_epoch = (trainer.selection() == Selection::BestValidation)
+            .then(|| {
+                records
+                    .iter()
+                    .filter_map(|r| Some((r.epoch, r.validation_perplexity?)))
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(epoch, _)| epoch)
+            })
+            .flatten();
+        results.generations.push(generation_result(
+            trainer,
+            k,
+            metrics,
+            best_epoch,
+            train_seconds,
+        ));
+        notes.push(format!(
+            "{}: rebuilt from its checkpoint",
+            generation_label(k)
+        ));
+    }
+    results.ensembles = evaluate_ensembles(trainer, run_dir, &results)?;
+    run_dir.write_results(&results, experiment.description())?;
+    Ok(results)
+}
+
+/// How many of the listed generations, in order from the teacher, a resumed run keeps: those
+/// whose checkpoint loads and whose saved outputs have the expected size.
+pub(super) fn verify_finished<T: Trainer>(
+    trainer: &T,
+    run_dir: &RunDir,
+    device: &Device,
+    results: &Results,
+    notes: &mut Vec<String>,
+) -> usize {
+    for (k, g) in results.generations.iter().enumerate() {
+        if g.generation != k {
+            return k;
+        }
+        let checked = run_dir
+            .read_outputs(results.task, k, trainer.output_len())
+            .and_then(|_| trainer.new_model(k, device, None))
+            .and_then(|m| load_checkpoint(m, &run_dir.checkpoint_path(k)));
+        if let Err(e) = checked {
+            notes.push(format!(
+                "{e:#}; {} and the generations after it are trained again",
+                g.label
+            ));
+            return k;
+        }
+    }
+    results.generations.len()
+}
+
+/// A generation's training as its last saved epoch left it.
+pub(super) struct Resumed<M> {
+    /// Epochs done.
+    pub epochs: usize,
+    pub model: M,
+    pub optimizer: ModuleOptimizer,
+    /// The best-validation model so far, its epoch and validation perplexity.
+    pub best: Option<(M, usize, f64)>,
+}
+
+/// Generation `k`'s last saved epoch, if it has one that loads and the epoch records up to it
+/// are there; otherwise its in-generation saves are removed (with a note) and it starts over.
+pub(super) fn load_epoch<T: Trainer>(
+    trainer: &T,
+    run_dir: &RunDir,
+    k: usize,
+    device: &Device,
+    teacher: Option<&T::Model>,
+    history: &[EpochRecord],
+    notes: &mut Vec<String>,
+) -> Option<Resumed<T::Model>> {
+    let point = run_dir.resume_point(k)?;
+    let recorded = history.iter().filter(|r| r.generation == k).count();
+    let loaded = if recorded < point.epoch {
+        Err(anyhow::anyhow!(
+            "metrics.jsonl holds {recorded} of the {} epochs saved",
+            point.epoch
+        ))
+    } else {
+        load(trainer, run_dir, k, device, teacher, &point)
+    };
+    match loaded {
+        Ok(resumed) => Some(resumed),
+        Err(e) => {
+            notes.push(format!(
+                "{}: cannot resume after epoch {} ({e:#}); it starts over",
+                generation_label(k),
+                point.epoch
+            ));
+            run_dir.remove_epoch_checkpoints(k, None);
+            None
+        }
+    }
+}
+
+fn load<T: Trainer>(
+    trainer: &T,
+    run_dir: &RunDir,
+    k: usize,
+    device: &Device,
+    teacher: Option<&T::Model>,
+    point: &ResumePoint,
+) -> Result<Resumed<T::Model>> {
+    let [model_path, optimizer_path] = run_dir.epoch_checkpoint_paths(k, point.epoch);
+    let train_device = device.clone().autodiff();
+    let model = load_checkpoint(trainer.new_model(k, &train_device, teacher)?, &model_path)?;
+    let optimizer = trainer
+        .new_optimizer()
+        .load(&optimizer_path)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+        .with_context(|| format!("{}: cannot load the optimizer", optimizer_path.display()))?;
+    let best = match point.best {
+        Some((epoch, validation)) => {
+            let path = run_dir.best_checkpoint_path(k, epoch);
+            let model = load_checkpoint(trainer.new_model(k, device, None)?, &path)?;
+            Some((model.valid(), epoch, validation))
+        }
+        None => None,
+    };
+    Ok(Resumed {
+        epochs: point.epoch,
+        model,
+        optimizer,
+        best,
+    })
+}
+
+/// Saves what resuming generation `k` after `epochs` epochs needs (its best-validation model
+/// too when this epoch `improved` it), then the resume point that names them, then removes the
+/// saves it replaces.
+pub(super) fn save_epoch<M: Module>(
+    run_dir: &RunDir,
+    k: usize,
+    epochs: usize,
+    model: &M,
+    optimizer: &ModuleOptimizer,
+    best: Option<&(M, usize, f64)>,
+    improved: bool,
+) -> Result<()> {
+    let [model_path, optimizer_path] = run_dir.epoch_checkpoint_paths(k, epochs);
+    save_checkpoint(model.clone(), &model_path)?;
+    optimizer
+        .save(&optimizer_path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot save: {e:?}", optimizer_path.display()))?;
+    if let (Some((best, epoch, _)), true) = (best, improved) {
+        save_checkpoint(best.clone(), &run_dir.best_checkpoint_path(k, *epoch))?;
+    }
+    let point = ResumePoint {
+        epoch: epochs,
+        best: best.map(|(_, epoch, validation)| (*epoch, *validation)),
+    };
+    run_dir.write_resume(k, &point)?;
+    run_dir.remove_epoch_checkpoints(k, Some(&point));
+    Ok(())
+}
