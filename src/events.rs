@@ -6,9 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::experiment::Experiment;
 use crate::run_dir::records::{
     EnsembleResult, EpochRecord, GenerationResult, Results, Task, generation_label,
 };
+use crate::spec::Control;
 
 /// Events from the worker, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,4 +181,111 @@ pub fn event_line(event: &Event, task: Task) -> Option<String> {
         // A failure reaches the user as the run's error, printed once by the caller.
         Event::Progress(_) | Event::Ended(_) | Event::Failed { .. } => return None,
     })
+}
+
+/// A setting's value as a person writes it: `{}` for ordinary magnitudes, `{:e}` for the very
+/// large and very small (1e-300 rather than a 300-digit decimal).
+fn setting(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-4..1e6).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// Temperatures outside this range soften or sharpen the outputs until they overflow: dividing
+/// logits by a tiny T, or the T² that rescales a distillation term's gradients.
+const TEMPERATURES: std::ops::RangeInclusive<f64> = 0.05..=100.0;
+/// Weight decay above this shrinks every weight by more than its own size each step.
+const MAX_WEIGHT_DECAY: f64 = 1.0;
+/// SGD's learning rate above this overshoots (a vision run's; see [`MAX_CLIPPED_LR`]).
+const MAX_LR: f64 = 1.0;
+/// A language model's gradients are clipped to a norm, so its learning rates run higher (the
+/// paper's is 20); above this one they still overshoot.
+const MAX_CLIPPED_LR: f64 = 100.0;
+
+/// Why generation `generation`'s training loss became `loss` (NaN or infinite) at `epoch`
+/// (1-based) under the learning rate `lr` then in effect: the message names the settings of
+/// `experiment` that likely caused it (a temperature far from 1, a large weight decay, a large
+/// learning rate), or, when none is out of the ordinary, says to lower the learning rate.
+pub fn non_finite_loss_message(
+    experiment: &Experiment,
+    generation: usize,
+    epoch: usize,
+    lr: f64,
+    loss: impl Into<f64>,
+) -> String {
+    let loss = loss.into();
+    let mut causes = Vec::new();
+    let mut fallback = format!("lower schedule.lr (now {})", setting(lr));
+    match experiment {
+        Experiment::Vision(spec) => {
+            let control = if generation == 0 {
+                Control::Label
+            } else {
+                spec.generations.control_of(generation)
+            };
+            let (name, temperature) = match control {
+                Control::Label | Control::Cwtm => (None, None),
+                Control::Ban { temperature } => (Some("BAN"), Some(temperature)),
+                Control::BanL { temperature } => (Some("BAN+L"), Some(temperature)),
+                Control::Dkpp { temperature } => (Some("DKPP"), Some(temperature)),
+                Control::Kd { temperature, .. } => (Some("KD"), Some(temperature)),
+            };
+            if let (Some(name), Some(t)) = (name, temperature) {
+                if t < *TEMPERATURES.start() {
+                    causes.push(format!(
+                        "generations.temperature = {} (far below 1: the {name} loss divides the logits by it, which overflows; 1 to 20 is usual)",
+                        setting(t)
+                    ));
+                } else if t > *TEMPERATURES.end() {
+                    let why = if name == "KD" {
+                        "the KD loss is scaled by its square, which overflows".to_string()
+                    } else {
+                        format!("beyond what the {name} loss's f32 arithmetic holds")
+                    };
+                    causes.push(format!(
+                        "generations.temperature = {} (far above 1: {why}; 1 to 20 is usual)",
+                        setting(t)
+                    ));
+                }
+            }
+            let decay = spec.schedule.weight_decay;
+            if decay > MAX_WEIGHT_DECAY {
+                causes.push(format!(
+                    "schedule.weight_decay = {} (above {MAX_WEIGHT_DECAY}: each step overshoots zero; 5e-4 is usual)",
+                    setting(decay)
+                ));
+            }
+            if lr > MAX_LR {
+                causes.push(format!(
+                    "a learning rate of {} (above {MAX_LR}; see schedule.lr)",
+                    setting(lr)
+                ));
+            }
+        }
+        Experiment::Language(spec) => {
+            if lr > MAX_CLIPPED_LR {
+                causes.push(format!(
+                    "a learning rate of {} (above {MAX_CLIPPED_LR} even with clipping; see schedule.lr)",
+                    setting(lr)
+                ));
+            }
+            fallback = format!(
+                "lower schedule.lr (now {}) or schedule.clip (now {})",
+                setting(lr),
+                setting(spec.schedule.clip)
+            );
+        }
+    }
+    let head = format!(
+        "{}: the training loss became {} at epoch {epoch}",
+        generation_label(generation),
+        setting(loss)
+    );
+    match causes.len() {
+        0 => format!("{head}; {fallback}"),
+        1 => format!("{head}; the likely cause: {}", causes[0]),
+        _ => format!("{head}; likely causes: {}", causes.join("; ")),
+    }
 }

@@ -81,7 +81,7 @@ impl Experiment {
     }
 
     /// Sets the generations after the teacher; the ensembles that name a generation no longer
-    /// trained go with it.
+    /// trained go with it, and so do the paper's values of rows no longer there.
     pub fn set_students(&mut self, count: usize) {
         let (students, ensembles) = match self {
             Experiment::Vision(s) => (&mut s.generations.count, &mut s.ensembles),
@@ -89,6 +89,31 @@ impl Experiment {
         };
         *students = count;
         ensembles.retain(|e| e.members.iter().all(|&m| m <= count));
+        let labels = crate::spec::row_labels(count, ensembles);
+        match self {
+            Experiment::Vision(s) => s.paper.retain(|label, _| labels.contains(label)),
+            Experiment::Language(s) => s.paper.retain(|label, _| labels.contains(label)),
+        }
+    }
+
+    /// The row labels of the chain: "Teacher", "BAN-1" .. and its ensembles' names.
+    pub fn row_labels(&self) -> Vec<String> {
+        crate::spec::row_labels(
+            self.students(),
+            match self {
+                Experiment::Vision(s) => &s.ensembles,
+                Experiment::Language(s) => &s.ensembles,
+            },
+        )
+    }
+
+    /// The first paper value that is not a valid number of one of the chain's rows, as (label,
+    /// message): what a spec's `[paper]` is checked for, and a table's cells after filling it.
+    pub fn paper_problem(&self) -> Option<(String, String)> {
+        match self {
+            Experiment::Vision(s) => s.paper_problem(),
+            Experiment::Language(s) => s.paper_problem(),
+        }
     }
 
     /// Epochs of every generation.

@@ -3,8 +3,10 @@
 //! table at the end; for a table preset, every chain in turn and the table after each.
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
 use anyhow::{Context, Result};
@@ -18,6 +20,25 @@ use crate::table;
 use crate::task::Loaded;
 use crate::worker::{self, RunControl};
 
+/// Set once stdout cannot be written (its reader has gone: `banbench run ... | head -3`).
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Prints `text` and a newline on stdout, where `println!` would panic on a closed pipe (and
+/// take the run with it). After the first failed write nothing more is printed and the run
+/// goes on: its events are in the run directory's events.jsonl, its results in results.json.
+/// Returns whether the line was written.
+pub fn print_line(text: impl Display) -> bool {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return false;
+    }
+    let mut out = std::io::stdout().lock();
+    let written = writeln!(out, "{text}").and_then(|()| out.flush());
+    if written.is_err() {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+    }
+    written.is_ok()
+}
+
 /// Points Ctrl-C (and SIGTERM/SIGHUP) at `control`: the first stops after the current batch,
 /// keeping finished generations; the second quits at once. The process has one handler, so
 /// successive runs (the chains of a table) each take it over.
@@ -29,10 +50,16 @@ pub(crate) fn stop_on_ctrl_c(control: Arc<RunControl>) {
         let _ = ctrlc::set_handler(|| {
             let current = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone();
             if current.is_none_or(|c| c.request_stop()) {
-                eprintln!("\nbanbench: stopping now; the unfinished generation is lost");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nbanbench: stopping now; the unfinished generation is lost"
+                );
                 std::process::exit(130);
             }
-            eprintln!("\nbanbench: stopping after this batch; finished generations are saved (Ctrl-C again to quit at once)");
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nbanbench: stopping after this batch; finished generations are saved (Ctrl-C again to quit at once)"
+            );
         });
     });
 }
@@ -63,7 +90,7 @@ fn print_events(events: impl IntoIterator<Item = Event>, task: Task) {
             let _ = write!(stderr, "\r\x1b[2K");
         }
         if let Some(text) = event_line(&event, task) {
-            println!("{text}");
+            print_line(text);
         }
     }
 }
@@ -95,8 +122,11 @@ pub fn run(
             message: format!("{e:#}"),
         });
     })?;
-    println!("\n{}", results_table(&results, experiment.description()));
-    println!("run directory: {}", run_dir.root.display());
+    print_line(format_args!(
+        "\n{}",
+        results_table(&results, experiment.description())
+    ));
+    print_line(format_args!("run directory: {}", run_dir.root.display()));
     Ok(results)
 }
 
@@ -119,16 +149,19 @@ pub fn run_table(table_run: &TableRun, device: DeviceChoice, out: &Path) -> Resu
                 &chain.experiment,
             )?;
         }
-        println!(
+        print_line(format_args!(
             "\n=== [{}/{}] {} / {}",
             i + 1,
             chains.len(),
             chain.row,
             chain.name
-        );
+        ));
         let chain_results = match run_dir.results()? {
             Some(r) if r.state == RunState::Finished => {
-                println!("already finished in {}", run_dir.root.display());
+                print_line(format_args!(
+                    "already finished in {}",
+                    run_dir.root.display()
+                ));
                 r
             }
             _ => run(

@@ -1,3 +1,5 @@
+use std::fmt;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -141,6 +143,28 @@ enum Failure {
     Run(anyhow::Error),
 }
 
+/// Writes to stdout. A reader that has gone (`banbench report DIR | head -1`: a closed pipe)
+/// ends the command quietly with success, as Unix tools do, instead of `println!`'s panic;
+/// any other write error ends it with 1. `run` prints through [`headless::print_line`] instead,
+/// which goes on training when its output is lost.
+fn write_stdout(args: fmt::Arguments) {
+    let mut out = io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        let _ = writeln!(io::stderr(), "error: writing the output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`write_stdout`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
@@ -167,21 +191,17 @@ fn main() -> ExitCode {
         }) => bench(&preset, device, steps),
         Some(Command::Report { run_dir }) => report(&run_dir),
     };
+    // A closed stderr loses the message, not the exit status.
+    let fail = |e: anyhow::Error, code: u8| {
+        let _ = writeln!(io::stderr(), "error: {e:#}");
+        ExitCode::from(code)
+    };
     match outcome {
         Ok(code) => code,
-        Err(Failure::Input(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(Failure::Input(e)) => fail(e, 2),
         // A run directory another process owns is bad input too: choose another --out.
-        Err(Failure::Run(e)) if e.downcast_ref::<LockError>().is_some() => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Run(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(Failure::Run(e)) if e.downcast_ref::<LockError>().is_some() => fail(e, 2),
+        Err(Failure::Run(e)) => fail(e, 1),
     }
 }
 
@@ -251,7 +271,10 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             };
             let (rendered, finished) =
                 headless::run_table(&table_run, args.device, &out).map_err(Failure::Run)?;
-            println!("\n{rendered}\ntable directory: {}", out.display());
+            headless::print_line(format_args!(
+                "\n{rendered}\ntable directory: {}",
+                out.display()
+            ));
             finished
         }
     };
@@ -271,8 +294,8 @@ fn check(path: &Path, profile: Option<&str>, overrides: &Overrides) -> Result<Ex
         plans.push((place, plan(experiment, &loaded)));
     }
     match &preset {
-        Preset::Chain(_) => println!("{}: ok", path.display()),
-        Preset::Table(t) => println!(
+        Preset::Chain(_) => say!("{}: ok", path.display()),
+        Preset::Table(t) => say!(
             "{}: ok, profile `{}` (profiles: {})",
             path.display(),
             t.profile,
@@ -291,9 +314,9 @@ fn check(path: &Path, profile: Option<&str>, overrides: &Overrides) -> Result<Ex
     };
     for (place, plan) in plans {
         if !place.is_empty() {
-            println!("\n{place}{}", teachers_from(&place));
+            say!("\n{place}{}", teachers_from(&place));
         }
-        print!("{plan}");
+        write_stdout(format_args!("{plan}"));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -459,7 +482,7 @@ fn print_columns(header: &[&str], lines: &[Vec<String>]) {
                 _ => format!("{cell:>w$}"),
             })
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        say!("{}", line.join("  ").trim_end());
     };
     print(&mut header.iter().copied());
     for line in lines {
@@ -476,7 +499,7 @@ fn synthetic_cifar(dir: &Path, seed: u64) -> Result<ExitCode, Failure> {
     };
     write("cifar-10-batches-bin", data::write_synthetic_cifar10)?;
     write("cifar-100-binary", data::write_synthetic_cifar100)?;
-    println!(
+    say!(
         "wrote synthetic CIFAR-10 and CIFAR-100 binary files under {}",
         dir.display()
     );
@@ -497,12 +520,13 @@ fn bench(preset: &Path, device: DeviceChoice, steps: usize) -> Result<ExitCode, 
         .open()
         .map_err(|e| Failure::Input(anyhow::anyhow!(e)))?;
     let data = banbench::task::vision::load_data(&spec).map_err(Failure::Input)?;
-    println!(
+    say!(
         "{}: batch {}, device {device}, {steps} timed batches",
-        spec.name, spec.schedule.batch_size
+        spec.name,
+        spec.schedule.batch_size
     );
     for t in banbench::bench::run(&spec, &data, device, steps.max(1)).map_err(Failure::Run)? {
-        println!("  {:>8.0} img/s  {}", t.images_per_sec, t.what);
+        say!("  {:>8.0} img/s  {}", t.images_per_sec, t.what);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -511,8 +535,8 @@ fn report(path: &Path) -> Result<ExitCode, Failure> {
     let run_dir = RunDir::open(path).map_err(Failure::Input)?;
     let experiment = run_dir.experiment().map_err(Failure::Input)?;
     match run_dir.results().map_err(Failure::Input)? {
-        Some(results) => println!("{}", results_table(&results, experiment.description())),
-        None => println!("{}: no generation has finished yet", path.display()),
+        Some(results) => say!("{}", results_table(&results, experiment.description())),
+        None => say!("{}: no generation has finished yet", path.display()),
     }
     Ok(ExitCode::SUCCESS)
 }

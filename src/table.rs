@@ -14,13 +14,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
 use crate::experiment::{Experiment, from_merged};
 use crate::run_dir::RunDir;
 use crate::run_dir::records::{EpochRecord, Metric, Results, RunState};
-use crate::spec::{ModelSpec, Overrides};
+use crate::spec::{ModelSpec, Overrides, check_name};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +176,12 @@ impl TablePreset {
 
     /// Every chain of every row under `profile`, validated; errors name the row, chain and field.
     pub fn chains(&self, file: &Path, profile: &str, overrides: &Overrides) -> Result<Vec<Chain>> {
+        // The table's directory is runs/NAME-PROFILE: both must be plain directory names.
+        check_name(&self.table.name).map_err(|m| anyhow!("{}: table.name: {m}", file.display()))?;
+        for name in self.profiles.keys() {
+            check_name(name).map_err(|m| anyhow!("{}: profiles.{name:?}: {m}", file.display()))?;
+        }
+        self.check_paper_values(file)?;
         let p = pick_profile(&self.profiles, file, profile)?;
         let row_cells = self.rows.iter().flat_map(|r| &r.cells);
         for (column, cell) in self.table.cells.iter().chain(row_cells) {
@@ -249,8 +255,26 @@ impl TablePreset {
                     else {
                         continue;
                     };
-                    if let (true, Some(v)) = (chain == template.name, value.as_float()) {
-                        experiment.set_paper(label, metric.unwrap_or(task.primary()), v);
+                    let (true, Some(v)) = (chain == template.name, paper_number(value)) else {
+                        continue;
+                    };
+                    let metric = metric.unwrap_or(task.primary());
+                    let place = || {
+                        format!(
+                            "{}: row `{}`: paper.{column:?} (cell \"{}\")",
+                            file.display(),
+                            row.name,
+                            self.cell_of(row, column).unwrap_or_default()
+                        )
+                    };
+                    if !experiment.set_paper(label, metric, v) {
+                        bail!(
+                            "{}: a {task:?} chain has no {metric:?} to compare with",
+                            place()
+                        );
+                    }
+                    if let Some((_, message)) = experiment.paper_problem() {
+                        bail!("{}: {message}", place());
                     }
                 }
                 out.push(Chain {
@@ -262,6 +286,44 @@ impl TablePreset {
             }
         }
         Ok(out)
+    }
+}
+
+/// A paper value as a number, whether TOML wrote it as a float or an integer; `None` for text.
+fn paper_number(value: &toml::Value) -> Option<f64> {
+    value
+        .as_float()
+        .or_else(|| value.as_integer().map(|i| i as f64))
+}
+
+impl TablePreset {
+    /// Every row's paper values: under columns of the table, numbers (finite, not negative) or
+    /// text as the paper prints it ("22.4M", "/"). The numbers a chain compares with are checked
+    /// again against its rows and metric once filled in (`Experiment::paper_problem`).
+    fn check_paper_values(&self, file: &Path) -> Result<()> {
+        for row in &self.rows {
+            for (column, value) in &row.paper {
+                let place = || format!("{}: row `{}`: paper.{column:?}", file.display(), row.name);
+                if !self.table.columns.contains(column) {
+                    bail!(
+                        "{}: not a column of table.columns ({})",
+                        place(),
+                        self.table.columns.join(", ")
+                    );
+                }
+                match (value, paper_number(value)) {
+                    (_, Some(v)) if !(v.is_finite() && v >= 0.0) => {
+                        bail!("{}: expected a finite number >= 0, found {v}", place())
+                    }
+                    (_, Some(_)) | (toml::Value::String(_), None) => {}
+                    (other, None) => bail!(
+                        "{}: expected the paper's number, or its text (\"22.4M\", \"/\"), found {other}",
+                        place()
+                    ),
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -278,3 +278,116 @@ fn run_whose_owner_is_gone() {
     run.poll(&mut app);
     assert_snapshot!(at(&app));
 }
+
+use banbench::experiment::Experiment;
+use banbench::run_dir::records::EnsembleResult;
+use banbench::tui::app::Effect;
+use banbench::tui::run_view::Owner;
+
+/// A run like [`live`]'s of `experiment`, launched here, that writes `events`.
+fn live_with(app: &mut App, experiment: Experiment, events: Vec<Event>) -> FakeRun {
+    let mut run = FakeRun::launch(
+        app,
+        RUN_DIR,
+        experiment,
+        results(RunState::Running, Vec::new()),
+    );
+    let ended = matches!(events.last(), Some(Event::Ended(_)));
+    for event in events {
+        run.send(app, event);
+    }
+    if ended {
+        run.exit(app);
+    }
+    run
+}
+
+#[test]
+fn header_cuts_a_long_run_name_and_state_short_of_the_tabs() {
+    let mut app = app();
+    let mut spec = tiny_spec();
+    spec.name = "cifar100-densenet-teacher-with-five-born-again-generations".into();
+    let mut run = live_with(
+        &mut app,
+        Experiment::Vision(Box::new(spec)),
+        live_events(4, 2),
+    );
+    run.owner = Owner::Stale {
+        why: "stale: owner gone 3m ago".into(),
+    };
+    run.poll(&mut app);
+    app.update(Msg::OpenFailed(
+        "runs/cifar100-densenet-teacher-with-five-born-again-generations-20260101-120000/control: \
+         Permission denied (os error 13)"
+            .into(),
+    ));
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn ensembles_show_a_failed_read_below_the_table() {
+    let mut app = app();
+    live(&mut app, 9, 0);
+    let mut pending = app.update(key(KeyCode::Char('4')));
+    while let Some(effect) = pending.pop() {
+        let msg = match effect {
+            Effect::ReadLabels => Msg::Labels(Ok(labels())),
+            Effect::ReadLogits { generation: 1, .. } => Msg::Logits {
+                generation: 1,
+                logits: Err(format!(
+                    "{RUN_DIR}/logits/gen-1.f32: expected 32 bytes (8 values of f32), found 12"
+                )),
+            },
+            Effect::ReadLogits { generation, .. } => Msg::Logits {
+                generation,
+                logits: Ok(logits(generation)),
+            },
+            _ => continue,
+        };
+        pending.extend(app.update(msg));
+    }
+    app.update(key(KeyCode::Char(' '))); // Teacher
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Char(' '))); // + BAN-1, whose logits are damaged
+    assert_snapshot!(at(&app));
+}
+
+#[test]
+fn generations_show_long_ensemble_names_whole() {
+    let mut app = app();
+    // Ens*2 renamed as presets name theirs, and one name too long even for the widened column.
+    let long = |ensembles: Vec<EnsembleResult>| -> Vec<EnsembleResult> {
+        ensembles
+            .into_iter()
+            .flat_map(|e| {
+                let mut all = e.clone();
+                all.name = "Teacher+BAN-1+BAN-2".into();
+                all.members = vec![0, 1, 2];
+                let mut logits = e;
+                logits.name = "BAN-1+BAN-2 by logit averaging".into();
+                logits.average = banbench::spec::Averaging::Logits;
+                [all, logits]
+            })
+            .collect()
+    };
+    let events = live_events(9, 0)
+        .into_iter()
+        .map(|event| match event {
+            Event::GenerationDone {
+                generation,
+                ensembles,
+            } => Event::GenerationDone {
+                generation,
+                ensembles: long(ensembles),
+            },
+            Event::Ended(mut r) => {
+                r.ensembles = long(r.ensembles);
+                Event::Ended(r)
+            }
+            other => other,
+        })
+        .collect();
+    live_with(&mut app, tiny(), events);
+    app.update(key(KeyCode::Char('3')));
+    assert_snapshot!(at(&app));
+}

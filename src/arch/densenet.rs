@@ -27,7 +27,8 @@ pub struct DensenetLayout {
 impl DensenetLayout {
     /// Empty `block_layers` means three blocks of (depth - 4) / 6 bottleneck layers, rounded
     /// down as in densenet.pytorch (so the BAN paper's DenseNet-90-60 has 14 per block); no
-    /// `stem` means 2k channels (Huang et al.).
+    /// `stem` means 2k channels (Huang et al.). Panics where `try_new` finds no layout (a depth
+    /// below 4, a stem that overflows): validation refuses those specs.
     pub fn new(
         depth: usize,
         growth: usize,
@@ -35,17 +36,32 @@ impl DensenetLayout {
         block_layers: &[usize],
         stem: Option<usize>,
     ) -> DensenetLayout {
+        DensenetLayout::try_new(depth, growth, compression, block_layers, stem)
+            .expect("a validated DenseNet-BC spec has a layout")
+    }
+
+    /// The layout, or `None` for a depth below 4 or a default stem (2k) that overflows.
+    pub fn try_new(
+        depth: usize,
+        growth: usize,
+        compression: f64,
+        block_layers: &[usize],
+        stem: Option<usize>,
+    ) -> Option<DensenetLayout> {
         let block_layers = if block_layers.is_empty() {
-            vec![(depth - 4) / 6; 3]
+            vec![depth.checked_sub(4)? / 6; 3]
         } else {
             block_layers.to_vec()
         };
-        DensenetLayout {
+        Some(DensenetLayout {
             growth,
             compression,
             block_layers,
-            stem: stem.unwrap_or(2 * growth),
-        }
+            stem: match stem {
+                Some(stem) => stem,
+                None => growth.checked_mul(2)?,
+            },
+        })
     }
 
     /// Channels of the stem conv.
@@ -53,19 +69,27 @@ impl DensenetLayout {
         self.stem
     }
 
-    /// Channels the global pool feeds to the linear head.
+    /// Channels the global pool feeds to the linear head. Panics where `try_features` cannot
+    /// count them (validation refuses those specs).
     pub fn features(&self) -> usize {
+        self.try_features()
+            .expect("a validated DenseNet-BC spec has countable widths")
+    }
+
+    /// Channels the global pool feeds to the linear head, or `None` when the count overflows.
+    pub fn try_features(&self) -> Option<usize> {
         let mut channels = self.stem;
         for (b, &n) in self.block_layers.iter().enumerate() {
-            channels += n * self.growth;
+            channels = channels.checked_add(n.checked_mul(self.growth)?)?;
             if self.has_transition(b) {
                 channels = self.compress(channels);
             }
         }
-        channels
+        Some(channels)
     }
 
-    /// Channels after a transition, rounded down as in Huang et al.'s code.
+    /// Channels after a transition, rounded down as in Huang et al.'s code (a float product,
+    /// saturating at the ends of `usize`).
     pub(crate) fn compress(&self, channels: usize) -> usize {
         (self.compression * channels as f64).floor() as usize
     }
@@ -76,31 +100,38 @@ impl DensenetLayout {
     }
 }
 
-/// Parameters and multiply-accumulates, layer by layer as `Densenet::new` builds them.
-pub(super) fn cost(layout: &DensenetLayout, shape: Shape) -> Cost {
+/// Parameters, multiply-accumulates and feature maps, layer by layer as `Densenet::new` builds
+/// them.
+pub(super) fn cost(layout: &DensenetLayout, shape: Shape) -> Option<Cost> {
     let mut cost = Cost::default();
     let growth = layout.growth;
+    let inner = growth.checked_mul(4)?;
     let mut size = [shape.height, shape.width];
     let mut channels = layout.stem;
-    cost.conv(shape.channels, channels, 3, size);
+    cost.map(shape.channels, size)?;
+    cost.conv(shape.channels, channels, 3, size)?;
     for (b, &n) in layout.block_layers.iter().enumerate() {
         for _ in 0..n {
-            cost.norm(channels);
-            cost.conv(channels, 4 * growth, 1, size);
-            cost.norm(4 * growth);
-            cost.conv(4 * growth, growth, 3, size);
-            channels += growth;
+            cost.norm(channels, size)?;
+            cost.conv(channels, inner, 1, size)?;
+            cost.norm(inner, size)?;
+            cost.conv(inner, growth, 3, size)?;
+            channels = channels.checked_add(growth)?;
+            // The concatenation of the layer's input and output.
+            cost.map(channels, size)?;
         }
         if layout.has_transition(b) {
             let out = layout.compress(channels);
-            cost.norm(channels);
-            cost.conv(channels, out, 1, size);
+            cost.norm(channels, size)?;
+            cost.conv(channels, out, 1, size)?;
             // The unpadded 2x2 stride-2 average pool rounds down.
             size = size.map(|s| s / 2);
+            cost.map(out, size)?;
             channels = out;
         }
     }
-    cost.norm(channels);
-    cost.linear(channels, shape.classes);
-    cost
+    cost.norm(channels, size)?;
+    cost.map(channels, [1, 1])?;
+    cost.linear(channels, shape.classes)?;
+    Some(cost)
 }

@@ -1,8 +1,11 @@
 //! Architecture arithmetic without burn: the input shape, every family's layer layout as a spec
-//! resolves it, parameter counts, FLOPs and the layer-sharing rules. `models` builds and runs
-//! the networks from these layouts; specs, data and the terminal UI read them from here.
-//! Adding a family is one file here (its cost, and its layout if it has one) plus one arm in
-//! each match below.
+//! resolves it, parameter counts, FLOPs, the smallest input each network takes, a training
+//! memory estimate and the layer-sharing rules. `models` builds and runs the networks from these
+//! layouts; specs, data and the terminal UI read them from here. Adding a family is one file
+//! here (its cost, and its layout if it has one) plus one arm in each match below.
+//!
+//! Every derived count is checked arithmetic: a spec whose sizes overflow a count is refused by
+//! validation (`check_input`, `check_size`) instead of wrapping into a small, wrong number.
 
 pub mod cnn;
 pub mod densenet;
@@ -13,7 +16,16 @@ pub mod preact_resnet;
 use densenet::DensenetLayout;
 use preact_resnet::PreactLayout;
 
-use crate::spec::{ModelSpec, ResidualUnit};
+use crate::spec::{ModelSpec, ResidualUnit, Spec};
+
+/// The most trainable parameters a spec may ask for (4 x 10^9: 16 GB of f32 weights, 48 GB with
+/// their gradients and momentum, before any activation). Beyond it no machine this bench targets
+/// trains the model; below it, `check_memory` compares the estimate with the device's memory.
+pub const MAX_PARAMETERS: usize = 4_000_000_000;
+
+/// The most weighted layers a vision network may have (ResNet-1001 is the deepest in the
+/// papers), which also bounds how long counting its layers takes.
+pub const MAX_DEPTH: usize = 10_000;
 
 /// Input geometry and class count a model is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,18 +64,18 @@ impl std::fmt::Display for SharedShapes {
 }
 
 /// The shapes `spec`'s first convolution and output layer have; `None` for the MLP, which has
-/// no convolution.
+/// no convolution, and for a network whose widths overflow a count (which validation refuses).
 pub fn shared_shapes(spec: &ModelSpec) -> Option<SharedShapes> {
     let (first_conv, features) = match spec {
         ModelSpec::Mlp { .. } => return None,
-        ModelSpec::Cnn { width } => (*width, 4 * width),
+        ModelSpec::Cnn { width } => (*width, width.checked_mul(4)?),
         ModelSpec::PreactResnet { .. } | ModelSpec::WideResnet { .. } => {
-            let layout = preact_layout(spec);
+            let layout = try_preact_layout(spec)?;
             (layout.stem(), layout.features())
         }
         ModelSpec::DensenetBc { .. } => {
-            let layout = densenet_layout(spec);
-            (layout.stem(), layout.features())
+            let layout = try_densenet_layout(spec)?;
+            (layout.stem(), layout.try_features()?)
         }
     };
     Some(SharedShapes {
@@ -75,19 +87,30 @@ pub fn shared_shapes(spec: &ModelSpec) -> Option<SharedShapes> {
 
 /// Why a `student` cannot take `teacher`'s first convolution and output layer, if it cannot.
 pub fn sharing_mismatch(teacher: &ModelSpec, student: &ModelSpec) -> Option<String> {
+    let mlp = |m: &ModelSpec| matches!(m, ModelSpec::Mlp { .. });
     match (shared_shapes(teacher), shared_shapes(student)) {
         (Some(t), Some(s)) if t == s => None,
         (Some(t), Some(s)) => Some(format!(
             "the student {student} cannot share the first conv and output layer of its teacher {teacher}: the teacher has {t}, the student {s}"
         )),
-        _ => Some(format!(
+        _ if mlp(teacher) || mlp(student) => Some(format!(
             "the student {student} cannot share the first conv and output layer of its teacher {teacher}: an MLP has no convolution"
+        )),
+        _ => Some(format!(
+            "the student {student} or its teacher {teacher} has widths too large to count"
         )),
     }
 }
 
-/// Pre-activation ResNets and Wide-ResNets are one family of networks.
+/// Pre-activation ResNets and Wide-ResNets are one family of networks. Panics for a spec whose
+/// sizes overflow (validation refuses those; `try_preact_layout` says so instead).
 pub(crate) fn preact_layout(spec: &ModelSpec) -> PreactLayout {
+    try_preact_layout(spec).expect("a validated pre-activation ResNet spec has a countable layout")
+}
+
+/// The layout of a pre-activation ResNet or Wide-ResNet; `None` when a derived count overflows
+/// or the depth is below the family's smallest.
+pub(crate) fn try_preact_layout(spec: &ModelSpec) -> Option<PreactLayout> {
     match spec {
         ModelSpec::PreactResnet {
             depth,
@@ -97,7 +120,7 @@ pub(crate) fn preact_layout(spec: &ModelSpec) -> PreactLayout {
             stem,
             channels,
             blocks,
-        } => PreactLayout::new(
+        } => PreactLayout::try_new(
             *depth,
             *width,
             *unit == ResidualUnit::Bottleneck,
@@ -115,7 +138,14 @@ pub(crate) fn preact_layout(spec: &ModelSpec) -> PreactLayout {
     }
 }
 
+/// A DenseNet-BC's layout. Panics for a spec whose sizes overflow (validation refuses those;
+/// `try_densenet_layout` says so instead).
 pub(crate) fn densenet_layout(spec: &ModelSpec) -> DensenetLayout {
+    try_densenet_layout(spec).expect("a validated DenseNet-BC spec has a countable layout")
+}
+
+/// A DenseNet-BC's layout; `None` when a derived count overflows or the depth is below 4.
+pub(crate) fn try_densenet_layout(spec: &ModelSpec) -> Option<DensenetLayout> {
     let ModelSpec::DensenetBc {
         depth,
         growth,
@@ -126,67 +156,338 @@ pub(crate) fn densenet_layout(spec: &ModelSpec) -> DensenetLayout {
     else {
         unreachable!("called with a DenseNet-BC spec")
     };
-    DensenetLayout::new(*depth, *growth, *compression, block_layers, *stem)
+    DensenetLayout::try_new(*depth, *growth, *compression, block_layers, *stem)
 }
 
 /// Trainable parameters of an architecture, as papers (and PyTorch's `parameters()`) count
 /// them: burn's `num_params()` also counts batch norm's running statistics. Computed from the
 /// definition without building the model; a test keeps it equal to the built model's trainable
-/// parameters for every family.
+/// parameters for every family. Saturates at `usize::MAX` for a model too large to count
+/// (validation refuses those); `checked_parameter_count` says so instead.
 pub fn parameter_count(spec: &ModelSpec, shape: Shape) -> usize {
-    cost(spec, shape).params
+    checked_parameter_count(spec, shape).unwrap_or(usize::MAX)
+}
+
+/// Trainable parameters, or `None` when the count overflows.
+pub fn checked_parameter_count(spec: &ModelSpec, shape: Shape) -> Option<usize> {
+    cost(spec, shape).map(|c| c.params)
 }
 
 /// Forward FLOPs per sample: 2 x the multiply-accumulates of every convolution and linear layer
 /// (their biases, batch norm, activations, pooling, dropout and concatenation are not counted;
-/// they are a small fraction of the total for these networks).
+/// they are a small fraction of the total for these networks). Saturates at `u64::MAX` for a
+/// model too large to count; `checked_forward_flops` says so instead.
 pub fn forward_flops(spec: &ModelSpec, shape: Shape) -> u64 {
-    2 * cost(spec, shape).macs
+    checked_forward_flops(spec, shape).unwrap_or(u64::MAX)
 }
 
-fn cost(spec: &ModelSpec, shape: Shape) -> Cost {
+/// Forward FLOPs per sample, or `None` when the count overflows.
+pub fn checked_forward_flops(spec: &ModelSpec, shape: Shape) -> Option<u64> {
+    cost(spec, shape)?.macs.checked_mul(2)
+}
+
+/// Elements of the feature maps one sample's forward pass produces (the input, every
+/// convolution, batch norm, ReLU, pooling, concatenation and sum), or `None` when the count
+/// overflows: what the training memory estimate multiplies by the batch.
+pub fn activations_per_sample(spec: &ModelSpec, shape: Shape) -> Option<u64> {
+    cost(spec, shape).map(|c| c.activations)
+}
+
+fn cost(spec: &ModelSpec, shape: Shape) -> Option<Cost> {
     match spec {
         ModelSpec::Mlp { hidden } => mlp::cost(hidden, shape),
         ModelSpec::Cnn { width } => cnn::cost(*width, shape),
         ModelSpec::PreactResnet { .. } | ModelSpec::WideResnet { .. } => {
-            preact_resnet::cost(&preact_layout(spec), shape)
+            preact_resnet::cost(&try_preact_layout(spec)?, shape)
         }
-        ModelSpec::DensenetBc { .. } => densenet::cost(&densenet_layout(spec), shape),
+        ModelSpec::DensenetBc { .. } => densenet::cost(&try_densenet_layout(spec)?, shape),
     }
 }
 
-/// Parameters and forward multiply-accumulates per sample, added up layer by layer by each
-/// family's `cost`, which walks the same layers as its constructor.
+/// The smallest images (height, width) `spec` can take: every downsampling that is not padded
+/// (the CNN's 2x2 max pools, a DenseNet-BC transition's 2x2 average pool) halves the map,
+/// rounding down, and the global pool at the end needs at least one pixel. The pre-activation
+/// ResNets and Wide-ResNets downsample with padded strided convolutions (1 pixel stays 1) and
+/// the MLP has no maps, so 1x1 is enough for them.
+pub fn minimum_input(spec: &ModelSpec) -> (usize, usize) {
+    let side = 1usize << halvings(spec).min(usize::BITS as usize - 1);
+    (side, side)
+}
+
+/// Unpadded 2x2 stride-2 poolings before the global pool, and what they are, for messages.
+fn halvings(spec: &ModelSpec) -> usize {
+    match spec {
+        ModelSpec::Cnn { .. } => (0..5).filter(|&b| cnn::pools_after(b)).count(),
+        // A transition after every block but the last (three blocks by default).
+        ModelSpec::DensenetBc { block_layers, .. } => match block_layers.len() {
+            0 => 2,
+            n => n - 1,
+        },
+        ModelSpec::Mlp { .. } | ModelSpec::PreactResnet { .. } | ModelSpec::WideResnet { .. } => 0,
+    }
+}
+
+fn halving_reason(spec: &ModelSpec) -> String {
+    let n = match halvings(spec) {
+        1 => "one".to_string(),
+        2 => "two".to_string(),
+        3 => "three".to_string(),
+        n => n.to_string(),
+    };
+    match spec {
+        ModelSpec::Cnn { .. } => {
+            format!("its {n} 2x2 max pools each halve the map, rounding down")
+        }
+        ModelSpec::DensenetBc { .. } => {
+            format!("its {n} transitions' 2x2 average pools each halve the map, rounding down")
+        }
+        _ => "every stage needs at least one pixel".into(),
+    }
+}
+
+/// Whether `spec` can be built for images of `shape`: large enough for every stage to keep at
+/// least one pixel (`minimum_input`), and a model whose parameters and operations can be
+/// counted and stay within `MAX_PARAMETERS`. The message says what the images are and what is
+/// needed; the data loader puts the data file in front of it.
+pub fn check_input(spec: &ModelSpec, shape: Shape) -> Result<(), String> {
+    let (h, w) = minimum_input(spec);
+    if shape.height < h || shape.width < w {
+        return Err(format!(
+            "images of {}x{} pixels are too small for {spec}, which needs at least {h}x{w} ({})",
+            shape.height,
+            shape.width,
+            halving_reason(spec)
+        ));
+    }
+    check_size(spec, shape)
+}
+
+/// Whether `spec`'s parameters and operations on images of `shape` can be counted and its
+/// parameters stay within `MAX_PARAMETERS`.
+pub fn check_size(spec: &ModelSpec, shape: Shape) -> Result<(), String> {
+    let on = format!(
+        "{}x{}x{} images and {} classes",
+        shape.channels, shape.height, shape.width, shape.classes
+    );
+    match cost(spec, shape) {
+        None => Err(format!(
+            "{spec} on {on} has more parameters or operations than can be counted"
+        )),
+        Some(c) if c.params > MAX_PARAMETERS => Err(format!(
+            "{spec} on {on} has {} parameters, more than the {MAX_PARAMETERS} any machine here can train",
+            c.params
+        )),
+        Some(c) if c.macs.checked_mul(2).is_none() => Err(format!(
+            "{spec} on {on} has more operations per image than can be counted"
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Bytes of an f32, the one element type of every tensor here.
+const F32: u64 = 4;
+
+/// How much more than the forward pass's maps the backward pass holds at its peak: each map kept
+/// for the backward pass gets a gradient of its size while backpropagation runs through it
+/// (burn frees gradients once consumed), so twice the forward maps is a round upper bound.
+pub const BACKWARD_FACTOR: u64 = 2;
+
+/// Batch of the evaluation passes (`task::vision::predict` runs at least 256 images at a time).
+const EVAL_BATCH: u64 = 256;
+
+/// Maps alive at once in a pass without gradients, in units of the largest map: the layer's
+/// input, its output and a block's running concatenation (or a shortcut); the others are freed
+/// as the pass goes.
+const INFERENCE_MAPS: u64 = 3;
+
+/// Estimated bytes to train one generation of `student` on batches of `batch` images of `shape`,
+/// reading the outputs of `teacher` (run in inference, without gradients) when it has one:
+///
+/// - the student's weights, their gradients and, with `momentum`, SGD's momentum buffer: 4
+///   bytes per parameter each;
+/// - the teacher's weights: 4 bytes per parameter;
+/// - the feature maps of one batch's forward pass (`activations_per_sample` x batch x 4 bytes)
+///   times `BACKWARD_FACTOR` for the backward pass; the teacher's forward pass runs without
+///   gradients (`INFERENCE_MAPS` of its largest map alive at once, per image) before the
+///   student's, so only the larger of the two counts;
+/// - or, when larger, an evaluation pass: the weights and `INFERENCE_MAPS` largest maps of each
+///   of at least 256 images.
+///
+/// The data set itself (its u8 pixels) is not included. `None` when a count overflows.
+pub fn training_memory(
+    student: &ModelSpec,
+    teacher: Option<&ModelSpec>,
+    shape: Shape,
+    batch: usize,
+    momentum: bool,
+) -> Option<u64> {
+    let s = cost(student, shape)?;
+    let t = match teacher {
+        Some(t) => cost(t, shape)?,
+        None => Cost::default(),
+    };
+    let copies = if momentum { 3 } else { 2 };
+    let weights = (s.params as u64)
+        .checked_mul(copies)?
+        .checked_add(t.params as u64)?
+        .checked_mul(F32)?;
+    let batch = batch as u64;
+    let student_maps = s
+        .activations
+        .checked_mul(batch)?
+        .checked_mul(BACKWARD_FACTOR)?;
+    let teacher_maps = t.inference_maps()?.checked_mul(batch)?;
+    let train = weights.checked_add(student_maps.max(teacher_maps).checked_mul(F32)?)?;
+    let eval_maps = s.inference_maps()?.checked_mul(batch.max(EVAL_BATCH))?;
+    let eval = (s.params as u64).checked_add(eval_maps)?.checked_mul(F32)?;
+    Some(train.max(eval))
+}
+
+/// The most memory any generation of the vision chain `spec` needs on `train_samples` training
+/// images of `shape` (`training_memory` of each generation, with its teacher when its control
+/// reads one, at the batch size or the whole training set when that is smaller); `None` when a
+/// count overflows.
+pub fn chain_memory(spec: &Spec, shape: Shape, train_samples: usize) -> Option<u64> {
+    let s = &spec.schedule;
+    let momentum = s.momentum > 0.0;
+    let batch = s.batch_size.min(train_samples);
+    (0..=spec.generations.count)
+        .map(|k| {
+            let teacher = (k > 0 && spec.generations.control_of(k).needs_teacher())
+                .then(|| spec.model_of(k - 1));
+            training_memory(spec.model_of(k), teacher, shape, batch, momentum)
+        })
+        .try_fold(0u64, |most, m| Some(most.max(m?)))
+}
+
+/// Refuses a vision chain whose estimated memory (`chain_memory`) is beyond `available_bytes`
+/// (or beyond counting), saying the estimate and the limit.
+pub fn check_chain_memory(
+    spec: &Spec,
+    shape: Shape,
+    train_samples: usize,
+    available_bytes: u64,
+) -> Result<(), String> {
+    match chain_memory(spec, shape, train_samples) {
+        Some(estimate) => check_memory(estimate, available_bytes),
+        None => Err(format!(
+            "the models and batch need more memory than can be counted, more than the {} available",
+            gigabytes(available_bytes)
+        )),
+    }
+}
+
+/// Refuses an estimate beyond the memory available, saying both.
+pub fn check_memory(estimate_bytes: u64, available_bytes: u64) -> Result<(), String> {
+    if estimate_bytes > available_bytes {
+        return Err(format!(
+            "the models and batch need about {} (estimated: weights, gradients, momentum and {BACKWARD_FACTOR}x the feature maps of a batch), more than the {} available",
+            gigabytes(estimate_bytes),
+            gigabytes(available_bytes)
+        ));
+    }
+    Ok(())
+}
+
+/// "12.3 GB".
+pub fn gigabytes(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
+}
+
+/// This machine's available memory in bytes (`MemAvailable` of /proc/meminfo), for CPU
+/// devices; `None` where that cannot be read (not Linux).
+pub fn available_memory() -> Option<u64> {
+    mem_available(&std::fs::read_to_string("/proc/meminfo").ok()?)
+}
+
+/// `MemAvailable` of a /proc/meminfo text, in bytes.
+pub(crate) fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?;
+    let mut words = line.split_whitespace();
+    let n: u64 = words.next()?.parse().ok()?;
+    let unit = match words.next() {
+        Some("kB") => 1024,
+        None => 1,
+        Some(_) => return None,
+    };
+    n.checked_mul(unit)
+}
+
+/// Parameters, forward multiply-accumulates and feature-map elements per sample, added up layer
+/// by layer by each family's `cost`, which walks the same layers as its constructor. Every sum
+/// and product is checked: `None` means a count overflowed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Cost {
     params: usize,
     macs: u64,
+    activations: u64,
+    /// Elements of the largest single map.
+    largest: u64,
+}
+
+fn area(size: [usize; 2]) -> Option<u64> {
+    (size[0] as u64).checked_mul(size[1] as u64)
 }
 
 impl Cost {
+    /// Elements alive at once per image in a pass without gradients: `INFERENCE_MAPS` of the
+    /// largest map, or all of them when there are fewer.
+    fn inference_maps(&self) -> Option<u64> {
+        Some(
+            self.largest
+                .checked_mul(INFERENCE_MAPS)?
+                .min(self.activations),
+        )
+    }
+
     /// A biasless `kernel` x `kernel` convolution whose output map is `out` (height, width).
-    fn conv(&mut self, from: usize, to: usize, kernel: usize, out: [usize; 2]) {
-        let weights = from * to * kernel * kernel;
-        self.params += weights;
-        self.macs += (weights * out[0] * out[1]) as u64;
+    fn conv(&mut self, from: usize, to: usize, kernel: usize, out: [usize; 2]) -> Option<()> {
+        let weights = from
+            .checked_mul(to)?
+            .checked_mul(kernel.checked_mul(kernel)?)?;
+        self.params = self.params.checked_add(weights)?;
+        let macs = (weights as u64).checked_mul(area(out)?)?;
+        self.macs = self.macs.checked_add(macs)?;
+        self.map(to, out)
     }
 
     /// A linear layer with bias.
-    fn linear(&mut self, from: usize, to: usize) {
-        self.params += from * to + to;
-        self.macs += (from * to) as u64;
+    fn linear(&mut self, from: usize, to: usize) -> Option<()> {
+        let weights = from.checked_mul(to)?;
+        self.params = self.params.checked_add(weights)?.checked_add(to)?;
+        self.macs = self.macs.checked_add(weights as u64)?;
+        self.map(to, [1, 1])
     }
 
-    /// Batch norm: a scale and a shift per channel (the running statistics are not parameters).
-    fn norm(&mut self, channels: usize) {
-        self.params += 2 * channels;
+    /// Batch norm and the ReLU after it on a `size` map: a scale and a shift per channel (the
+    /// running statistics are not parameters), and two maps.
+    fn norm(&mut self, channels: usize, size: [usize; 2]) -> Option<()> {
+        self.params = self.params.checked_add(channels.checked_mul(2)?)?;
+        self.map(channels, size)?;
+        self.map(channels, size)
+    }
+
+    /// A feature map of `channels` x `size` (an input, a pooling, a concatenation, a sum).
+    fn map(&mut self, channels: usize, size: [usize; 2]) -> Option<()> {
+        let elements = (channels as u64).checked_mul(area(size)?)?;
+        self.activations = self.activations.checked_add(elements)?;
+        self.largest = self.largest.max(elements);
+        Some(())
     }
 }
 
 /// Output size along one axis of a convolution padded by `kernel / 2` on every side (the
-/// models' biasless `conv`).
+/// models' biasless `conv`); an empty map stays empty.
 fn conv_out(size: usize, kernel: usize, stride: usize) -> usize {
-    (size + 2 * (kernel / 2) - kernel) / stride + 1
+    match size
+        .checked_add(2 * (kernel / 2))
+        .and_then(|s| s.checked_sub(kernel))
+    {
+        Some(inner) if size > 0 => inner / stride.max(1) + 1,
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -432,6 +733,135 @@ pub(crate) mod tests {
             let err = parse_model(model).unwrap_err();
             assert_eq!(err.field, field, "{model}");
             assert!(err.message.contains(rule), "{model}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn minimum_inputs_follow_each_familys_downsampling() {
+        assert_eq!(minimum_input(&ModelSpec::Mlp { hidden: vec![8] }), (1, 1));
+        assert_eq!(minimum_input(&ModelSpec::Cnn { width: 2 }), (4, 4));
+        assert_eq!(minimum_input(&densenet(10, 2)), (4, 4));
+        assert_eq!(minimum_input(&ModelSpec::preact_resnet(8, 1)), (1, 1));
+        assert_eq!(minimum_input(&bottleneck(11, &[], &[], &[])), (1, 1));
+        assert_eq!(minimum_input(&wrn(10, 1)), (1, 1));
+        let side = |s| Shape {
+            channels: 1,
+            height: s,
+            width: s,
+            classes: 10,
+        };
+        let cnn = ModelSpec::Cnn { width: 2 };
+        let err = check_input(&cnn, side(3)).unwrap_err();
+        assert!(
+            err.contains("3x3 pixels") && err.contains("at least 4x4") && err.contains("max pool"),
+            "{err}"
+        );
+        assert!(check_input(&cnn, side(4)).is_ok());
+        let err = check_input(
+            &densenet(10, 2),
+            Shape {
+                width: 2,
+                ..side(9)
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("9x2 pixels") && err.contains("average pool"),
+            "{err}"
+        );
+        assert!(check_input(&wrn(10, 1), side(1)).is_ok());
+    }
+
+    #[test]
+    fn counts_that_overflow_are_refused_not_wrapped() {
+        let huge = ModelSpec::Mlp {
+            hidden: vec![1 << 62, 1 << 62],
+        };
+        assert_eq!(checked_parameter_count(&huge, MNIST), None);
+        assert_eq!(parameter_count(&huge, MNIST), usize::MAX);
+        assert_eq!(forward_flops(&huge, MNIST), u64::MAX);
+        assert!(check_size(&huge, MNIST).unwrap_err().contains("counted"));
+        let big = ModelSpec::Mlp {
+            hidden: vec![1_000_000_000_000],
+        };
+        let err = check_size(&big, MNIST).unwrap_err();
+        assert!(err.contains("795000000000010 parameters"), "{err}");
+        // Channel products of explicit widths.
+        let wide = bottleneck(11, &[1 << 40, 1, 1], &[1 << 40, 1 << 40, 1 << 40], &[]);
+        assert_eq!(checked_parameter_count(&wide, CIFAR), None);
+        let stem = ModelSpec::DensenetBc {
+            depth: 10,
+            growth: 12,
+            compression: 0.5,
+            block_layers: vec![],
+            stem: Some(usize::MAX),
+        };
+        assert_eq!(checked_parameter_count(&stem, CIFAR), None);
+        assert_eq!(shared_shapes(&stem), None);
+        // Layouts of impossible depths are no layouts, not wrapped subtractions.
+        assert_eq!(try_densenet_layout(&densenet(3, 12)), None);
+        assert_eq!(try_preact_layout(&wrn(3, 1)), None);
+        assert!(check_size(&densenet(100, 12), CIFAR).is_ok());
+    }
+
+    #[test]
+    fn training_memory_adds_weights_gradients_momentum_and_maps() {
+        // MLP-32 on 784 inputs, 10 classes: 25,450 parameters; maps per sample: the input
+        // (784), the hidden layer and its ReLU (32 + 32) and the logits (10) = 858; the largest
+        // map is the input.
+        let mlp = ModelSpec::Mlp { hidden: vec![32] };
+        assert_eq!(activations_per_sample(&mlp, MNIST), Some(858));
+        let weights = 4 * 25_450 * 3;
+        let maps = 4 * 858 * 1000 * BACKWARD_FACTOR;
+        assert_eq!(
+            training_memory(&mlp, None, MNIST, 1000, true),
+            Some(weights + maps)
+        );
+        // No momentum buffer without momentum; a teacher adds its weights.
+        assert_eq!(
+            training_memory(&mlp, Some(&mlp), MNIST, 1000, false),
+            Some(4 * 25_450 * 3 + maps)
+        );
+        // A small batch: the evaluation pass of 256 images dominates.
+        assert_eq!(
+            training_memory(&mlp, None, MNIST, 2, true),
+            Some(4 * (25_450 + 858 * 256))
+        );
+        // Paper-sized models stay in the range measured runs suggest (the estimate is about
+        // twice a measured peak: PreAct-ResNet-20 at batch 128 peaked at 0.39 GB).
+        let resnet20 =
+            training_memory(&ModelSpec::preact_resnet(20, 1), None, CIFAR, 128, true).unwrap();
+        assert!((0.5e9..1.0e9).contains(&(resnet20 as f64)), "{resnet20}");
+        let wrn = training_memory(&wrn(28, 10), Some(&wrn(28, 10)), CIFAR, 128, true).unwrap();
+        assert!((5e9..20e9).contains(&(wrn as f64)), "{wrn}");
+        assert_eq!(
+            training_memory(
+                &ModelSpec::Mlp {
+                    hidden: vec![1 << 62]
+                },
+                None,
+                MNIST,
+                2,
+                true
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn memory_checks_compare_with_meminfo() {
+        let meminfo =
+            "MemTotal:       24000000 kB\nMemFree:        1000 kB\nMemAvailable:   2000000 kB\n";
+        assert_eq!(mem_available(meminfo), Some(2_048_000_000));
+        assert_eq!(mem_available("MemTotal: 1 kB\n"), None);
+        assert!(check_memory(2_000_000_000, 2_048_000_000).is_ok());
+        let err = check_memory(12_300_000_000, 2_048_000_000).unwrap_err();
+        assert!(
+            err.contains("12.3 GB") && err.contains("2.0 GB available"),
+            "{err}"
+        );
+        if std::path::Path::new("/proc/meminfo").exists() {
+            assert!(available_memory().is_some_and(|b| b > 0));
         }
     }
 }

@@ -42,7 +42,8 @@ impl PreactLayout {
     /// 16w, 32w and 64w channels, or (depth - 2) / 9 bottleneck units per stage at 64w, 128w
     /// and 256w channels with a quarter of that inside. The explicit fields let a student
     /// match another family's stem and stage widths (the BAN paper's Table 5, which shares
-    /// them with a DenseNet).
+    /// them with a DenseNet). Panics where `try_new` finds no layout (validation refuses those
+    /// specs).
     pub fn new(
         depth: usize,
         width: usize,
@@ -52,16 +53,43 @@ impl PreactLayout {
         channels: &[usize],
         blocks: &[usize],
     ) -> PreactLayout {
-        let stages = |given: &[usize], default: [usize; 3]| given.try_into().unwrap_or(default);
+        PreactLayout::try_new(depth, width, bottleneck, inner, stem, channels, blocks)
+            .expect("a validated pre-activation ResNet spec has a layout")
+    }
+
+    /// The layout, or `None` for a depth below 2 or stage widths that overflow.
+    pub fn try_new(
+        depth: usize,
+        width: usize,
+        bottleneck: bool,
+        inner: &[usize],
+        stem: Option<usize>,
+        channels: &[usize],
+        blocks: &[usize],
+    ) -> Option<PreactLayout> {
         let (expansion, layers) = if bottleneck { (4, 3) } else { (1, 2) };
-        let channels = stages(channels, [16, 32, 64].map(|c| c * width * expansion));
-        PreactLayout {
+        let channels: [usize; 3] = match channels.try_into() {
+            Ok(given) => given,
+            Err(_) => {
+                let per_unit = width.checked_mul(expansion)?;
+                [
+                    16usize.checked_mul(per_unit)?,
+                    32usize.checked_mul(per_unit)?,
+                    64usize.checked_mul(per_unit)?,
+                ]
+            }
+        };
+        let blocks = match blocks.try_into() {
+            Ok(given) => given,
+            Err(_) => [depth.checked_sub(2)? / (3 * layers); 3],
+        };
+        Some(PreactLayout {
             stem: stem.unwrap_or(16),
             channels,
-            blocks: stages(blocks, [(depth - 2) / (3 * layers); 3]),
-            inner: bottleneck.then(|| stages(inner, channels.map(|c| (c / 4).max(1)))),
+            blocks,
+            inner: bottleneck.then(|| inner.try_into().unwrap_or(channels.map(|c| (c / 4).max(1)))),
             dropout: 0.0,
-        }
+        })
     }
 
     /// Channels of the stem conv.
@@ -117,27 +145,34 @@ impl PreactLayout {
 /// WRN-d-k: a 16-channel stem, stages of 16k, 32k and 64k channels, depth = 6n + 4 (n blocks
 /// per stage; the 4 counts the stem, the head and the projection shortcuts), and dropout
 /// between each block's convolutions ("wide-dropout" blocks B(3,3)).
-pub(super) fn wide_resnet_layout(depth: usize, widen: usize, dropout: f64) -> PreactLayout {
-    PreactLayout {
+/// `None` for a depth below 4 or widths that overflow.
+pub(super) fn wide_resnet_layout(depth: usize, widen: usize, dropout: f64) -> Option<PreactLayout> {
+    Some(PreactLayout {
         stem: 16,
-        channels: [16 * widen, 32 * widen, 64 * widen],
-        blocks: [(depth - 4) / 6; 3],
+        channels: [
+            16usize.checked_mul(widen)?,
+            32usize.checked_mul(widen)?,
+            64usize.checked_mul(widen)?,
+        ],
+        blocks: [depth.checked_sub(4)? / 6; 3],
         inner: None,
         dropout,
-    }
+    })
 }
 
-/// Parameters and multiply-accumulates, layer by layer as `PreactResnet::new` builds them.
-pub(super) fn cost(layout: &PreactLayout, shape: Shape) -> Cost {
+/// Parameters, multiply-accumulates and feature maps, layer by layer as `PreactResnet::new`
+/// builds them.
+pub(super) fn cost(layout: &PreactLayout, shape: Shape) -> Option<Cost> {
     let mut cost = Cost::default();
     let mut size = [shape.height, shape.width];
-    cost.conv(shape.channels, layout.stem, 3, size);
+    cost.map(shape.channels, size)?;
+    cost.conv(shape.channels, layout.stem, 3, size)?;
     for unit in layout.plan() {
         let unit_in = size;
         for c in &unit.convs {
+            cost.norm(c.from, size)?;
             size = size.map(|s| conv_out(s, c.kernel, c.stride));
-            cost.norm(c.from);
-            cost.conv(c.from, c.to, c.kernel, size);
+            cost.conv(c.from, c.to, c.kernel, size)?;
         }
         if unit.has_projection() {
             cost.conv(
@@ -145,10 +180,13 @@ pub(super) fn cost(layout: &PreactLayout, shape: Shape) -> Cost {
                 unit.to,
                 1,
                 unit_in.map(|s| conv_out(s, 1, unit.stride)),
-            );
+            )?;
         }
+        // The sum of the shortcut and the residual.
+        cost.map(unit.to, size)?;
     }
-    cost.norm(layout.features());
-    cost.linear(layout.features(), shape.classes);
-    cost
+    cost.norm(layout.features(), size)?;
+    cost.map(layout.features(), [1, 1])?;
+    cost.linear(layout.features(), shape.classes)?;
+    Some(cost)
 }

@@ -12,6 +12,7 @@
 mod resume;
 
 use std::cell::Cell;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -174,7 +175,8 @@ pub fn run<T: Trainer>(
             other => run_dir.append_event(other),
         };
         if let Err(e) = written {
-            eprintln!("banbench: {e:#}");
+            // A closed stderr must not end the run.
+            let _ = writeln!(std::io::stderr(), "banbench: {e:#}");
         }
         emit(event);
     };
@@ -420,10 +422,8 @@ fn train_generation<T: Trainer>(
         let mut on_batch = |b: BatchDone| -> Result<Flow> {
             if !b.loss.is_finite() {
                 bail!(
-                    "{}: the training loss became {} at epoch {}; lower schedule.lr",
-                    generation_label(k),
-                    b.loss,
-                    epoch + 1
+                    "{}",
+                    crate::events::non_finite_loss_message(experiment, k, epoch + 1, lr, b.loss)
                 );
             }
             if last_progress.elapsed() > Duration::from_millis(250) {

@@ -71,6 +71,15 @@ pub(super) fn load_cifar100(dir: &Path, coarse: bool) -> Result<(ImageSet, Image
     Ok((train, test))
 }
 
+/// The (first) training file of CIFAR-100 (`cifar100`) or CIFAR-10 in `dir`.
+pub(super) fn train_path(dir: &Path, cifar100: bool) -> PathBuf {
+    if cifar100 {
+        resolve(dir, "cifar-100-binary", "test.bin").join("train.bin")
+    } else {
+        resolve(dir, "cifar-10-batches-bin", CIFAR10_TEST).join(CIFAR10_TRAIN[0])
+    }
+}
+
 /// The directory holding the files: `dir/sub` when only it has `probe` (the archives unpack there).
 fn resolve(dir: &Path, sub: &str, probe: &str) -> PathBuf {
     let nested = dir.join(sub);
@@ -118,6 +127,16 @@ impl Layout {
         path: &Path,
         expected: impl FnOnce() -> String,
     ) -> Result<(), DataError> {
+        if path.is_dir() {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            return Err(DataError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "is a directory, not a file (expected the file {name} here, one of the {})",
+                    expected()
+                ),
+            });
+        }
         let bytes = read_file(path, expected)?;
         let record_len = self.label_bytes + PIXELS;
         let expected_len = (self.records * record_len) as u64;

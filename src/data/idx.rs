@@ -30,15 +30,36 @@ pub(super) fn load_dir(dir: &Path) -> Result<(ImageSet, ImageSet), DataError> {
         format!("IDX files {} in {}", names.join(", "), dir.display())
     };
     let [train_images, train_labels, test_images, test_labels] = FILES.map(|name| {
-        let plain = dir.join(name);
-        let path = if plain.is_file() {
-            plain
-        } else {
-            dir.join(format!("{name}.gz"))
-        };
+        let path = pick(dir, name);
+        if path.is_dir() {
+            return Err(DataError::Invalid {
+                message: format!(
+                    "is a directory, not a file (expected the IDX file {name} or {name}.gz here, one of the {})",
+                    expected()
+                ),
+                path,
+            });
+        }
         read_file(&path, expected).map(|bytes| (path, bytes))
     });
     load_files([train_images?, train_labels?, test_images?, test_labels?])
+}
+
+/// The file `name` in `dir`, or `name.gz`: the plain file wins; a directory in the place of both
+/// is named as such, not "not found".
+fn pick(dir: &Path, name: &str) -> PathBuf {
+    let plain = dir.join(name);
+    let gz = dir.join(format!("{name}.gz"));
+    if plain.is_file() || (plain.is_dir() && !gz.is_file()) {
+        plain
+    } else {
+        gz
+    }
+}
+
+/// The training images' file in `dir`.
+pub(super) fn images_path(dir: &Path) -> PathBuf {
+    pick(dir, FILES[0])
 }
 
 /// (train, test) from the raw contents of the four files in `FILES` order; a `.gz` path means

@@ -6,7 +6,7 @@ mod cifar;
 mod idx;
 
 use crate::arch::Shape;
-use crate::spec::{Cifar100Labels, DataSource, DataSpec};
+use crate::spec::{Cifar100Labels, DataSource, DataSpec, ModelSpec};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -286,6 +286,33 @@ pub fn load(source: &Source) -> Result<Dataset, DataError> {
         train,
         test,
     })
+}
+
+/// The file the training images of `source` are read from, which a problem with the images'
+/// shape names.
+pub fn train_images_file(source: &Source) -> PathBuf {
+    match source {
+        Source::Embedded => {
+            PathBuf::from(format!("<embedded>/fashion-mnist-subset/{}", EMBEDDED[0].0))
+        }
+        Source::Idx { dir } => idx::images_path(dir),
+        Source::Cifar10 { dir } => cifar::train_path(dir, false),
+        Source::Cifar100 { dir, .. } => cifar::train_path(dir, true),
+    }
+}
+
+/// Refuses loaded data whose images `models` cannot take (too small for a network's
+/// downsampling, or making it too large to count or train: `arch::check_input`), naming the
+/// training images' file of `source` and the images' shape. The spec checks the embedded and
+/// CIFAR shapes up front; IDX files can hold images of any size, known only once loaded.
+pub fn check_models(source: &Source, shape: Shape, models: &[&ModelSpec]) -> Result<(), DataError> {
+    for model in models {
+        crate::arch::check_input(model, shape).map_err(|message| DataError::Invalid {
+            path: train_images_file(source),
+            message,
+        })?;
+    }
+    Ok(())
 }
 
 /// Default directory for IDX data: /usr/share/datasets/fashion-mnist (Debian's

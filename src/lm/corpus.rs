@@ -5,11 +5,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use super::spec::LmSpec;
 
-/// The corpus as one run uses it (after `corpus.max_tokens`).
+/// The corpus as one run uses it (after `corpus.max_tokens`), checked against the run: every
+/// split fills at least one window of its batches (`Corpus::check_windows`), and the model over
+/// its vocabulary stays within `arch::MAX_PARAMETERS`. Errors name the split's file and the
+/// spec's fields.
 pub fn load_corpus(spec: &LmSpec) -> Result<Corpus> {
     let mut corpus = Corpus::load(&spec.corpus.path)?;
     if let Some(n) = spec.corpus.max_tokens {
@@ -17,6 +20,14 @@ pub fn load_corpus(spec: &LmSpec) -> Result<Corpus> {
             split.truncate(n);
         }
     }
+    corpus.check_windows(spec)?;
+    let chars = crate::arch::language::char_count(&corpus.vocab);
+    crate::arch::language::check_size(&spec.model, corpus.vocab.len(), chars).map_err(|m| {
+        anyhow!(
+            "{}: model: {m} (the vocabulary of this training split)",
+            split_paths(&corpus.dir)[0].display()
+        )
+    })?;
     Ok(corpus)
 }
 
@@ -109,6 +120,48 @@ impl Corpus {
         })
     }
 
+    /// Whether every split gives at least one full window of `schedule.bptt` steps to each row
+    /// of its batches: `schedule.batch_size` rows for the training split, which trains on them,
+    /// and `schedule.eval_batch_size` rows for the validation and test splits, which are
+    /// evaluated every epoch (`Batches::new` lays them out). The error names the split's file,
+    /// the fields and the tokens needed.
+    pub fn check_windows(&self, spec: &LmSpec) -> Result<()> {
+        let s = &spec.schedule;
+        let [train, valid, test] = split_paths(&self.dir);
+        for (path, tokens, rows, rows_field) in [
+            (train, &self.train, s.batch_size, "schedule.batch_size"),
+            (
+                valid,
+                &self.valid,
+                s.eval_batch_size,
+                "schedule.eval_batch_size",
+            ),
+            (
+                test,
+                &self.test,
+                s.eval_batch_size,
+                "schedule.eval_batch_size",
+            ),
+        ] {
+            let needed = LmSpec::tokens_needed(rows, s.bptt);
+            if needed.is_none_or(|needed| tokens.len() < needed) {
+                let cut = match spec.corpus.max_tokens {
+                    Some(n) => format!(" (after corpus.max_tokens = {n})"),
+                    None => String::new(),
+                };
+                let needed =
+                    needed.map_or_else(|| "more than can be counted".into(), |n| n.to_string());
+                bail!(
+                    "{}: {} tokens{cut} cannot fill one window of schedule.bptt = {} steps in each of {rows_field} = {rows} rows: expected at least {needed} tokens (lower the batch size or bptt, or raise corpus.max_tokens)",
+                    path.display(),
+                    tokens.len(),
+                    s.bptt,
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// One line for `check` and the run log.
     pub fn summary(&self) -> String {
         format!(
@@ -144,12 +197,17 @@ pub struct Window {
 }
 
 impl Batches {
+    /// Lays `tokens` out in `batch` rows read in windows of `bptt` steps. A corpus that
+    /// `load_corpus` accepted always fills them (`Corpus::check_windows` names the split's file
+    /// and the fields otherwise); this error says what the rows need.
     pub fn new(tokens: &[u32], batch: usize, bptt: usize) -> Result<Batches> {
-        let n = tokens.len() / batch;
+        let n = tokens.len().checked_div(batch).unwrap_or(0);
         if n < 2 {
             bail!(
-                "{} tokens cannot make {batch} rows of at least 2 tokens",
-                tokens.len()
+                "{} tokens cannot make {batch} rows (schedule.batch_size or schedule.eval_batch_size) of at least 2 tokens; one full window of schedule.bptt = {bptt} steps needs {} tokens",
+                tokens.len(),
+                LmSpec::tokens_needed(batch, bptt)
+                    .map_or_else(|| "more than can be counted".into(), |n| n.to_string())
             );
         }
         let rows = (0..batch)

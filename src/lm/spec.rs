@@ -8,7 +8,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::arch::language::LmModelSpec;
-use crate::spec::{Averaging, EnsembleSpec, Overrides, SpecError, from_toml};
+use crate::spec::{
+    Averaging, EnsembleSpec, Overrides, SpecError, check_ensembles, check_name, check_paper_label,
+    check_paper_value, from_toml,
+};
+
+/// The most generations after the teacher, as for vision runs.
+const MAX_GENERATIONS: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,23 +132,59 @@ impl LmSpec {
         if let Some((field, message)) = spec.problems().into_iter().next() {
             return Err(SpecError::at(file, source, field, message));
         }
+        check_ensembles(&spec.ensembles, spec.generations.count).map_err(|(i, key, message)| {
+            SpecError::at_nth(file, source, format!("ensemble.{key}"), i, message)
+        })?;
+        if let Some((label, message)) = spec.paper_problem() {
+            return Err(SpecError::at(
+                file,
+                source,
+                format!("paper.{label}"),
+                message,
+            ));
+        }
         Ok(spec)
+    }
+
+    /// The first `[paper]` entry that is not perplexities (finite, at least 1) of one of the
+    /// run's rows, as (label, message). Tables fill `paper` from their cells, and check it here
+    /// too.
+    pub(crate) fn paper_problem(&self) -> Option<(String, String)> {
+        self.paper.iter().find_map(|(label, p)| {
+            check_paper_label(label, self.generations.count, &self.ensembles)
+                .and_then(|()| {
+                    [("valid", p.valid), ("test", p.test)]
+                        .into_iter()
+                        .filter_map(|(key, v)| Some((key, v?)))
+                        .try_for_each(|(key, v)| {
+                            check_paper_value(v, 1.0..=f64::INFINITY, "a perplexity")
+                                .map_err(|m| format!("{key}: {m}"))
+                        })
+                })
+                .err()
+                .map(|message| (label.clone(), message))
+        })
+    }
+
+    /// Tokens a split needs for one full window of `bptt` steps in each of `rows` rows (a
+    /// window reads `bptt + 1` tokens of its row: inputs and the targets one later); `None` when
+    /// that overflows.
+    pub fn tokens_needed(rows: usize, bptt: usize) -> Option<usize> {
+        bptt.checked_add(1)?.checked_mul(rows)
     }
 
     /// Everything serde's types cannot check, as (field, message).
     fn problems(&self) -> Vec<(String, String)> {
         let mut out = self.model.problems();
         let s = &self.schedule;
+        if let Err(message) = check_name(&self.name) {
+            out.push(("name".into(), message));
+        }
         let mut bad = |field: &str, ok: bool, message: String| {
             if !ok {
                 out.push((field.to_string(), message));
             }
         };
-        bad(
-            "name",
-            !self.name.trim().is_empty(),
-            "expected a non-empty name".into(),
-        );
         bad(
             "schedule.epochs",
             s.epochs > 0,
@@ -175,18 +217,34 @@ impl LmSpec {
         );
         bad(
             "schedule.plateau_threshold",
-            s.plateau_threshold >= 0.0,
-            "expected a threshold >= 0".into(),
+            s.plateau_threshold >= 0.0 && s.plateau_threshold.is_finite(),
+            format!(
+                "expected a finite threshold >= 0, found {}",
+                s.plateau_threshold
+            ),
         );
         bad(
             "schedule.clip",
-            s.clip > 0.0,
-            "expected a positive gradient norm".into(),
+            s.clip > 0.0 && s.clip.is_finite(),
+            format!("expected a finite positive gradient norm, found {}", s.clip),
         );
+        // Weights start uniform in [-r, r]: burn's uniform distribution needs a finite range,
+        // and past 1 the tied embedding saturates every gate from the first step.
         bad(
             "schedule.init_range",
-            s.init_range > 0.0,
-            "expected a positive range".into(),
+            s.init_range > 0.0 && s.init_range <= 1.0,
+            format!(
+                "expected 0 < init_range <= 1 (the papers: 0.04 to 0.1), found {}",
+                s.init_range
+            ),
+        );
+        bad(
+            "generations.count",
+            self.generations.count <= MAX_GENERATIONS,
+            format!(
+                "expected 0..={MAX_GENERATIONS} generations, found {}",
+                self.generations.count
+            ),
         );
         bad(
             "generations.control",
@@ -201,15 +259,30 @@ impl LmSpec {
             self.corpus.max_tokens.is_none_or(|n| n > 0),
             "expected a positive token count".into(),
         );
-        for e in &self.ensembles {
-            bad(
-                "ensemble.members",
-                !e.members.is_empty() && e.members.iter().all(|&m| m <= self.generations.count),
-                format!(
-                    "ensemble `{}`: members must be generations 0..={}",
-                    e.name, self.generations.count
+        // Every split is cut to max_tokens: each must still hold one full window per row of
+        // the training and of the evaluation batches.
+        if let (Some(n), true) = (self.corpus.max_tokens, s.bptt > 0) {
+            let rows = s.batch_size.max(s.eval_batch_size);
+            match LmSpec::tokens_needed(rows, s.bptt) {
+                None => bad(
+                    "schedule.bptt",
+                    false,
+                    format!(
+                        "{rows} rows of {} steps are more tokens than can be counted",
+                        s.bptt
+                    ),
                 ),
-            );
+                Some(needed) => bad(
+                    "corpus.max_tokens",
+                    n >= needed,
+                    format!(
+                        "{n} tokens per split cannot fill one window of schedule.bptt = {} steps in each of {rows} rows (the larger of schedule.batch_size = {} and schedule.eval_batch_size = {}): expected at least {needed}",
+                        s.bptt, s.batch_size, s.eval_batch_size
+                    ),
+                ),
+            }
+        }
+        for e in &self.ensembles {
             // Only the target token's probability is saved per generation, which is all a
             // probability average needs; a logit average would need whole distributions.
             bad(

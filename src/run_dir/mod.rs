@@ -175,7 +175,8 @@ impl RunDir {
     pub fn lock(&self) -> Result<lock::RunLock> {
         let acquired = lock::RunLock::acquire(&self.root)?;
         if let Some(previous) = acquired.took_over {
-            eprintln!(
+            let _ = writeln!(
+                io::stderr(),
                 "banbench: {}: took over the lock of {previous}, which is gone",
                 self.root.display()
             );

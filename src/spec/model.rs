@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::arch::MAX_DEPTH;
+
 /// An architecture and its size; the registry in `models` builds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "arch", rename_all = "kebab-case", deny_unknown_fields)]
@@ -145,6 +147,22 @@ impl ModelSpec {
     }
 }
 
+/// The sum of a list, or `None` when it overflows.
+fn checked_sum(list: &[usize]) -> Option<usize> {
+    list.iter().try_fold(0usize, |sum, &n| sum.checked_add(n))
+}
+
+/// Refuses a depth beyond `arch::MAX_DEPTH`.
+fn at_most_max_depth(depth: usize) -> Result<(), (&'static str, String)> {
+    if depth > MAX_DEPTH {
+        return Err((
+            "depth",
+            format!("expected at most {MAX_DEPTH} layers, found {depth}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A per-stage list of a three-stage network: three entries, none zero.
 fn three_stages(
     key: &'static str,
@@ -231,6 +249,15 @@ impl ModelSpec {
                 if hidden.contains(&0) {
                     return Err(("hidden", "expected layer sizes >= 1".into()));
                 }
+                if hidden.len() > MAX_DEPTH {
+                    return Err((
+                        "hidden",
+                        format!(
+                            "expected at most {MAX_DEPTH} layers, found {}",
+                            hidden.len()
+                        ),
+                    ));
+                }
             }
             ModelSpec::Cnn { width } => {
                 if *width == 0 || *width > 512 {
@@ -247,6 +274,7 @@ impl ModelSpec {
                 blocks,
             } => {
                 let layers = unit.layers();
+                at_most_max_depth(*depth)?;
                 if blocks.is_empty() {
                     let smallest = 3 * layers + 2;
                     if *depth < smallest || (depth - 2) % (3 * layers) != 0 {
@@ -265,7 +293,9 @@ impl ModelSpec {
                     }
                 } else {
                     three_stages("blocks", blocks, "unit")?;
-                    let expected = layers * blocks.iter().sum::<usize>() + 2;
+                    let expected = checked_sum(blocks)
+                        .and_then(|n| n.checked_mul(layers)?.checked_add(2))
+                        .ok_or(("blocks", format!("{blocks:?} has too many units to count")))?;
                     if *depth != expected {
                         return Err((
                             "depth",
@@ -323,6 +353,7 @@ impl ModelSpec {
                 if *stem == Some(0) {
                     return Err(("stem", "expected at least 1 channel".into()));
                 }
+                at_most_max_depth(*depth)?;
                 let blocks = if block_layers.is_empty() {
                     if *depth < 10 {
                         return Err((
@@ -335,7 +366,12 @@ impl ModelSpec {
                     vec![(depth - 4) / 6; 3]
                 } else {
                     three_stages("block_layers", block_layers, "layer")?;
-                    let expected = 2 * block_layers.iter().sum::<usize>() + 4;
+                    let expected = checked_sum(block_layers)
+                        .and_then(|n| n.checked_mul(2)?.checked_add(4))
+                        .ok_or((
+                            "block_layers",
+                            format!("{block_layers:?} has too many layers to count"),
+                        ))?;
                     if *depth != expected {
                         return Err((
                             "depth",
@@ -349,7 +385,14 @@ impl ModelSpec {
                 // Each transition must keep at least one channel.
                 let mut channels = stem.unwrap_or(2 * growth);
                 for n in &blocks[..blocks.len() - 1] {
-                    channels = (compression * (channels + n * growth) as f64).floor() as usize;
+                    let before = n
+                        .checked_mul(*growth)
+                        .and_then(|added| channels.checked_add(added))
+                        .ok_or((
+                            "stem",
+                            format!("{channels} channels and {n} layers of {growth} are too many to count"),
+                        ))?;
+                    channels = (compression * before as f64).floor() as usize;
                     if channels == 0 {
                         return Err((
                             "compression",
@@ -365,6 +408,7 @@ impl ModelSpec {
                 widen,
                 dropout,
             } => {
+                at_most_max_depth(*depth)?;
                 if *depth < 10 || (depth - 4) % 6 != 0 {
                     return Err((
                         "depth",

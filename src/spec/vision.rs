@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{EnsembleSpec, ModelSpec, Overrides, SpecError, ensembles_or_default, from_toml};
+use super::{
+    EnsembleSpec, ModelSpec, Overrides, SpecError, check_ensembles, check_name, check_paper_label,
+    check_paper_value, ensembles_or_default, from_toml,
+};
 
 /// A whole experiment: one chain of generations (teacher, BAN-1, ..., BAN-k) and its ensembles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,7 +252,30 @@ impl Spec {
             };
             SpecError::at(file, source, field, message)
         })?;
+        check_ensembles(&spec.ensembles, spec.generations.count).map_err(|(i, key, message)| {
+            SpecError::at_nth(file, source, format!("ensemble.{key}"), i, message)
+        })?;
+        if let Some((label, message)) = spec.paper_problem() {
+            return Err(SpecError::at(
+                file,
+                source,
+                format!("paper.{label}"),
+                message,
+            ));
+        }
         Ok(spec)
+    }
+
+    /// The first `[paper]` value that is not a test error (a finite percentage) of one of the
+    /// run's rows, as (label, message). Tables fill `paper` from their cells, and check it here
+    /// too.
+    pub(crate) fn paper_problem(&self) -> Option<(String, String)> {
+        self.paper.iter().find_map(|(label, &value)| {
+            check_paper_label(label, self.generations.count, &self.ensembles)
+                .and_then(|()| check_paper_value(value, 0.0..=100.0, "a test error in %"))
+                .err()
+                .map(|message| (label.clone(), message))
+        })
     }
 
     fn apply(&mut self, overrides: &Overrides) {
@@ -261,13 +287,15 @@ impl Spec {
         }
         if let Some(epochs) = overrides.epochs {
             // Keep the schedule's shape: milestones move in proportion to the new length.
-            let old = self.schedule.epochs.max(1);
+            // In u128: a milestone times the epochs may not fit a usize (and is then past them).
+            let old = self.schedule.epochs.max(1) as u128;
             self.schedule.milestones = self
                 .schedule
                 .milestones
                 .iter()
-                .map(|&m| (m * epochs).div_ceil(old).max(1))
-                .filter(|&m| m < epochs)
+                .map(|&m| (m as u128 * epochs as u128).div_ceil(old).max(1))
+                .filter(|&m| m < epochs as u128)
+                .map(|m| m as usize)
                 .collect();
             self.schedule.milestones.dedup();
             self.schedule.epochs = epochs;
@@ -300,9 +328,7 @@ impl Spec {
 
     /// Checks what serde's types cannot; errors are (section, key, message).
     fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
-        if self.name.trim().is_empty() {
-            return Err(("", "name", "expected a non-empty name".into()));
-        }
+        check_name(&self.name).map_err(|message| ("", "name", message))?;
         let d = &self.data;
         if matches!(d.source, DataSource::Cifar10 | DataSource::Cifar100) && d.path.is_none() {
             return Err((
@@ -327,6 +353,13 @@ impl Spec {
         if d.crop_padding > 16 {
             return Err(("data", "crop_padding", "expected 0..=16 pixels".into()));
         }
+        if d.labels == Cifar100Labels::Coarse && d.source != DataSource::Cifar100 {
+            return Err((
+                "data",
+                "labels",
+                "only CIFAR-100 has coarse labels (source = \"cifar100\"); other data sets take labels = \"fine\" or none".into(),
+            ));
+        }
         for model in [Some(&self.teacher), self.student.as_ref()]
             .into_iter()
             .flatten()
@@ -337,13 +370,29 @@ impl Spec {
                 "student"
             };
             model.validate().map_err(|(key, msg)| (section, key, msg))?;
+            // The images' shape is known here for the embedded and CIFAR data; IDX files are
+            // checked again with theirs once loaded (`data::check_models`).
+            let shape = crate::data::shape_of(d);
+            if d.source != DataSource::Idx
+                && let Err(message) = check_minimum_input(model, shape)
+            {
+                return Err(("data", "source", message));
+            }
+            crate::arch::check_size(model, shape).map_err(|msg| (section, size_key(model), msg))?;
         }
         let s = &self.schedule;
         if s.epochs == 0 {
             return Err(("schedule", "epochs", "expected at least 1".into()));
         }
-        if s.batch_size == 0 {
-            return Err(("schedule", "batch_size", "expected at least 1".into()));
+        if s.batch_size < 2 {
+            return Err((
+                "schedule",
+                "batch_size",
+                format!(
+                    "expected at least 2, found {}: batch norm cannot normalise a batch of one, so training skips such batches and would train nothing",
+                    s.batch_size
+                ),
+            ));
         }
         if !(s.lr.is_finite() && s.lr > 0.0) {
             return Err((
@@ -440,36 +489,47 @@ impl Spec {
                 return Err(("generations", "share_teacher_layers", message));
             }
         }
-        for e in &self.ensembles {
-            if e.members.len() < 2 {
-                return Err((
-                    "ensemble",
-                    "members",
-                    format!("ensemble `{}` needs at least 2 members", e.name),
-                ));
-            }
-            if let Some(&m) = e.members.iter().find(|&&m| m > g.count) {
-                return Err((
-                    "ensemble",
-                    "members",
-                    format!(
-                        "ensemble `{}` names generation {m}, but the run has generations 0..={}",
-                        e.name, g.count
-                    ),
-                ));
-            }
-            let mut sorted = e.members.clone();
-            sorted.sort_unstable();
-            sorted.dedup();
-            if sorted.len() != e.members.len() {
-                return Err((
-                    "ensemble",
-                    "members",
-                    format!("ensemble `{}` lists a generation twice", e.name),
-                ));
-            }
-        }
         Ok(())
+    }
+}
+
+/// `arch::check_input`'s size rule alone: the parameter bound names the model's own field.
+fn check_minimum_input(model: &ModelSpec, shape: crate::arch::Shape) -> Result<(), String> {
+    let (h, w) = crate::arch::minimum_input(model);
+    if shape.height < h || shape.width < w {
+        return crate::arch::check_input(model, shape);
+    }
+    Ok(())
+}
+
+/// The key of a model section that sets its size and holds the largest number, where a model too
+/// large to count or train is reported.
+fn size_key(model: &ModelSpec) -> &'static str {
+    let largest = |keys: &[(&'static str, usize)]| {
+        keys.iter()
+            .max_by_key(|(_, n)| *n)
+            .map_or("arch", |(key, _)| *key)
+    };
+    let most = |list: &[usize]| list.iter().copied().max().unwrap_or(0);
+    match model {
+        ModelSpec::Mlp { .. } => "hidden",
+        ModelSpec::Cnn { .. } => "width",
+        ModelSpec::PreactResnet {
+            width,
+            inner,
+            stem,
+            channels,
+            ..
+        } => largest(&[
+            ("width", *width),
+            ("stem", stem.unwrap_or(0)),
+            ("channels", most(channels)),
+            ("inner", most(inner)),
+        ]),
+        ModelSpec::DensenetBc { growth, stem, .. } => {
+            largest(&[("growth", *growth), ("stem", stem.unwrap_or(0))])
+        }
+        ModelSpec::WideResnet { .. } => "widen",
     }
 }
 

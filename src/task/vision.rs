@@ -78,6 +78,16 @@ pub fn load_data(spec: &Spec) -> Result<RunData> {
         width: train.width,
         classes: num_classes,
     };
+    // What the networks cannot take is the data's problem, named by its file.
+    data::check_models(&source, shape, &[&spec.teacher, spec.student()])?;
+    let place = d
+        .path
+        .as_ref()
+        .map_or_else(|| name.clone(), |p| p.display().to_string());
+    if let Some(available) = arch::available_memory() {
+        arch::check_chain_memory(spec, shape, train.len(), available)
+            .map_err(|m| anyhow::anyhow!("{place}: schedule.batch_size: {m}"))?;
+    }
     Ok(RunData {
         name,
         class_names,

@@ -138,10 +138,16 @@ pub fn draw(frame: &mut Frame, app: &App) {
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
+    // A status too long for one line takes a second rather than being cut.
+    let status = app
+        .status
+        .as_deref()
+        .map(|s| wrap_lines(s, area.width as usize, 2));
+    let footer_height = status.as_ref().map_or(1, Vec::len).max(1) as u16;
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
-        Constraint::Length(1),
+        Constraint::Length(footer_height),
     ])
     .areas(area);
     draw_header(frame, header, app, &theme);
@@ -156,7 +162,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         }),
         Screen::Runs => runs::draw(frame, body, &app.runs, &theme),
     }
-    draw_footer(frame, footer, app, &theme);
+    draw_footer(frame, footer, app, status, &theme);
     match app.overlay {
         Some(Overlay::Help) => draw_help(frame, body, &theme),
         Some(Overlay::ConfirmCancel) => draw_confirm(
@@ -197,17 +203,14 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     // The run's name and state get what the tabs leave, cut short rather than over them.
     let tabs_width: usize = titles.iter().map(|t| t.chars().count() + 3).sum();
     let room = (area.width as usize).saturating_sub(tabs_width);
-    let mut run = app
+    let run = app
         .run
         .as_ref()
-        .map(|r| format!("{} {} ", r.name(), r.state_text()))
+        .map(|r| run_label(r.name(), &r.state_text(), room))
         .unwrap_or_default();
-    if run.chars().count() > room {
-        run = run.chars().take(room.saturating_sub(2)).collect::<String>() + "… ";
-    }
     let [tabs, right] = Layout::horizontal([
         Constraint::Fill(1),
-        Constraint::Length(run.chars().count().min(room) as u16),
+        Constraint::Length(run.chars().count() as u16),
     ])
     .areas(area);
     frame.render_widget(
@@ -226,9 +229,89 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     );
 }
 
-fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let line = match &app.status {
-        Some(status) => Line::styled(status.clone(), theme.accent()),
+/// `text` in at most `width` columns: whole when it fits, else cut with "…".
+pub fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    match width {
+        0 => String::new(),
+        _ => text.chars().take(width - 1).chain(['…']).collect(),
+    }
+}
+
+/// "NAME STATE " in at most `room` columns. When that is too long the name gets what the
+/// state leaves, but at least a third of them (the state then cut), each cut with "…"; with no
+/// room for both, the state alone.
+fn run_label(name: &str, state: &str, room: usize) -> String {
+    let full = format!("{name} {state} ");
+    if full.chars().count() <= room {
+        return full;
+    }
+    let left_by_state = room.saturating_sub(state.chars().count() + 2);
+    let name_room = name
+        .chars()
+        .count()
+        .min((room / 3).max(4).max(left_by_state));
+    let state_room = room.saturating_sub(name_room + 2);
+    if state_room >= 6 {
+        return format!(
+            "{} {} ",
+            truncate(name, name_room),
+            truncate(state, state_room)
+        );
+    }
+    match room {
+        0 => String::new(),
+        _ => format!("{} ", truncate(state, room - 1)),
+    }
+}
+
+/// `text` wrapped at spaces (a word longer than `width` is split) into at most `max_lines`
+/// lines of `width` columns; the last is cut with "…" when more is left.
+pub fn wrap_lines(text: &str, width: usize, max_lines: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let mut word: Vec<char> = word.chars().collect();
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.len() <= width {
+            line.push(' ');
+            line.extend(&word);
+            continue;
+        }
+        if len > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        while word.len() > width {
+            lines.push(word.drain(..width).collect());
+        }
+        line = word.into_iter().collect();
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    if lines.len() > max_lines {
+        let rest = lines.split_off(max_lines - 1).join(" ");
+        lines.push(truncate(&rest, width));
+    }
+    lines
+}
+
+/// The status (`status`: its wrapped lines) or the screen's keys.
+fn draw_footer(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    status: Option<Vec<String>>,
+    theme: &Theme,
+) {
+    let lines = match status {
+        Some(status) => status
+            .into_iter()
+            .map(|l| Line::styled(l, theme.accent()))
+            .collect(),
         None => {
             let hint = match app.screen {
                 Screen::Setup => "Up/Down field  Left/Right value  Enter start",
@@ -244,16 +327,16 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Screen::Runs => "Enter open  r rescan",
                 Screen::Run | Screen::Generations => "",
             };
-            Line::styled(
+            vec![Line::styled(
                 format!(
                     "{hint}{}? help  q quit",
                     if hint.is_empty() { "" } else { "  " }
                 ),
                 theme.dim(),
-            )
+            )]
         }
     };
-    frame.render_widget(Paragraph::new(line), area);
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 /// Draws a screen that shows a run, or says how to get one.
@@ -325,4 +408,51 @@ fn draw_confirm(frame: &mut Frame, area: Rect, title: &str, text: &str, keys: &s
             .block(Block::bordered().title(format!(" {title} "))),
         rect,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_cuts_with_an_ellipsis_only_when_needed() {
+        assert_eq!(truncate("Teacher+BAN-1", 13), "Teacher+BAN-1");
+        assert_eq!(truncate("Teacher+BAN-1", 9), "Teacher+…");
+        assert_eq!(truncate("abc", 1), "…");
+        assert_eq!(truncate("abc", 0), "");
+    }
+
+    #[test]
+    fn the_run_label_cuts_the_name_before_the_state() {
+        let long = "cifar100-densenet-teacher-with-five-born-again-generations";
+        assert_eq!(run_label("tiny", "running", 23), "tiny running ");
+        assert_eq!(run_label(long, "running", 23), "cifar100-dens… running ");
+        assert_eq!(
+            run_label(long, "stale: owner gone 3m ago", 23),
+            "cifar1… stale: owner … "
+        );
+        assert_eq!(
+            run_label("tiny", "stale: owner gone 3m ago", 23),
+            "tiny stale: owner gon… "
+        );
+        assert_eq!(run_label(long, "running", 8), "running ");
+        assert_eq!(run_label(long, "running", 5), "run… ");
+        assert_eq!(run_label(long, "running", 0), "");
+        for room in 0..40 {
+            let label = run_label(long, "stale: owner gone 3m ago", room);
+            assert!(label.chars().count() <= room, "{room}: {label:?}");
+        }
+    }
+
+    #[test]
+    fn wrap_lines_breaks_at_spaces_and_cuts_the_last_line() {
+        assert_eq!(wrap_lines("a bc def", 4, 3), ["a bc", "def"]);
+        assert_eq!(wrap_lines("abcdefghij", 4, 3), ["abcd", "efgh", "ij"]);
+        assert_eq!(
+            wrap_lines("one two three four", 7, 2),
+            ["one two", "three …"]
+        );
+        assert_eq!(wrap_lines("fits", 10, 2), ["fits"]);
+        assert!(wrap_lines("", 10, 2).is_empty());
+    }
 }

@@ -15,7 +15,7 @@ use crate::spec::Averaging;
 
 use crate::run_dir::records::Task;
 use crate::tui::app::{App, Effect};
-use crate::tui::frame::Theme;
+use crate::tui::frame::{Theme, wrap_lines};
 use crate::tui::run_view::RunView;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -343,22 +343,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if lab.pinned.is_some() {
         header.extend(["Pinned", "Δ"]);
     }
-    let status = match &lab.outcome {
-        Outcome::NoMembers => "Space adds the generation under the cursor".to_string(),
-        Outcome::Reading if language => "reading target-token probabilities...".to_string(),
-        Outcome::Reading => "reading logits...".to_string(),
-        Outcome::Failed(e) => e.clone(),
-        Outcome::Ready(_) => String::new(),
-    };
+    // The members are known before their outputs are read; why there are no metrics yet (or
+    // none at all: a file that cannot be read) is told under the table, wrapped, not cut in a cell.
+    let members: Vec<usize> = lab.members.iter().copied().collect();
     let text =
         |e: Option<&Ensemble>, f: &dyn Fn(&Ensemble) -> String| e.map_or_else(String::new, f);
     let mut rows = vec![
         Row::new([
             "Members".to_string(),
-            if current.is_some() {
-                text(current, &|e| members_label(&e.members))
+            if members.is_empty() {
+                "none".to_string()
             } else {
-                status
+                members_label(&members)
             },
             text(lab.pinned.as_ref(), &|e| members_label(&e.members)),
         ]),
@@ -423,23 +419,41 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if let Some(p) = &lab.pinned {
         data.push(bar("Pinned".into(), &p.metrics, theme.good()));
     }
+    let note = match &lab.outcome {
+        Outcome::Failed(e) => Some((format!("no ensemble: {e}"), theme.bad())),
+        Outcome::Reading if language => Some((
+            "reading target-token probabilities...".to_string(),
+            theme.dim(),
+        )),
+        Outcome::Reading => Some(("reading logits...".to_string(), theme.dim())),
+        Outcome::NoMembers | Outcome::Ready(_) if data.is_empty() => Some((
+            "add generations to the ensemble with Space".to_string(),
+            theme.dim(),
+        )),
+        Outcome::NoMembers | Outcome::Ready(_) => None,
+    };
     let block = Block::bordered().title(bars_title);
-    if data.is_empty() {
-        frame.render_widget(
-            Paragraph::new("add generations to the ensemble with Space")
-                .style(theme.dim())
-                .block(block),
-            bars,
-        );
-    } else {
+    let inner = block.inner(bars);
+    frame.render_widget(block, bars);
+    let note: Vec<Line> = note.map_or_else(Vec::new, |(text, style)| {
+        // Half the box at most: the bars keep the rest.
+        let max_lines = (inner.height as usize / 2).max(1);
+        wrap_lines(&text, inner.width as usize, max_lines)
+            .into_iter()
+            .map(|l| Line::styled(l, style))
+            .collect()
+    });
+    let [note_area, chart] =
+        Layout::vertical([Constraint::Length(note.len() as u16), Constraint::Fill(1)]).areas(inner);
+    frame.render_widget(Paragraph::new(note), note_area);
+    if !data.is_empty() {
         frame.render_widget(
             BarChart::default()
-                .block(block)
                 .direction(Direction::Horizontal)
                 .bar_width(1)
                 .bar_gap(0)
                 .data(BarGroup::default().bars(&data)),
-            bars,
+            chart,
         );
     }
 }

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 use crate::events::format_duration;
 use crate::experiment::Experiment;
 use crate::run_dir::records::{Metric, RunState, Scores, Task, generation_label};
-use crate::tui::frame::Theme;
+use crate::tui::frame::{Theme, truncate};
 use crate::tui::run_view::RunView;
 
 /// "14.2k", "1.31M".
@@ -47,7 +47,20 @@ fn paper_column(metric: Metric) -> &'static str {
 /// metrics, the change of its primary metric against the teacher, and the paper's numbers.
 pub fn draw(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
     let task = run.task();
-    let table = GenerationTable::new(area, run);
+    let mut columns = vec![("Params", 7)];
+    columns.extend(task.metrics().iter().map(|&m| {
+        let (header, width, _) = column(m);
+        (header, width)
+    }));
+    columns.push(("vs T", 6));
+    columns.extend(task.paper_metrics().iter().map(|&m| (paper_column(m), 7)));
+    columns.push(("Time", 6));
+    let labels = run
+        .generations
+        .iter()
+        .map(|g| g.label.as_str())
+        .chain(run.ensembles.iter().map(|e| e.name.as_str()));
+    let table = GenerationTable::new(area, run, &columns, labels);
     let teacher = run
         .generations
         .iter()
@@ -139,14 +152,6 @@ pub fn draw(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
         },
         theme.dim(),
     ));
-    let mut columns = vec![("Params", 7)];
-    columns.extend(task.metrics().iter().map(|&m| {
-        let (header, width, _) = column(m);
-        (header, width)
-    }));
-    columns.push(("vs T", 6));
-    columns.extend(task.paper_metrics().iter().map(|&m| (paper_column(m), 7)));
-    columns.push(("Time", 6));
     table.draw(frame, area, &columns, rows, notes, theme);
 }
 
@@ -155,18 +160,44 @@ pub fn draw(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
 struct GenerationTable {
     wide: bool,
     title: String,
+    /// The row name's column: as wide as the longest name, within its share of the width.
+    row_width: u16,
 }
 
+/// The narrowest the Model column gets on a wide terminal.
+const MODEL_MIN: u16 = 12;
+/// The Control column's width on a wide terminal.
+const CONTROL_WIDTH: u16 = 18;
+
 impl GenerationTable {
-    fn new(area: Rect, run: &RunView) -> GenerationTable {
+    /// A table in `area` with the task's `columns` after the row names `labels` (and the model
+    /// and control where there is room).
+    fn new<'a>(
+        area: Rect,
+        run: &RunView,
+        columns: &[(&str, u16)],
+        labels: impl Iterator<Item = &'a str>,
+    ) -> GenerationTable {
+        let wide = area.width >= 110;
+        let longest = labels.map(|l| l.chars().count()).max().unwrap_or(0);
+        // What the other columns leave inside the borders, one space between columns: the row
+        // names take up to that, within a third of the width, and never less than 9.
+        let inner = area.width.saturating_sub(2);
+        let mut fixed: u16 = columns.iter().map(|c| c.1 + 1).sum();
+        if wide {
+            fixed += MODEL_MIN + CONTROL_WIDTH + 2;
+        }
+        let share = inner.saturating_sub(fixed).min(inner / 3).max(9);
+        let row_width = (longest as u16).clamp(9, share);
         GenerationTable {
-            wide: area.width >= 110,
+            wide,
             title: format!(" Generations of {} ", run.name()),
+            row_width,
         }
     }
 
     fn cells(&self, label: &str, model_and_control: [&str; 2], rest: Vec<String>) -> Vec<String> {
-        let mut cells = vec![label.to_string()];
+        let mut cells = vec![truncate(label, self.row_width as usize)];
         if self.wide {
             cells.extend(model_and_control.map(str::to_string));
         }
@@ -184,10 +215,10 @@ impl GenerationTable {
         theme: &Theme,
     ) {
         let mut header = vec!["Row"];
-        let mut constraints = vec![Constraint::Length(9)];
+        let mut constraints = vec![Constraint::Length(self.row_width)];
         if self.wide {
             header.extend(["Model", "Control"]);
-            constraints.extend([Constraint::Fill(1), Constraint::Length(18)]);
+            constraints.extend([Constraint::Fill(1), Constraint::Length(CONTROL_WIDTH)]);
         }
         header.extend(columns.iter().map(|c| c.0));
         constraints.extend(columns.iter().map(|c| Constraint::Length(c.1)));
