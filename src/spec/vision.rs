@@ -174,11 +174,19 @@ impl Control {
 
     /// The paper's name for the control.
     pub fn name(&self) -> String {
+        // Tiny or huge settings in exponent form: 1e-300, not three hundred digits.
+        let number = |x: f64| {
+            if x != 0.0 && !(1e-4..1e6).contains(&x.abs()) {
+                format!("{x:e}")
+            } else {
+                format!("{x}")
+            }
+        };
         let t = |t: &f64| {
             if *t == 1.0 {
                 String::new()
             } else {
-                format!(" T={t}")
+                format!(" T={}", number(*t))
             }
         };
         match self {
@@ -187,7 +195,9 @@ impl Control {
             Control::BanL { temperature } => format!("BAN+L{}", t(temperature)),
             Control::Cwtm => "CWTM".into(),
             Control::Dkpp { temperature } => format!("DKPP{}", t(temperature)),
-            Control::Kd { temperature, alpha } => format!("KD T={temperature} a={alpha}"),
+            Control::Kd { temperature, alpha } => {
+                format!("KD T={} a={alpha}", number(*temperature))
+            }
         }
     }
 }
@@ -535,6 +545,24 @@ fn size_key(model: &ModelSpec) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_names_print_extreme_temperatures_in_exponent_form() {
+        assert_eq!(
+            Control::Ban {
+                temperature: 1e-300
+            }
+            .name(),
+            "BAN T=1e-300"
+        );
+        assert_eq!(Control::Dkpp { temperature: 2.5 }.name(), "DKPP T=2.5");
+        assert_eq!(Control::BanL { temperature: 1.0 }.name(), "BAN+L");
+        let kd = Control::Kd {
+            temperature: 4.0,
+            alpha: 0.9,
+        };
+        assert_eq!(kd.name(), "KD T=4 a=0.9");
+    }
+
     use super::*;
     use crate::spec::tests::{MINIMAL, parse};
 
