@@ -55,6 +55,16 @@ impl DeviceChoice {
         }
     }
 
+    /// The memory the device has free for training, in bytes: the machine's available memory
+    /// for CPU devices, the GPU's free memory (as nvidia-smi reports it) for CUDA; `None` where
+    /// it cannot be read, and then nothing is refused for memory.
+    pub fn free_memory(self) -> Option<u64> {
+        match self {
+            DeviceChoice::Flex | DeviceChoice::TchCpu => crate::arch::available_memory(),
+            DeviceChoice::Cuda(n) => gpu_free_memory(n),
+        }
+    }
+
     /// The burn device, or why this build or machine cannot provide it.
     pub fn open(self) -> Result<Device, String> {
         self.available()?;
@@ -63,6 +73,28 @@ impl DeviceChoice {
             DeviceChoice::TchCpu | DeviceChoice::Cuda(_) => libtorch_device(self),
         })
     }
+}
+
+/// Free memory of CUDA device `n` as LibTorch numbers it: the n-th of CUDA_VISIBLE_DEVICES
+/// when that is set (an index or a UUID, both of which nvidia-smi takes).
+fn gpu_free_memory(n: usize) -> Option<u64> {
+    let id = match std::env::var("CUDA_VISIBLE_DEVICES") {
+        Ok(visible) => visible.split(',').nth(n)?.trim().to_string(),
+        Err(_) => n.to_string(),
+    };
+    let out = std::process::Command::new("nvidia-smi")
+        .args([
+            "--query-gpu=memory.free",
+            "--format=csv,noheader,nounits",
+            &format!("--id={id}"),
+        ])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mebibytes: u64 = String::from_utf8(out.stdout).ok()?.trim().parse().ok()?;
+    mebibytes.checked_mul(1 << 20)
 }
 
 #[cfg(feature = "tch")]

@@ -72,6 +72,25 @@ impl Experiment {
         }
     }
 
+    /// A study's seeds, resolved (validation has checked them).
+    pub fn seeds(&self) -> Option<Vec<u64>> {
+        let (seeds, base) = match self {
+            Experiment::Vision(s) => (s.seeds.as_ref(), s.seed),
+            Experiment::Language(s) => (s.seeds.as_ref(), s.seed),
+        };
+        seeds.and_then(|s| s.resolve(base).ok())
+    }
+
+    /// The experiment as seed `seed` of a study trains it: that seed, no study of its own.
+    pub fn with_seed(&self, seed: u64) -> Experiment {
+        let mut e = self.clone();
+        match &mut e {
+            Experiment::Vision(s) => (s.seed, s.seeds) = (seed, None),
+            Experiment::Language(s) => (s.seed, s.seeds) = (seed, None),
+        }
+        e
+    }
+
     /// Student generations after the teacher.
     pub fn students(&self) -> usize {
         match self {
@@ -294,6 +313,32 @@ impl Preset {
             );
         }
         Ok(Preset::Chain(Experiment::parse(&source, path, overrides)?))
+    }
+
+    /// A study's seeds: the chain's, or those every chain of a table shares (from `[base]`).
+    pub fn seeds(&self) -> Result<Option<Vec<u64>>> {
+        let experiments = self.experiments();
+        let seeds = experiments[0].1.seeds();
+        if let Some((place, _)) = experiments.iter().find(|(_, e)| e.seeds() != seeds) {
+            bail!(
+                "{place}: its seeds differ from the first chain's: a study's chains share one list"
+            );
+        }
+        Ok(seeds)
+    }
+
+    /// The preset as seed `seed` of a study trains it.
+    pub fn with_seed(&self, seed: u64) -> Preset {
+        match self {
+            Preset::Chain(e) => Preset::Chain(e.with_seed(seed)),
+            Preset::Table(t) => {
+                let mut t = t.clone();
+                for chain in &mut t.chains {
+                    chain.experiment = chain.experiment.with_seed(seed);
+                }
+                Preset::Table(t)
+            }
+        }
     }
 
     /// Every chain of the preset, with the place it is known by in messages.

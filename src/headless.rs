@@ -8,6 +8,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -52,13 +53,13 @@ pub(crate) fn stop_on_ctrl_c(control: Arc<RunControl>) {
             if current.is_none_or(|c| c.request_stop()) {
                 let _ = writeln!(
                     std::io::stderr(),
-                    "\nbanbench: stopping now; the unfinished generation is lost"
+                    "\nbanbench: stopping now; what was trained since the last save is lost"
                 );
                 std::process::exit(130);
             }
             let _ = writeln!(
                 std::io::stderr(),
-                "\nbanbench: stopping after this batch; finished generations are saved (Ctrl-C again to quit at once)"
+                "\nbanbench: stopping after this batch and saving where it stopped (Ctrl-C again to quit at once)"
             );
         });
     });
@@ -101,13 +102,16 @@ pub fn run(
     experiment: &Experiment,
     loaded: Loaded,
     device: DeviceChoice,
+    save_every: Duration,
     run_dir: &RunDir,
 ) -> Result<Results> {
     let task = experiment.task();
     let _lock = run_dir.lock()?;
     let worker = {
         let run_dir = run_dir.clone();
-        worker::spawn(move |control, emit| loaded.run(device, &run_dir, control, emit))?
+        worker::spawn(RunControl::new(save_every), move |control, emit| {
+            loaded.run(device, &run_dir, control, emit)
+        })?
     };
     stop_on_ctrl_c(worker.control.clone());
     print_events(worker.events, task);
@@ -132,7 +136,12 @@ pub fn run(
 
 /// Runs (or resumes) every chain of a table into `out`, writing the table's results.md after
 /// each chain. Returns the rendered table and whether it finished (false when stopped).
-pub fn run_table(table_run: &TableRun, device: DeviceChoice, out: &Path) -> Result<(String, bool)> {
+pub fn run_table(
+    table_run: &TableRun,
+    device: DeviceChoice,
+    save_every: Duration,
+    out: &Path,
+) -> Result<(String, bool)> {
     let TableRun {
         preset,
         profile,
@@ -168,6 +177,7 @@ pub fn run_table(table_run: &TableRun, device: DeviceChoice, out: &Path) -> Resu
                 &chain.experiment,
                 Loaded::new(&chain.experiment)?,
                 device,
+                save_every,
                 &run_dir,
             )?,
         };

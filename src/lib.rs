@@ -5,6 +5,7 @@
 //! the records and events it holds. `experiment`, `spec`, `table` and `ensemble` are plain data
 //! and arithmetic that both sides share. ARCHITECTURE.md draws the map.
 
+pub mod agreement;
 pub mod arch;
 pub mod bench;
 pub mod chain;
@@ -18,7 +19,9 @@ pub mod headless;
 pub mod lm;
 pub mod models;
 pub mod run_dir;
+pub mod seeds;
 pub mod spec;
+pub mod stats;
 pub mod table;
 pub mod task;
 pub mod tui;

@@ -60,6 +60,9 @@ enum Command {
         /// a language model).
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
+        /// The device whose memory the models and batch must fit (flex, tch-cpu, cuda[:N]).
+        #[arg(long, default_value = "flex", value_name = "DEVICE")]
+        device: DeviceChoice,
     },
     /// Measure training and inference throughput (images/s) of a preset's models on a device.
     Bench {
@@ -124,9 +127,14 @@ struct RunArgs {
     /// Override the epochs of every generation; learning-rate milestones scale with it.
     #[arg(long, value_name = "N")]
     epochs: Option<usize>,
-    /// Override the seed (generation k is initialised from seed + k).
+    /// Override the seed (each generation draws from a seed derived from it).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
+    /// Run a study: the whole chain (or table) once per seed, each seed a run directory
+    /// OUT/seed-S, and statistics across seeds in OUT/results.md. A count (5: the preset's seed
+    /// and the four after it) or a list (1,2,3); replaces the preset's `seeds`.
+    #[arg(long, value_name = "N|LIST")]
+    seeds: Option<banbench::spec::Seeds>,
     /// Directory of the data files, replacing the preset's `data.path` (CIFAR, IDX), or a
     /// language model's corpus directory (ptb.train.txt, ptb.valid.txt, ptb.test.txt).
     #[arg(long, value_name = "DIR")]
@@ -135,6 +143,10 @@ struct RunArgs {
     /// structure shrunk to minutes on a CPU) [default: full].
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
+    /// How often to save within an epoch, besides every epoch's end (e.g. 90s, 10m, 1h): a
+    /// kill loses at most this much training. `0s` saves after every batch.
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    save_every: std::time::Duration,
 }
 
 /// Bad input (a preset, a path, a device) exits with 2; a failure while running with 1.
@@ -175,12 +187,13 @@ fn main() -> ExitCode {
             preset,
             profile,
             data,
+            device,
         }) => {
             let overrides = Overrides {
                 data,
                 ..Default::default()
             };
-            check(&preset, profile.as_deref(), &overrides)
+            check(&preset, profile.as_deref(), &overrides, device)
         }
         Some(Command::Inspect { preset, profile }) => inspect(&preset, profile.as_deref()),
         Some(Command::SyntheticCifar { dir, seed }) => synthetic_cifar(&dir, seed),
@@ -220,20 +233,24 @@ fn tui(target: Option<PathBuf>, device: DeviceChoice) -> Result<ExitCode, Failur
 }
 
 /// Loads every chain's data before hours of training start; a data problem is bad input.
-fn load(place: &str, experiment: &Experiment) -> Result<Loaded, Failure> {
-    Loaded::new(experiment).map_err(|e| {
-        input(if place.is_empty() {
-            e
-        } else {
-            e.context(place.to_string())
+/// Loads an experiment's data and checks that its models fit `device`'s memory.
+fn load(place: &str, experiment: &Experiment, device: DeviceChoice) -> Result<Loaded, Failure> {
+    Loaded::new(experiment)
+        .and_then(|loaded| loaded.check_memory(device).map(|()| loaded))
+        .map_err(|e| {
+            input(if place.is_empty() {
+                e
+            } else {
+                e.context(place.to_string())
+            })
         })
-    })
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let overrides = Overrides {
         epochs: args.epochs,
         seed: args.seed,
+        seeds: args.seeds.clone(),
         data: args.data,
     };
     // A run directory resumes in place.
@@ -250,27 +267,28 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     args.device.open().map_err(|e| input(anyhow!(e)))?;
     let finished = match preset {
         Preset::Chain(experiment) => {
-            let loaded = load("", &experiment)?;
+            let loaded = load("", &experiment, args.device)?;
             let out = match out {
                 Some(out) => out,
                 None => default_out(experiment.name())?,
             };
             let run_dir = RunDir::create(&out, &experiment).map_err(input)?;
-            headless::run(&experiment, loaded, args.device, &run_dir)
+            headless::run(&experiment, loaded, args.device, args.save_every, &run_dir)
                 .map_err(Failure::Run)?
                 .state
                 == RunState::Finished
         }
         Preset::Table(table_run) => {
             for (place, experiment) in Preset::Table(table_run.clone()).experiments() {
-                load(&place, experiment)?;
+                load(&place, experiment, args.device)?;
             }
             let out = match out {
                 Some(out) => out,
                 None => default_out(&table_run.name())?,
             };
             let (rendered, finished) =
-                headless::run_table(&table_run, args.device, &out).map_err(Failure::Run)?;
+                headless::run_table(&table_run, args.device, args.save_every, &out)
+                    .map_err(Failure::Run)?;
             headless::print_line(format_args!(
                 "\n{rendered}\ntable directory: {}",
                 out.display()
@@ -285,12 +303,17 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     })
 }
 
-fn check(path: &Path, profile: Option<&str>, overrides: &Overrides) -> Result<ExitCode, Failure> {
+fn check(
+    path: &Path,
+    profile: Option<&str>,
+    overrides: &Overrides,
+    device: DeviceChoice,
+) -> Result<ExitCode, Failure> {
     let preset = Preset::load(path, profile, overrides).map_err(input)?;
     // Everything is checked, data included, before anything is called ok.
     let mut plans = Vec::new();
     for (place, experiment) in preset.experiments() {
-        let loaded = load(&place, experiment)?;
+        let loaded = load(&place, experiment, device)?;
         plans.push((place, plan(experiment, &loaded)));
     }
     match &preset {

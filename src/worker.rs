@@ -11,15 +11,37 @@ use anyhow::Result;
 
 use crate::events::Event;
 
-/// Pause and stop requests from the driver (keys, Ctrl-C); the worker checks them between
-/// batches.
-#[derive(Debug, Default)]
+/// Pause and stop requests from the driver (keys, Ctrl-C), and how often to save within an
+/// epoch; the worker checks them between batches.
+#[derive(Debug)]
 pub struct RunControl {
     stop: AtomicBool,
     pause: AtomicBool,
+    save_every: Duration,
+}
+
+/// Saves within an epoch come this often by default: a kill loses at most this much work, and
+/// a save (a model and its momentum buffers) costs a small fraction of it.
+pub const SAVE_EVERY: Duration = Duration::from_secs(300);
+
+impl Default for RunControl {
+    fn default() -> Self {
+        RunControl::new(SAVE_EVERY)
+    }
 }
 
 impl RunControl {
+    pub fn new(save_every: Duration) -> RunControl {
+        RunControl {
+            stop: AtomicBool::new(false),
+            pause: AtomicBool::new(false),
+            save_every,
+        }
+    }
+    /// How long training goes between saves within an epoch (each epoch's end is saved too).
+    pub fn save_every(&self) -> Duration {
+        self.save_every
+    }
     /// Asks the worker to stop after the current batch; returns whether a stop was already asked.
     pub fn request_stop(&self) -> bool {
         self.stop.swap(true, Ordering::SeqCst)
@@ -32,13 +54,6 @@ impl RunControl {
     }
     pub fn paused(&self) -> bool {
         self.pause.load(Ordering::SeqCst)
-    }
-    /// Blocks while paused; returns whether to stop.
-    pub fn wait_if_paused(&self) -> bool {
-        while self.paused() && !self.stopping() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.stopping()
     }
 }
 
@@ -55,12 +70,12 @@ pub struct Worker<R> {
 /// Starts `train` (a task's generation loop, given the controls and an event sink) on the
 /// worker thread. A failure is also sent as [`Event::Failed`], so a driver that only reads
 /// events still sees it.
-pub fn spawn<R, F>(train: F) -> Result<Worker<R>>
+pub fn spawn<R, F>(control: RunControl, train: F) -> Result<Worker<R>>
 where
     R: Send + 'static,
     F: FnOnce(&RunControl, &mut dyn FnMut(Event)) -> Result<R> + Send + 'static,
 {
-    let control = Arc::new(RunControl::default());
+    let control = Arc::new(control);
     let (sender, events) = channel();
     let worker_control = control.clone();
     let handle = std::thread::Builder::new()

@@ -148,6 +148,73 @@ fn a_kill_in_the_third_epoch_of_ban_1_resumes_within_it_with_identical_results()
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// Saving after every batch (`--save-every 0s`), a kill between two batches of BAN-1's third
+/// epoch resumes at that batch: the epoch's batches, random draws and sums so far continue as
+/// if never interrupted.
+#[test]
+fn a_kill_between_two_batches_resumes_at_that_batch_with_identical_results() {
+    let dir = setup();
+    run_to_the_end(dir.path(), "whole");
+
+    let mut run = Command::new(env!("CARGO_BIN_EXE_banbench"))
+        .args(["run", "five.toml", "--out", "killed", "--save-every", "0s"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let killed = dir.path().join("killed");
+    let start = Instant::now();
+    let saved = killed.join("checkpoints/gen-1.resume.json");
+    let within_third = |t: String| t.contains("\"epoch\": 2") && t.contains("\"within\"");
+    while !std::fs::read_to_string(&saved).is_ok_and(within_third) {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "BAN-1 never saved within its third epoch"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+
+    let o = run_to_the_end(dir.path(), "killed");
+    let log = String::from_utf8_lossy(&o.stdout);
+    let resumed_at = log
+        .lines()
+        .find(|l| l.contains("resuming BAN-1 at epoch 3 (2 of 5 epochs saved, and "))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(resumed_at.ends_with(" of its 80 batches)"), "{resumed_at}");
+
+    let dir_of = |name: &str| RunDir::open(&dir.path().join(name)).unwrap();
+    let (whole, resumed) = (dir_of("whole"), dir_of("killed"));
+    for k in 0..2 {
+        let a = std::fs::read(whole.outputs_path(Task::Vision, k)).unwrap();
+        let b = std::fs::read(resumed.outputs_path(Task::Vision, k)).unwrap();
+        assert!(a == b, "generation {k}'s logits differ after the resume");
+    }
+    assert_eq!(
+        scores(&results(&whole.root)),
+        scores(&results(&resumed.root))
+    );
+    // The resumed epoch's training loss comes from sums saved across the kill.
+    let losses = |d: &RunDir| -> Vec<(usize, usize, String)> {
+        d.metrics()
+            .unwrap()
+            .iter()
+            .map(|r| (r.generation, r.epoch, format!("{:.9}", r.train_loss)))
+            .collect()
+    };
+    assert_eq!(losses(&whole), losses(&resumed));
+    let left: Vec<PathBuf> = files_under(&resumed.root)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.contains("tmp") || name.contains(".epoch-") || name.contains("resume")
+        })
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 #[test]
 fn damaged_files_are_rebuilt_or_retrained_with_a_note() {
     let dir = setup();

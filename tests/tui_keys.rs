@@ -83,9 +83,7 @@ fn cancel_asks_and_keeps_the_window_open() {
     assert_eq!(app.run.as_ref().unwrap().state_text(), "stopping");
 
     // ... until the run says it stopped, keeping the teacher.
-    run.emit(Event::log(
-        "stopped during BAN-1; finished generations are saved",
-    ));
+    run.emit(Event::log("stopped during BAN-1; what it trained is saved"));
     run.emit(Event::Ended(results(
         RunState::Stopped,
         vec![result(0, 10.0)],

@@ -435,9 +435,7 @@ fn a_language_run_started_here_follows_events_and_its_run_directory() {
         generation: lm_generation(0, 99.0),
         ensembles: Vec::new(),
     });
-    run.emit(Event::log(
-        "stopped during BAN-1; finished generations are saved",
-    ));
+    run.emit(Event::log("stopped during BAN-1; what it trained is saved"));
     run.emit(Event::Ended(lm_results(
         RunState::Stopped,
         vec![lm_generation(0, 99.0)],

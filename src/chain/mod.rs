@@ -27,7 +27,8 @@ use crate::experiment::Experiment;
 use crate::run_dir::records::{
     EnsembleResult, EpochRecord, GenerationResult, Results, RunState, Scores, generation_label,
 };
-use crate::run_dir::{Request, RunDir};
+use crate::run_dir::{EpochSums, Request, ResumePoint, RunDir, WithinEpoch};
+use crate::seeds;
 use crate::spec::Averaging;
 use crate::worker::RunControl;
 
@@ -53,16 +54,23 @@ pub struct EpochTrain {
 }
 
 impl EpochTrain {
-    /// From an epoch's sums: the loss summed over samples, the wrong predictions, the samples.
-    pub fn from_sums(loss_sum: f64, wrong: usize, samples: usize) -> EpochTrain {
-        let n = samples.max(1) as f64;
+    pub fn from_sums(sums: EpochSums) -> EpochTrain {
+        let n = sums.samples.max(1) as f64;
         EpochTrain {
-            loss: loss_sum / n,
-            error: 100.0 * wrong as f64 / n,
-            samples,
-            perplexity: None,
+            loss: sums.loss / n,
+            error: 100.0 * sums.wrong as f64 / n,
+            samples: sums.samples,
+            perplexity: sums.label_nll.map(|nll| (nll / n).exp()),
         }
     }
+}
+
+/// One batch of training, as the task measured it.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchTrain {
+    /// The batch's mean loss (what the step minimised).
+    pub loss: f32,
+    pub sums: EpochSums,
 }
 
 /// An epoch's model on the held-out splits (eval mode).
@@ -75,27 +83,14 @@ pub struct EpochEval {
     pub test_perplexity: Option<f64>,
 }
 
-/// What the task reports after each batch.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchDone {
-    /// 0-based.
-    pub batch: usize,
-    /// Samples trained so far in this epoch.
-    pub samples: usize,
-    pub loss: f32,
-}
-
-/// Whether the task goes on with the next batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Go,
-    Stop,
-}
-
 /// What a task supplies to the chain runner.
 pub trait Trainer {
     /// The network, trained on the autodiff device and evaluated (`valid()`) on the plain one.
     type Model: Module;
+    /// One step's share of an epoch: a batch's sample indices, a window's position.
+    type Batch;
+    /// What one batch hands the next within an epoch (a language model's hidden states).
+    type Carry: Default;
 
     fn experiment(&self) -> &Experiment;
     /// The data set (or corpus) as results name it.
@@ -125,20 +120,27 @@ pub trait Trainer {
     fn new_optimizer(&self) -> ModuleOptimizer;
     /// The learning rate of `epoch` (0-based), given this generation's `earlier` epochs.
     fn learning_rate(&self, epoch: usize, earlier: &[EpochRecord]) -> f64;
-    /// Trains one epoch on `device` (the autodiff one); `None` when `on_batch` said stop.
+    /// The batches of generation `k`'s `epoch` (0-based), in training order.
+    fn epoch_batches(&self, k: usize, epoch: usize) -> Vec<Self::Batch>;
+    /// One SGD step of generation `k` on `batch`, on `device` (the autodiff one). `rng` is
+    /// seeded for this batch alone; `carry` is what the previous batch of the epoch left.
     #[allow(clippy::too_many_arguments)]
-    fn train_epoch(
+    fn train_batch(
         &self,
         k: usize,
-        epoch: usize,
+        batch: &Self::Batch,
         device: &Device,
         model: Self::Model,
         optimizer: &mut ModuleOptimizer,
         teacher: Option<&Self::Model>,
         lr: f64,
         rng: &mut ChaCha8Rng,
-        on_batch: &mut dyn FnMut(BatchDone) -> Result<Flow>,
-    ) -> Result<Option<(Self::Model, EpochTrain)>>;
+        carry: &mut Self::Carry,
+    ) -> Result<(Self::Model, BatchTrain)>;
+    /// `carry` as a save within an epoch stores it.
+    fn save_carry(&self, carry: &Self::Carry) -> Result<serde_json::Value>;
+    /// A carry saved by [`save_carry`](Trainer::save_carry), on the autodiff `device`.
+    fn load_carry(&self, saved: &serde_json::Value, device: &Device) -> Result<Self::Carry>;
     /// The epoch's model (eval mode, on the plain `device`) on the held-out splits.
     fn evaluate_epoch(&self, model: &Self::Model, device: &Device) -> Result<EpochEval>;
     /// The generation's saved test outputs and its test metrics.
@@ -258,7 +260,7 @@ pub fn run<T: Trainer>(
             results.state = RunState::Stopped;
             run_dir.write_results(&results, experiment.description())?;
             emit(Event::log(format!(
-                "stopped during {}; finished generations are saved",
+                "stopped during {}; what it trained is saved, and running it again resumes there",
                 generation_label(k)
             )));
             emit(Event::Ended(results.clone()));
@@ -334,15 +336,26 @@ struct Trained<M> {
     train_seconds: f64,
 }
 
-/// A seed of its own for each epoch of a generation: the epoch's shuffle, augmentation, DKPP
-/// permutations and dropout depend on it alone, so a run resumed at an epoch draws what an
-/// uninterrupted one does.
-fn epoch_seed(seed: u64, epoch: usize) -> u64 {
-    seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+/// One generation in training: what its epochs share.
+struct Generation<'a, T: Trainer> {
+    chain: &'a Chain<'a, T>,
+    k: usize,
+    seed: u64,
+    teacher: Option<&'a T::Model>,
+    train_device: Device,
+    /// Seconds it trained in earlier processes, and when this one started it.
+    earlier_seconds: f64,
+    started: Instant,
 }
 
-/// Trains generation `k` for the whole schedule, resuming after its last saved epoch; `None`
-/// when stopped.
+impl<T: Trainer> Generation<'_, T> {
+    fn seconds(&self) -> f64 {
+        self.earlier_seconds + self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// Trains generation `k` for the whole schedule, resuming at its last save; `None` when
+/// stopped (after saving where it stopped).
 fn train_generation<T: Trainer>(
     chain: &Chain<T>,
     k: usize,
@@ -356,7 +369,7 @@ fn train_generation<T: Trainer>(
         bail!("generation {k} needs generation {} as its teacher", k - 1);
     }
     // A fresh initialisation from this generation's own seed.
-    let seed = experiment.seed().wrapping_add(k as u64);
+    let seed = seeds::generation_seed(experiment.seed(), k);
     chain.device.seed(seed);
     let train_device = chain.device.clone().autodiff();
     let mut notes = Vec::new();
@@ -372,10 +385,11 @@ fn train_generation<T: Trainer>(
     for note in notes {
         emit(Event::log(note));
     }
-    let (first_epoch, mut model, mut optimizer, mut best) = match resumed {
-        Some(r) => (r.epochs, r.model, r.optimizer, r.best),
+    let (first_epoch, mut within, mut model, mut optimizer, mut best) = match resumed {
+        Some(r) => (r.epochs, r.within, r.model, r.optimizer, r.best),
         None => (
             0,
+            None,
             trainer.new_model(k, &train_device, teacher)?,
             trainer.new_optimizer(),
             None,
@@ -389,24 +403,43 @@ fn train_generation<T: Trainer>(
         parameters: trainer.parameters(k),
     });
     let epochs = experiment.epochs();
-    if first_epoch > 0 {
+    if first_epoch > 0 || within.is_some() {
         chain
             .resumed_epochs
             .set(chain.resumed_epochs.get() + first_epoch);
+        let batches = within.as_ref().map_or(String::new(), |w| {
+            format!(
+                ", and {} of its {} batches",
+                w.batches,
+                trainer.batches_per_epoch()
+            )
+        });
         emit(Event::log(format!(
-            "resuming {} at epoch {} ({first_epoch} of {epochs} epochs saved)",
+            "resuming {} at epoch {} ({first_epoch} of {epochs} epochs saved{batches})",
             generation_label(k),
             first_epoch + 1
         )));
     }
 
-    let batches = trainer.batches_per_epoch();
-    let started = Instant::now();
-    // Seconds this generation trained in earlier processes.
-    let earlier_seconds = history
-        .iter()
-        .rfind(|r| r.generation == k)
-        .map_or(0.0, |r| r.seconds);
+    let generation = Generation {
+        chain,
+        k,
+        seed,
+        teacher,
+        train_device,
+        // A save within an epoch knows its seconds; at an epoch's end, its record does.
+        earlier_seconds: within.as_ref().map_or_else(
+            || {
+                history
+                    .iter()
+                    .rfind(|r| r.generation == k)
+                    .map_or(0.0, |r| r.seconds)
+            },
+            |w| w.seconds,
+        ),
+        started: Instant::now(),
+    };
+    let mut last_save = Instant::now();
     let mut last: Option<T::Model> = None;
     for epoch in first_epoch..epochs {
         let earlier: Vec<EpochRecord> = history
@@ -415,54 +448,22 @@ fn train_generation<T: Trainer>(
             .cloned()
             .collect();
         let lr = trainer.learning_rate(epoch, &earlier);
-        chain.device.seed(epoch_seed(seed, epoch));
-        let mut rng = ChaCha8Rng::seed_from_u64(epoch_seed(seed, epoch));
-        let epoch_started = Instant::now();
-        let mut last_progress = Instant::now();
-        let mut on_batch = |b: BatchDone| -> Result<Flow> {
-            if !b.loss.is_finite() {
-                bail!(
-                    "{}",
-                    crate::events::non_finite_loss_message(experiment, k, epoch + 1, lr, b.loss)
-                );
-            }
-            if last_progress.elapsed() > Duration::from_millis(250) {
-                last_progress = Instant::now();
-                let progress = Progress {
-                    generation: k,
-                    epoch: epoch + 1,
-                    batch: b.batch + 1,
-                    batches,
-                    samples_per_sec: b.samples as f64 / epoch_started.elapsed().as_secs_f64(),
-                    paused: false,
-                };
-                if wait_while_paused(chain, &progress, emit) {
-                    return Ok(Flow::Stop);
-                }
-                emit(Event::Progress(progress));
-            }
-            Ok(if chain.control.stopping() {
-                Flow::Stop
-            } else {
-                Flow::Go
-            })
-        };
-        let Some((next, train)) = trainer.train_epoch(
-            k,
+        let best_so_far = best.as_ref().map(|(_, e, v)| (*e, *v));
+        let Some((next, train, samples_per_sec)) = train_epoch(
+            &generation,
             epoch,
-            &train_device,
+            lr,
             model,
             &mut optimizer,
-            teacher,
-            lr,
-            &mut rng,
-            &mut on_batch,
+            best_so_far,
+            within.take(),
+            &mut last_save,
+            emit,
         )?
         else {
             return Ok(None);
         };
         model = next;
-        let samples_per_sec = train.samples as f64 / epoch_started.elapsed().as_secs_f64();
 
         let eval_model = model.valid();
         let eval = trainer.evaluate_epoch(&eval_model, &chain.device)?;
@@ -480,7 +481,7 @@ fn train_generation<T: Trainer>(
             train_perplexity: train.perplexity,
             lr,
             samples_per_sec,
-            seconds: earlier_seconds + started.elapsed().as_secs_f64(),
+            seconds: generation.seconds(),
             eta_seconds: eta(chain, k, epoch + 1),
         };
         let improved = match (trainer.selection(), eval.validation_perplexity) {
@@ -499,19 +500,17 @@ fn train_generation<T: Trainer>(
         // The epoch's record first, then what resuming after it needs: a kill in between
         // repeats the epoch, never skips it.
         if epoch + 1 < epochs {
-            resume::save_epoch(
-                chain.run_dir,
-                k,
-                epoch + 1,
-                &model,
-                &optimizer,
-                best.as_ref(),
-                improved,
-            )?;
+            let point = ResumePoint {
+                epoch: epoch + 1,
+                best: best.as_ref().map(|(_, e, v)| (*e, *v)),
+                within: None,
+            };
+            let new_best = best.as_ref().filter(|_| improved).map(|(m, _, _)| m);
+            resume::save(chain.run_dir, k, &point, &model, &optimizer, new_best)?;
+            last_save = Instant::now();
         }
         emit(Event::Epoch(record));
     }
-    let seconds = earlier_seconds + started.elapsed().as_secs_f64();
     let (model, best_epoch) = match (best, last) {
         (Some((model, epoch, _)), _) => (model, Some(epoch)),
         (None, Some(model)) => (model, None),
@@ -523,8 +522,122 @@ fn train_generation<T: Trainer>(
     Ok(Some(Trained {
         model,
         best_epoch,
-        train_seconds: seconds,
+        train_seconds: generation.seconds(),
     }))
+}
+
+/// Trains `epoch` (0-based) of a generation from its first batch, or from the save `start`
+/// within it. Between batches it reports progress, follows pause and stop, and saves when the
+/// save interval has passed; stopped, it saves where it is and returns `None`. Otherwise it
+/// returns the trained model, the epoch's training and its samples per second.
+#[allow(clippy::too_many_arguments)]
+fn train_epoch<T: Trainer>(
+    generation: &Generation<T>,
+    epoch: usize,
+    lr: f64,
+    mut model: T::Model,
+    optimizer: &mut ModuleOptimizer,
+    best: Option<(usize, f64)>,
+    start: Option<WithinEpoch>,
+    last_save: &mut Instant,
+    emit: &mut dyn FnMut(Event),
+) -> Result<Option<(T::Model, EpochTrain, f64)>> {
+    let Generation { chain, k, .. } = *generation;
+    let trainer = chain.trainer;
+    let batches = trainer.epoch_batches(k, epoch);
+    let (first, mut sums, mut carry) = match start {
+        Some(w) => (
+            w.batches,
+            w.sums,
+            trainer.load_carry(&w.carry, &generation.train_device)?,
+        ),
+        None => (0, EpochSums::default(), T::Carry::default()),
+    };
+    let samples_before = sums.samples;
+    let epoch_started = Instant::now();
+    let samples_per_sec = |sums: &EpochSums| {
+        (sums.samples - samples_before) as f64 / epoch_started.elapsed().as_secs_f64()
+    };
+    let mut last_progress = Instant::now();
+    for (b, batch) in batches.iter().enumerate().skip(first) {
+        // Each batch draws from a seed of its own, so a run resumed at any batch draws what
+        // an uninterrupted one does.
+        let seed = seeds::batch_seed(generation.seed, epoch, b);
+        chain.device.seed(seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (next, step) = trainer.train_batch(
+            k,
+            batch,
+            &generation.train_device,
+            model,
+            optimizer,
+            generation.teacher,
+            lr,
+            &mut rng,
+            &mut carry,
+        )?;
+        model = next;
+        if !step.loss.is_finite() {
+            bail!(
+                "{}",
+                crate::events::non_finite_loss_message(
+                    trainer.experiment(),
+                    k,
+                    epoch + 1,
+                    lr,
+                    step.loss
+                )
+            );
+        }
+        sums.add(step.sums);
+        let done = b + 1;
+        let mut stop = chain.control.stopping();
+        if !stop && last_progress.elapsed() > Duration::from_millis(250) {
+            last_progress = Instant::now();
+            let progress = Progress {
+                generation: k,
+                epoch: epoch + 1,
+                batch: done,
+                batches: batches.len(),
+                samples_per_sec: samples_per_sec(&sums),
+                paused: false,
+            };
+            stop = wait_while_paused(chain, &progress, emit);
+            if !stop {
+                emit(Event::Progress(progress));
+            }
+        }
+        // After the last batch the epoch's own save follows at once, unless stopped.
+        let due = done < batches.len() && last_save.elapsed() >= chain.control.save_every();
+        if stop || due {
+            let point = ResumePoint {
+                epoch,
+                best,
+                within: Some(WithinEpoch {
+                    batches: done,
+                    sums,
+                    seconds: generation.seconds(),
+                    carry: trainer.save_carry(&carry)?,
+                }),
+            };
+            resume::save(chain.run_dir, k, &point, &model, optimizer, None)?;
+            *last_save = Instant::now();
+        }
+        if stop {
+            emit(Event::log(format!(
+                "saved {} at epoch {}, batch {done} of {}",
+                generation_label(k),
+                epoch + 1,
+                batches.len()
+            )));
+            return Ok(None);
+        }
+    }
+    Ok(Some((
+        model,
+        EpochTrain::from_sums(sums),
+        samples_per_sec(&sums),
+    )))
 }
 
 /// Follows the run directory's control file (and the process's own stop request): while it

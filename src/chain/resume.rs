@@ -1,7 +1,8 @@
 //! What a resumed run keeps, checked before it is trusted: the epoch records that parse, the
 //! finished generations whose checkpoints load and whose saved outputs have the expected size
 //! (results.json rebuilt from them when it is unreadable), and the generation in training's
-//! last saved epoch (model, momentum buffers, best-validation model). Anything that fails a
+//! last save, at an epoch's end or between two batches (model, momentum buffers,
+//! best-validation model, how far the epoch got). Anything that fails a
 //! check is trained again, and the reason is logged.
 
 use anyhow::{Context, Result};
@@ -13,7 +14,7 @@ use super::{
 };
 use crate::device::DeviceChoice;
 use crate::run_dir::records::{EpochRecord, Results, RunState, generation_label};
-use crate::run_dir::{ResumePoint, RunDir};
+use crate::run_dir::{ResumePoint, RunDir, WithinEpoch};
 
 /// metrics.jsonl's records; lines that do not parse are dropped, with a note.
 pub(super) fn read_history(run_dir: &RunDir, notes: &mut Vec<String>) -> Result<Vec<EpochRecord>> {
@@ -139,18 +140,20 @@ pub(super) fn verify_finished<T: Trainer>(
     results.generations.len()
 }
 
-/// A generation's training as its last saved epoch left it.
+/// A generation's training as its last save left it.
 pub(super) struct Resumed<M> {
     /// Epochs done.
     pub epochs: usize,
+    /// How far the next epoch got, for a save within it.
+    pub within: Option<WithinEpoch>,
     pub model: M,
     pub optimizer: ModuleOptimizer,
     /// The best-validation model so far, its epoch and validation perplexity.
     pub best: Option<(M, usize, f64)>,
 }
 
-/// Generation `k`'s last saved epoch, if it has one that loads and the epoch records up to it
-/// are there; otherwise its in-generation saves are removed (with a note) and it starts over.
+/// Generation `k`'s last save, if it has one that loads and the epoch records up to it are
+/// there; otherwise its in-generation saves are removed (with a note) and it starts over.
 pub(super) fn load_epoch<T: Trainer>(
     trainer: &T,
     run_dir: &RunDir,
@@ -168,7 +171,7 @@ pub(super) fn load_epoch<T: Trainer>(
             point.epoch
         ))
     } else {
-        load(trainer, run_dir, k, device, teacher, &point)
+        load(trainer, run_dir, k, device, teacher, point.clone())
     };
     match loaded {
         Ok(resumed) => Some(resumed),
@@ -190,9 +193,9 @@ fn load<T: Trainer>(
     k: usize,
     device: &Device,
     teacher: Option<&T::Model>,
-    point: &ResumePoint,
+    point: ResumePoint,
 ) -> Result<Resumed<T::Model>> {
-    let [model_path, optimizer_path] = run_dir.epoch_checkpoint_paths(k, point.epoch);
+    let [model_path, optimizer_path] = run_dir.epoch_checkpoint_paths(k, &point);
     let train_device = device.clone().autodiff();
     let model = load_checkpoint(trainer.new_model(k, &train_device, teacher)?, &model_path)?;
     let optimizer = trainer
@@ -200,6 +203,13 @@ fn load<T: Trainer>(
         .load(&optimizer_path)
         .map_err(|e| anyhow::anyhow!("{e:?}"))
         .with_context(|| format!("{}: cannot load the optimizer", optimizer_path.display()))?;
+    if let Some(within) = &point.within {
+        // A carry that does not load is found now, not after the model has been rebuilt.
+        trainer.load_carry(&within.carry, &train_device)?;
+        if within.batches > trainer.epoch_batches(k, point.epoch).len() {
+            anyhow::bail!("the save is {} batches into an epoch", within.batches);
+        }
+    }
     let best = match point.best {
         Some((epoch, validation)) => {
             let path = run_dir.best_checkpoint_path(k, epoch);
@@ -210,37 +220,33 @@ fn load<T: Trainer>(
     };
     Ok(Resumed {
         epochs: point.epoch,
+        within: point.within,
         model,
         optimizer,
         best,
     })
 }
 
-/// Saves what resuming generation `k` after `epochs` epochs needs (its best-validation model
-/// too when this epoch `improved` it), then the resume point that names them, then removes the
-/// saves it replaces.
-pub(super) fn save_epoch<M: Module>(
+/// Saves what resuming generation `k` at `point` needs (and `new_best`, the best-validation
+/// model of `point.best`, when it has just improved), then the resume point that names them,
+/// then removes the saves it replaces.
+pub(super) fn save<M: Module>(
     run_dir: &RunDir,
     k: usize,
-    epochs: usize,
+    point: &ResumePoint,
     model: &M,
     optimizer: &ModuleOptimizer,
-    best: Option<&(M, usize, f64)>,
-    improved: bool,
+    new_best: Option<&M>,
 ) -> Result<()> {
-    let [model_path, optimizer_path] = run_dir.epoch_checkpoint_paths(k, epochs);
+    let [model_path, optimizer_path] = run_dir.epoch_checkpoint_paths(k, point);
     save_checkpoint(model.clone(), &model_path)?;
     optimizer
         .save(&optimizer_path)
         .map_err(|e| anyhow::anyhow!("{}: cannot save: {e:?}", optimizer_path.display()))?;
-    if let (Some((best, epoch, _)), true) = (best, improved) {
-        save_checkpoint(best.clone(), &run_dir.best_checkpoint_path(k, *epoch))?;
+    if let (Some(best), Some((epoch, _))) = (new_best, point.best) {
+        save_checkpoint(best.clone(), &run_dir.best_checkpoint_path(k, epoch))?;
     }
-    let point = ResumePoint {
-        epoch: epochs,
-        best: best.map(|(_, epoch, validation)| (*epoch, *validation)),
-    };
-    run_dir.write_resume(k, &point)?;
-    run_dir.remove_epoch_checkpoints(k, Some(&point));
+    run_dir.write_resume(k, point)?;
+    run_dir.remove_epoch_checkpoints(k, Some(point));
     Ok(())
 }

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::language::LmModelSpec;
 use crate::spec::{
-    Averaging, EnsembleSpec, Overrides, SpecError, check_ensembles, check_name, check_paper_label,
-    check_paper_value, from_toml,
+    Averaging, EnsembleSpec, Overrides, Seeds, SpecError, check_ensembles, check_name,
+    check_paper_label, check_paper_value, from_toml,
 };
 
 /// The most generations after the teacher, as for vision runs.
@@ -24,6 +24,9 @@ pub struct LmSpec {
     pub description: String,
     #[serde(default = "one")]
     pub seed: u64,
+    /// A study: the whole chain once per seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<Seeds>,
     pub corpus: CorpusSpec,
     pub model: LmModelSpec,
     pub schedule: LmSchedule,
@@ -123,6 +126,9 @@ impl LmSpec {
         if let Some(seed) = overrides.seed {
             spec.seed = seed;
         }
+        if let Some(seeds) = &overrides.seeds {
+            spec.seeds = Some(seeds.clone());
+        }
         if let Some(epochs) = overrides.epochs {
             spec.schedule.epochs = epochs;
         }
@@ -179,6 +185,9 @@ impl LmSpec {
         let s = &self.schedule;
         if let Err(message) = check_name(&self.name) {
             out.push(("name".into(), message));
+        }
+        if let Some(Err(message)) = self.seeds.as_ref().map(|s| s.resolve(self.seed)) {
+            out.push(("seeds".into(), message));
         }
         let mut bad = |field: &str, ok: bool, message: String| {
             if !ok {

@@ -102,13 +102,57 @@ pub struct RunDir {
     pub root: PathBuf,
 }
 
-/// How far a generation's training got: after `epoch` epochs (1-based count), with its
-/// best-validation epoch and perplexity so far when it selects on validation.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// How far a generation's training got: after `epoch` epochs (1-based count) and, for a save
+/// within the next epoch, that many of its batches; with its best-validation epoch and
+/// perplexity so far when it selects on validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResumePoint {
     pub epoch: usize,
     #[serde(default)]
     pub best: Option<(usize, f64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<WithinEpoch>,
+}
+
+impl ResumePoint {
+    /// Batches done in the epoch after `epoch`: 0 at an epoch's end.
+    pub fn batches(&self) -> usize {
+        self.within.as_ref().map_or(0, |w| w.batches)
+    }
+}
+
+/// A save between two batches of an epoch: what the epoch has done so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WithinEpoch {
+    pub batches: usize,
+    pub sums: EpochSums,
+    /// Seconds this generation had trained at the save, over all its processes.
+    pub seconds: f64,
+    /// What one batch hands the next (a language model's hidden states), as the task saves it.
+    #[serde(default)]
+    pub carry: serde_json::Value,
+}
+
+/// An epoch's training so far, as sums over its samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochSums {
+    pub loss: f64,
+    /// Language models: the label loss alone (their training perplexity).
+    pub label_nll: Option<f64>,
+    pub wrong: usize,
+    pub samples: usize,
+}
+
+impl EpochSums {
+    pub fn add(&mut self, batch: EpochSums) {
+        self.loss += batch.loss;
+        self.label_nll = match (self.label_nll, batch.label_nll) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.wrong += batch.wrong;
+        self.samples += batch.samples;
+    }
 }
 
 /// What a follower asks of a running run, through the `control` file.
@@ -343,13 +387,18 @@ impl RunDir {
         Ok((records, bad))
     }
 
-    /// Where generation `k`'s training stands after `epoch` epochs: its model and optimizer
-    /// state (and a language model's best-validation model), for resuming within it.
-    pub fn epoch_checkpoint_paths(&self, generation: usize, epoch: usize) -> [PathBuf; 2] {
+    /// Where generation `k`'s training stands at `point`: its model and optimizer state, for
+    /// resuming within it (gen-K.epoch-E.bpk at an epoch's end, gen-K.epoch-E.batch-B.bpk
+    /// within the next).
+    pub fn epoch_checkpoint_paths(&self, generation: usize, point: &ResumePoint) -> [PathBuf; 2] {
         let dir = self.root.join("checkpoints");
+        let stem = match point.batches() {
+            0 => format!("gen-{generation}.epoch-{}", point.epoch),
+            b => format!("gen-{generation}.epoch-{}.batch-{b}", point.epoch),
+        };
         [
-            dir.join(format!("gen-{generation}.epoch-{epoch}.bpk")),
-            dir.join(format!("gen-{generation}.epoch-{epoch}.optim.bpk")),
+            dir.join(format!("{stem}.bpk")),
+            dir.join(format!("{stem}.optim.bpk")),
         ]
     }
 
@@ -359,7 +408,7 @@ impl RunDir {
             .join(format!("gen-{generation}.best-{epoch}.bpk"))
     }
 
-    /// gen-K.resume.json: the last epoch whose checkpoints are complete.
+    /// gen-K.resume.json: the last save whose checkpoints are complete.
     pub fn resume_path(&self, generation: usize) -> PathBuf {
         self.root
             .join("checkpoints")
@@ -379,7 +428,7 @@ impl RunDir {
     pub fn remove_epoch_checkpoints(&self, generation: usize, keep: Option<&ResumePoint>) {
         let kept: Vec<PathBuf> = keep
             .map(|p| {
-                let mut kept = self.epoch_checkpoint_paths(generation, p.epoch).to_vec();
+                let mut kept = self.epoch_checkpoint_paths(generation, p).to_vec();
                 kept.extend(
                     p.best
                         .map(|(e, _)| self.best_checkpoint_path(generation, e)),

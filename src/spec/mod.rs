@@ -290,11 +290,70 @@ pub(crate) fn ensembles_or_default(given: &[EnsembleSpec], students: usize) -> V
         .collect()
 }
 
+/// A study's seeds: `seeds = 5` (the experiment's seed and the four after it) or
+/// `seeds = [1, 2, 3]`. Each seed trains the whole chain (or table) once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Seeds {
+    Count(u64),
+    List(Vec<u64>),
+}
+
+/// The most seeds one study takes: each is a whole chain or table of trainings.
+pub const MAX_SEEDS: u64 = 1000;
+
+impl Seeds {
+    /// The seeds in order, counting on from `base` for a count; why not, for a count of 0 or
+    /// beyond `MAX_SEEDS`, an empty list or a seed listed twice.
+    pub fn resolve(&self, base: u64) -> Result<Vec<u64>, String> {
+        let seeds = match self {
+            Seeds::Count(n) if (1..=MAX_SEEDS).contains(n) => {
+                (0..*n).map(|i| base.wrapping_add(i)).collect()
+            }
+            Seeds::Count(n) => return Err(format!("expected 1 to {MAX_SEEDS} seeds, found {n}")),
+            Seeds::List(list) => list.clone(),
+        };
+        if seeds.is_empty() || seeds.len() as u64 > MAX_SEEDS {
+            return Err(format!(
+                "expected a list of 1 to {MAX_SEEDS} seeds, found {}",
+                seeds.len()
+            ));
+        }
+        for (i, s) in seeds.iter().enumerate() {
+            if seeds[..i].contains(s) {
+                return Err(format!("seed {s} is listed twice"));
+            }
+        }
+        Ok(seeds)
+    }
+}
+
+impl std::str::FromStr for Seeds {
+    type Err = String;
+    /// `--seeds 5` or `--seeds 1,2,3`.
+    fn from_str(text: &str) -> Result<Seeds, String> {
+        let expected = || format!("`{text}`: expected a count (5) or a list of seeds (1,2,3)");
+        if !text.contains(',') {
+            return text
+                .trim()
+                .parse()
+                .map(Seeds::Count)
+                .map_err(|_| expected());
+        }
+        text.split(',')
+            .map(|s| s.trim().parse::<u64>().map_err(|_| expected()))
+            .collect::<Result<_, _>>()
+            .map(Seeds::List)
+    }
+}
+
 /// Command-line overrides applied to a spec before validation.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub epochs: Option<usize>,
     pub seed: Option<u64>,
+    /// A study's seeds, replacing the preset's `seeds`.
+    pub seeds: Option<Seeds>,
     /// Directory of the data files (`data.path`).
     pub data: Option<PathBuf>,
 }

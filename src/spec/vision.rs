@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    EnsembleSpec, ModelSpec, Overrides, SpecError, check_ensembles, check_name, check_paper_label,
-    check_paper_value, ensembles_or_default, from_toml,
+    EnsembleSpec, ModelSpec, Overrides, Seeds, SpecError, check_ensembles, check_name,
+    check_paper_label, check_paper_value, ensembles_or_default, from_toml,
 };
 
 /// A whole experiment: one chain of generations (teacher, BAN-1, ..., BAN-k) and its ensembles.
@@ -18,10 +18,13 @@ pub struct Spec {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// Seed of the teacher; generation k uses `seed + k`, so each generation is freshly
-    /// initialised from its own seed.
+    /// The experiment's seed; generation k draws from a seed of its own derived from it
+    /// (`seeds::generation_seed`), so each generation is freshly initialised.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// A study: the whole chain once per seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<Seeds>,
     pub data: DataSpec,
     pub teacher: ModelSpec,
     /// The students' architecture; absent means the teacher's (a born-again network).
@@ -292,6 +295,9 @@ impl Spec {
         if let Some(seed) = overrides.seed {
             self.seed = seed;
         }
+        if let Some(seeds) = &overrides.seeds {
+            self.seeds = Some(seeds.clone());
+        }
         if overrides.data.is_some() && self.data.source != DataSource::Embedded {
             self.data.path = overrides.data.clone();
         }
@@ -339,6 +345,11 @@ impl Spec {
     /// Checks what serde's types cannot; errors are (section, key, message).
     fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
         check_name(&self.name).map_err(|message| ("", "name", message))?;
+        if let Some(seeds) = &self.seeds {
+            seeds
+                .resolve(self.seed)
+                .map_err(|message| ("", "seeds", message))?;
+        }
         let d = &self.data;
         if matches!(d.source, DataSource::Cifar10 | DataSource::Cifar100) && d.path.is_none() {
             return Err((

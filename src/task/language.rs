@@ -6,21 +6,23 @@
 
 use anyhow::Result;
 use burn::module::{ModuleVisitor, Param};
+use burn::nn::LstmState;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, TensorData};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
-use crate::arch::language;
-use crate::chain::{BatchDone, EpochEval, EpochTrain, Flow, Selection, Trainer};
+use crate::arch::language::{self, LmModelSpec};
+use crate::chain::{BatchTrain, EpochEval, Selection, Trainer};
 use crate::distill::{ban_l_loss, label_loss};
 use crate::experiment::Experiment;
 use crate::lm::corpus::{Batches, Corpus, Window};
 use crate::lm::model::{self, LanguageModel, State};
 use crate::lm::spec::LmSpec;
-use crate::run_dir::RunDir;
 use crate::run_dir::records::{EpochRecord, Metric, Scores};
+use crate::run_dir::{EpochSums, RunDir};
 use crate::spec::Averaging;
 
 /// Trainable parameters of generation `k`'s model (every generation has the teacher's
@@ -148,6 +150,54 @@ fn global_norm(model: &LanguageModel, grads: &GradientsParams) -> f64 {
     visitor.sum.sqrt()
 }
 
+/// The hidden states a window hands the next within an epoch (truncated BPTT): the student's,
+/// and the teacher's, which reads the same windows. Each epoch starts from zero states.
+#[derive(Default)]
+pub struct Carried {
+    student: Option<State>,
+    teacher: Option<State>,
+}
+
+/// [`Carried`] as a save within an epoch stores it.
+#[derive(Serialize, Deserialize)]
+struct SavedCarry {
+    student: Option<SavedState>,
+    teacher: Option<SavedState>,
+}
+
+/// Per LSTM layer, its cell and hidden rows ([batch, hidden], row-major).
+type SavedState = Vec<[Vec<f32>; 2]>;
+
+fn saved_state(state: &State) -> Result<SavedState> {
+    let floats = |t: &Tensor<2>| {
+        t.to_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("a hidden state does not read as f32: {e:?}"))
+    };
+    state
+        .iter()
+        .map(|layer| Ok([floats(&layer.cell)?, floats(&layer.hidden)?]))
+        .collect()
+}
+
+fn loaded_state(
+    saved: SavedState,
+    layers: usize,
+    shape: [usize; 2],
+    device: &Device,
+) -> Result<State> {
+    let size = shape[0] * shape[1];
+    if saved.len() != layers || saved.iter().flatten().any(|v| v.len() != size) {
+        anyhow::bail!("the saved hidden states are not {layers} layer(s) of {shape:?}");
+    }
+    let tensor = |values: Vec<f32>| Tensor::from_data(TensorData::new(values, shape), device);
+    Ok(saved
+        .into_iter()
+        .map(|[cell, hidden]| LstmState::new(tensor(cell), tensor(hidden)))
+        .collect())
+}
+
 /// A language-model chain: its spec, its corpus and the training windows.
 pub struct LanguageTrainer {
     experiment: Experiment,
@@ -167,6 +217,22 @@ impl LanguageTrainer {
         })
     }
 
+    /// Refuses a chain whose models and windows need more than `free` bytes (an estimate).
+    pub fn check_memory(&self, free: u64) -> Result<(), String> {
+        let s = &self.spec().schedule;
+        let vocab = &self.corpus.vocab;
+        match language::training_memory(
+            &self.spec().model,
+            vocab,
+            s.batch_size,
+            s.bptt,
+            s.eval_batch_size,
+        ) {
+            Some(estimate) => crate::arch::check_memory(estimate, free),
+            None => Err("the model and windows need more memory than can be counted".into()),
+        }
+    }
+
     /// The corpus as `check` describes it.
     pub fn summary(&self) -> String {
         self.corpus.summary()
@@ -182,6 +248,8 @@ impl LanguageTrainer {
 
 impl Trainer for LanguageTrainer {
     type Model = LanguageModel;
+    type Batch = usize;
+    type Carry = Carried;
 
     fn experiment(&self) -> &Experiment {
         &self.experiment
@@ -253,76 +321,86 @@ impl Trainer for LanguageTrainer {
         lr
     }
 
-    fn train_epoch(
+    /// The windows in corpus order: each epoch reads the rows from their start.
+    fn epoch_batches(&self, _k: usize, _epoch: usize) -> Vec<usize> {
+        (0..self.train.len()).collect()
+    }
+
+    fn train_batch(
         &self,
         _k: usize,
-        _epoch: usize,
+        &window: &usize,
         device: &Device,
-        mut model: LanguageModel,
+        model: LanguageModel,
         optimizer: &mut ModuleOptimizer,
         teacher: Option<&LanguageModel>,
         lr: f64,
         _rng: &mut ChaCha8Rng,
-        on_batch: &mut dyn FnMut(BatchDone) -> Result<Flow>,
-    ) -> Result<Option<(LanguageModel, EpochTrain)>> {
+        carried: &mut Carried,
+    ) -> Result<(LanguageModel, BatchTrain)> {
+        let (inputs, targets) = window_tensors(&self.train.window(window), device);
+        let tokens = targets.dims()[0];
+        // The teacher runs in eval mode without autodiff, carrying its own state; its per-token
+        // logits over the whole vocabulary enter the loss as constants.
+        let teacher_logits = teacher.map(|t| {
+            let (logits, next) =
+                t.forward(inputs.clone().without_autodiff(), carried.teacher.take());
+            carried.teacher = Some(next);
+            logits
+        });
+        let (logits, next) = model.forward(inputs, carried.student.take());
+        carried.student = Some(model::detach(next));
+        let label_nll: f32 = label_loss(logits.clone().detach(), targets.clone()).into_scalar();
+        let wrong: i64 = logits
+            .clone()
+            .detach()
+            .argmax(1)
+            .reshape([tokens])
+            .not_equal(targets.clone())
+            .int()
+            .sum()
+            .into_scalar();
+        let loss = sequence_loss(logits, teacher_logits, targets);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let loss: f32 = loss.into_scalar();
+        let norm = global_norm(&model, &grads);
         let clip = self.spec().schedule.clip;
-        let (mut loss_sum, mut label_nll_sum, mut wrong, mut seen) = (0f64, 0f64, 0usize, 0usize);
-        // Each epoch reads the rows from their start with a zero state; within it the state
-        // carries over from window to window, detached (truncated BPTT).
-        let mut state: Option<State> = None;
-        let mut teacher_state: Option<State> = None;
-        for i in 0..self.train.len() {
-            let window = self.train.window(i);
-            let (inputs, targets) = window_tensors(&window, device);
-            let tokens = targets.dims()[0];
-            // The teacher runs in eval mode without autodiff, carrying its own state; its
-            // per-token logits over the whole vocabulary enter the loss as constants.
-            let teacher_logits = teacher.map(|t| {
-                let (logits, next) =
-                    t.forward(inputs.clone().without_autodiff(), teacher_state.take());
-                teacher_state = Some(next);
-                logits
-            });
-            let (logits, next) = model.forward(inputs, state.take());
-            state = Some(model::detach(next));
-            let label_nll: f32 = label_loss(logits.clone().detach(), targets.clone()).into_scalar();
-            let batch_wrong: i64 = logits
-                .clone()
-                .detach()
-                .argmax(1)
-                .reshape([tokens])
-                .not_equal(targets.clone())
-                .int()
-                .sum()
-                .into_scalar();
-            let loss = sequence_loss(logits, teacher_logits, targets);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let loss: f32 = loss.into_scalar();
-            loss_sum += loss as f64 * tokens as f64;
-            label_nll_sum += label_nll as f64 * tokens as f64;
-            wrong += batch_wrong as usize;
-            seen += tokens;
-            let done = BatchDone {
-                batch: i,
-                samples: seen,
-                loss,
-            };
-            if !loss.is_finite() {
-                // The runner names the failure; no step is taken on a broken gradient.
-                on_batch(done)?;
-            }
-            let norm = global_norm(&model, &grads);
-            let scale = if norm > clip { clip / norm } else { 1.0 };
-            model = optimizer.step(lr * scale, model, grads);
-            if on_batch(done)? == Flow::Stop {
-                return Ok(None);
-            }
-        }
-        let epoch = EpochTrain {
-            perplexity: Some((label_nll_sum / seen.max(1) as f64).exp()),
-            ..EpochTrain::from_sums(loss_sum, wrong, seen)
+        let scale = if norm > clip { clip / norm } else { 1.0 };
+        let model = optimizer.step(lr * scale, model, grads);
+        let sums = EpochSums {
+            loss: loss as f64 * tokens as f64,
+            label_nll: Some(label_nll as f64 * tokens as f64),
+            wrong: wrong as usize,
+            samples: tokens,
         };
-        Ok(Some((model, epoch)))
+        Ok((model, BatchTrain { loss, sums }))
+    }
+
+    fn save_carry(&self, carried: &Carried) -> Result<serde_json::Value> {
+        let saved = SavedCarry {
+            student: carried.student.as_ref().map(saved_state).transpose()?,
+            teacher: carried.teacher.as_ref().map(saved_state).transpose()?,
+        };
+        Ok(serde_json::to_value(saved)?)
+    }
+
+    fn load_carry(&self, saved: &serde_json::Value, device: &Device) -> Result<Carried> {
+        let saved: SavedCarry = serde_json::from_value(saved.clone())
+            .map_err(|e| anyhow::anyhow!("the saved hidden states do not read: {e}"))?;
+        let (layers, hidden) = match &self.spec().model {
+            LmModelSpec::Lstm { layers, hidden, .. }
+            | LmModelSpec::CnnLstm { layers, hidden, .. } => (*layers, *hidden),
+        };
+        let shape = [self.spec().schedule.batch_size, hidden];
+        let state = |s: Option<SavedState>, device: &Device| -> Result<Option<State>> {
+            s.map(|s| loaded_state(s, layers, shape, device))
+                .transpose()
+        };
+        Ok(Carried {
+            student: state(saved.student, device)?,
+            // The teacher's state lives where the teacher runs: without autodiff.
+            teacher: state(saved.teacher, &device.clone().inner())?,
+        })
     }
 
     /// Test perplexity is reported per epoch like the vision test error; selection uses the

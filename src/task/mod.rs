@@ -36,6 +36,19 @@ impl Loaded {
         })
     }
 
+    /// Refuses a chain whose models and batches would need more memory than `device` has free
+    /// (an estimate), naming the data and the field to change.
+    pub fn check_memory(&self, device: DeviceChoice) -> Result<()> {
+        let Some(free) = device.free_memory() else {
+            return Ok(());
+        };
+        let (place, checked) = match self {
+            Loaded::Vision(t) => (t.dataset(), t.check_memory(free)),
+            Loaded::Language(t) => (t.dataset(), t.check_memory(free)),
+        };
+        checked.map_err(|m| anyhow::anyhow!("{place}: schedule.batch_size: {m} on {device}"))
+    }
+
     /// The loaded data in one line, as `check` shows it.
     pub fn summary(&self) -> String {
         match self {

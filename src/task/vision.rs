@@ -11,14 +11,14 @@ use burn::tensor::{Int, TensorData};
 use rand_chacha::ChaCha8Rng;
 
 use crate::arch::{self, Shape};
-use crate::chain::{BatchDone, EpochEval, EpochTrain, Flow, Selection, Trainer};
+use crate::chain::{BatchTrain, EpochEval, Selection, Trainer};
 use crate::data::{self, Augment, Batcher, Dataset, ImageSet, Normalization};
 use crate::distill;
 use crate::ensemble::{self, Logits};
 use crate::experiment::Experiment;
 use crate::models::Classifier;
 use crate::run_dir::records::{EpochRecord, Scores};
-use crate::run_dir::{RunDir, TestLabels};
+use crate::run_dir::{EpochSums, RunDir, TestLabels};
 use crate::spec::{Averaging, Cifar100Labels, Control, DataSource, Schedule, Spec};
 
 /// The data one run trains and evaluates on, after subsets and the validation split.
@@ -80,14 +80,6 @@ pub fn load_data(spec: &Spec) -> Result<RunData> {
     };
     // What the networks cannot take is the data's problem, named by its file.
     data::check_models(&source, shape, &[&spec.teacher, spec.student()])?;
-    let place = d
-        .path
-        .as_ref()
-        .map_or_else(|| name.clone(), |p| p.display().to_string());
-    if let Some(available) = arch::available_memory() {
-        arch::check_chain_memory(spec, shape, train.len(), available)
-            .map_err(|m| anyhow::anyhow!("{place}: schedule.batch_size: {m}"))?;
-    }
     Ok(RunData {
         name,
         class_names,
@@ -163,8 +155,17 @@ impl VisionTrainer {
     }
 }
 
+impl VisionTrainer {
+    /// Refuses a chain whose models and batch need more than `free` bytes (an estimate).
+    pub fn check_memory(&self, free: u64) -> Result<(), String> {
+        arch::check_chain_memory(self.spec(), self.data.shape, self.data.train.len(), free)
+    }
+}
+
 impl Trainer for VisionTrainer {
     type Model = Classifier;
+    type Batch = Vec<usize>;
+    type Carry = ();
 
     fn experiment(&self) -> &Experiment {
         &self.experiment
@@ -231,47 +232,58 @@ impl Trainer for VisionTrainer {
         self.spec().schedule.lr_at(epoch)
     }
 
-    fn train_epoch(
+    fn epoch_batches(&self, k: usize, epoch: usize) -> Vec<Vec<usize>> {
+        let seed = crate::seeds::generation_seed(self.spec().seed, k);
+        data::epoch_order(self.data.train.len(), seed, epoch)
+            .chunks(self.spec().schedule.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+
+    fn train_batch(
         &self,
         k: usize,
-        epoch: usize,
+        indices: &Vec<usize>,
         device: &Device,
-        mut model: Classifier,
+        model: Classifier,
         optimizer: &mut ModuleOptimizer,
         teacher: Option<&Classifier>,
         lr: f64,
         rng: &mut ChaCha8Rng,
-        on_batch: &mut dyn FnMut(BatchDone) -> Result<Flow>,
-    ) -> Result<Option<(Classifier, EpochTrain)>> {
-        let spec = self.spec();
-        let train = &self.data.train;
-        let control = self.control_of(k);
-        let seed = spec.seed.wrapping_add(k as u64);
-        let (mut loss_sum, mut wrong, mut seen) = (0f64, 0usize, 0usize);
-        let order = data::epoch_order(train.len(), seed, epoch);
-        for (b, indices) in order.chunks(spec.schedule.batch_size).enumerate() {
-            // Batch norm cannot normalise a batch of one.
-            if indices.len() < 2 {
-                continue;
-            }
-            let (images, labels) =
-                images_and_labels(&self.batcher, train, indices, Some(rng), device);
-            let (next, batch_loss, correct) =
-                train_step(model, optimizer, images, labels, teacher, control, lr, rng);
-            model = next;
-            loss_sum += batch_loss as f64 * indices.len() as f64;
-            wrong += indices.len() - correct;
-            seen += indices.len();
-            let done = BatchDone {
-                batch: b,
-                samples: seen,
-                loss: batch_loss,
-            };
-            if on_batch(done)? == Flow::Stop {
-                return Ok(None);
-            }
+        _carry: &mut (),
+    ) -> Result<(Classifier, BatchTrain)> {
+        // Batch norm cannot normalise a batch of one: the epoch's last such batch is skipped.
+        if indices.len() < 2 {
+            let sums = EpochSums::default();
+            return Ok((model, BatchTrain { loss: 0.0, sums }));
         }
-        Ok(Some((model, EpochTrain::from_sums(loss_sum, wrong, seen))))
+        let (images, labels) =
+            images_and_labels(&self.batcher, &self.data.train, indices, Some(rng), device);
+        let (model, loss, correct) = train_step(
+            model,
+            optimizer,
+            images,
+            labels,
+            teacher,
+            self.control_of(k),
+            lr,
+            rng,
+        );
+        let sums = EpochSums {
+            loss: loss as f64 * indices.len() as f64,
+            label_nll: None,
+            wrong: indices.len() - correct,
+            samples: indices.len(),
+        };
+        Ok((model, BatchTrain { loss, sums }))
+    }
+
+    fn save_carry(&self, _carry: &()) -> Result<serde_json::Value> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn load_carry(&self, _saved: &serde_json::Value, _device: &Device) -> Result<()> {
+        Ok(())
     }
 
     fn evaluate_epoch(&self, model: &Classifier, device: &Device) -> Result<EpochEval> {

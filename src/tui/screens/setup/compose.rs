@@ -2,7 +2,7 @@
 //! architectures and their sizes, controls, temperatures, subset sizes) and the edit one step
 //! makes to a vision spec.
 
-use crate::spec::{ControlKind, DataSource, ModelSpec, Spec};
+use crate::spec::{Cifar100Labels, ControlKind, DataSource, ModelSpec, Spec};
 
 use super::Field;
 
@@ -117,6 +117,10 @@ pub(super) fn edit_experiment(spec: &mut Spec, field: Field, delta: i32) {
             if spec.data.source == DataSource::Embedded {
                 spec.data.path = None;
             }
+            // Only CIFAR-100 has coarse labels; elsewhere the spec would be refused.
+            if spec.data.source != DataSource::Cifar100 {
+                spec.data.labels = Cifar100Labels::Fine;
+            }
         }
         Field::TrainSamples => {
             spec.data.train_samples =
@@ -154,5 +158,24 @@ pub(super) fn edit_experiment(spec: &mut Spec, field: Field, delta: i32) {
                 TEMPERATURES[step_in(&TEMPERATURES, &spec.generations.temperature, delta)];
         }
         Field::Preset | Field::Generations | Field::Epochs | Field::Seed | Field::Device => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::spec::Overrides;
+
+    #[test]
+    fn leaving_cifar100_drops_its_coarse_labels() {
+        let text = "[data]\nsource = \"cifar100\"\nlabels = \"coarse\"\npath = \"data\"\n";
+        let mut spec = Spec::parse(text, Path::new("t.toml"), &Overrides::default()).unwrap();
+        // One step back from CIFAR-100 is CIFAR-10.
+        edit_experiment(&mut spec, Field::Dataset, -1);
+        assert_eq!(spec.data.source, DataSource::Cifar10);
+        assert_eq!(spec.data.labels, Cifar100Labels::Fine);
+        assert!(Spec::parse(&spec.to_toml(), Path::new("t.toml"), &Overrides::default()).is_ok());
     }
 }

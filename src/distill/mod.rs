@@ -12,6 +12,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::spec::Control;
 
+mod gradient;
+pub use gradient::{GradientSplit, gradient_split_sums, split_slot};
+
 /// The training loss of one batch. `teacher_logits` must be present when
 /// [`needs_teacher`](Control::needs_teacher); `rng` drives DKPP's permutations.
 pub fn loss(
