@@ -22,6 +22,7 @@ pub mod run_dir;
 pub mod seeds;
 pub mod spec;
 pub mod stats;
+pub mod study;
 pub mod table;
 pub mod task;
 pub mod tui;

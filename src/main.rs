@@ -13,7 +13,7 @@ use banbench::run_dir::records::{RunState, generation_label, members_label};
 use banbench::run_dir::{RunDir, results_table};
 use banbench::spec::{Overrides, Spec};
 use banbench::task::Loaded;
-use banbench::{arch, data, headless, lm, table};
+use banbench::{arch, data, headless, lm, study, table};
 
 /// A terminal lab bench for Born-Again Neural Networks (Furlanello et al., ICML 2018).
 ///
@@ -232,8 +232,8 @@ fn tui(target: Option<PathBuf>, device: DeviceChoice) -> Result<ExitCode, Failur
     Ok(ExitCode::SUCCESS)
 }
 
-/// Loads every chain's data before hours of training start; a data problem is bad input.
-/// Loads an experiment's data and checks that its models fit `device`'s memory.
+/// Loads an experiment's data and checks that its models fit `device`'s memory, before hours of
+/// training start; a problem with either is bad input.
 fn load(place: &str, experiment: &Experiment, device: DeviceChoice) -> Result<Loaded, Failure> {
     Loaded::new(experiment)
         .and_then(|loaded| loaded.check_memory(device).map(|()| loaded))
@@ -265,6 +265,26 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         (preset, args.out)
     };
     args.device.open().map_err(|e| input(anyhow!(e)))?;
+    if let Some(seeds) = preset.seeds().map_err(input)? {
+        // Every chain's data and memory are checked once, before the first seed trains.
+        for (place, experiment) in preset.experiments() {
+            load(&place, experiment, args.device)?;
+        }
+        let out = match out {
+            Some(out) => out,
+            None => default_out(&format!(
+                "{}-study",
+                study::StudyPlan::of(&preset, vec![]).name
+            ))?,
+        };
+        let finished = study::run(&preset, &seeds, args.device, args.save_every, &out)
+            .map_err(Failure::Run)?;
+        return Ok(if finished {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(130)
+        });
+    }
     let finished = match preset {
         Preset::Chain(experiment) => {
             let loaded = load("", &experiment, args.device)?;
@@ -324,6 +344,14 @@ fn check(
             t.profile,
             t.preset.profile_names().join(", ")
         ),
+    }
+    if let Some(seeds) = preset.seeds().map_err(input)? {
+        let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+        say!(
+            "  study     every chain once per seed: {} seeds ({})",
+            seeds.len(),
+            list.join(", ")
+        );
     }
     let teachers_from = |place: &str| match &preset {
         Preset::Table(t) => t
@@ -555,6 +583,11 @@ fn bench(preset: &Path, device: DeviceChoice, steps: usize) -> Result<ExitCode, 
 }
 
 fn report(path: &Path) -> Result<ExitCode, Failure> {
+    if let Some(plan) = study::StudyPlan::read(path).map_err(Failure::Input)? {
+        let results = study::collect(path, &plan, "Teacher", None).map_err(Failure::Input)?;
+        say!("{}", study::render(&results));
+        return Ok(ExitCode::SUCCESS);
+    }
     let run_dir = RunDir::open(path).map_err(Failure::Input)?;
     let experiment = run_dir.experiment().map_err(Failure::Input)?;
     match run_dir.results().map_err(Failure::Input)? {

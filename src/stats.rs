@@ -22,7 +22,7 @@ pub enum StatsError {
 }
 
 /// Mean, spread and 95% interval of one quantity over the seeds of a study.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub n: usize,
     /// NaN when `n` is 0: there is nothing to average.
@@ -62,7 +62,7 @@ impl Summary {
 
 /// The paired comparison of two samples over the same seeds, in the same order: the
 /// differences a - b, their summary, and three two-sided tests of "no difference".
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Paired {
     pub n: usize,
     /// Mean of a - b.
@@ -138,7 +138,7 @@ impl Paired {
 
 /// McNemar's test of two classifiers on one test set: only the samples where exactly one of
 /// them is right carry information about which is better.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct McNemar {
     /// Samples right under a and wrong under b.
     pub a_only: usize,

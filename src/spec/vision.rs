@@ -619,7 +619,7 @@ mod tests {
         let o = Overrides {
             epochs: Some(200),
             seed: Some(9),
-            data: None,
+            ..Overrides::default()
         };
         let spec = Spec::parse(MINIMAL, Path::new("x"), &o).unwrap();
         assert_eq!(spec.schedule.epochs, 200);
