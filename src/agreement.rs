@@ -26,7 +26,7 @@ pub enum AgreementError {
 }
 
 /// Fidelity and churn of a student against its teacher on one test set.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Agreement {
     /// Fraction of samples where teacher and student predict the same class.
     pub top1: f64,

@@ -78,7 +78,7 @@ pub fn run(
                 spec.schedule.lr,
                 &mut rng,
             )
-            .0;
+            .model;
         }
         out.push(Throughput {
             what: format!("{what}: {}", spec.student()),

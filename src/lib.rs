@@ -18,6 +18,7 @@ pub mod experiment;
 pub mod headless;
 pub mod lm;
 pub mod models;
+pub mod plot;
 pub mod run_dir;
 pub mod seeds;
 pub mod spec;

@@ -110,6 +110,29 @@ enum Command {
         /// A run directory written by `banbench run`.
         run_dir: PathBuf,
     },
+    /// Draw a run, study or table directory's results as SVG figures (800x500, axes named with
+    /// their units, a legend), printing each file written. Runs still training can be plotted.
+    ///
+    /// A run directory gives, one line per generation over its own epochs (the learning rate
+    /// restarts with each): test-error.svg (vision; test-perplexity.svg and
+    /// validation-perplexity.svg for a language model), train-loss.svg (each generation's own
+    /// objective), and, where students recorded the split of their distillation gradient g =
+    /// q - p (paper Section 3.1), gradient-dark-share.svg (the share of |g|^2 off the true
+    /// class), gradient-cosine.svg (cosine with the label gradient) and gradient-magnitudes.svg.
+    /// A study directory (`run --seeds`) gives study-seeds.svg (each row's per-seed values, mean
+    /// and 95% CI), study-versus.svg (paired differences from the teacher with their CI, Holm's
+    /// p and a zero line), and every seed's run figures in FIGDIR/seed-S/. A table directory
+    /// gives each chain's run figures in FIGDIR/ROW/CHAIN/.
+    ///
+    ///   banbench plot runs/quick-20250101-120000
+    #[command(verbatim_doc_comment)]
+    Plot {
+        /// A run, study or table directory written by `banbench run`.
+        dir: PathBuf,
+        /// Where the figures go [default: DIR/figures].
+        #[arg(long, value_name = "FIGDIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +226,11 @@ fn main() -> ExitCode {
             steps,
         }) => bench(&preset, device, steps),
         Some(Command::Report { run_dir }) => report(&run_dir),
+        Some(Command::Plot { dir, out }) => {
+            banbench::plot::plot(&dir, out.as_deref(), &mut |line| say!("{line}"))
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(Failure::Input)
+        }
     };
     // A closed stderr loses the message, not the exit status.
     let fail = |e: anyhow::Error, code: u8| {

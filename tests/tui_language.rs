@@ -80,6 +80,7 @@ fn lm_record(generation: usize, epoch: usize) -> EpochRecord {
         samples_per_sec: 5000.0,
         seconds: 4.0 * epoch as f64,
         eta_seconds: 40.0 - 4.0 * (3 * generation + epoch) as f64,
+        gradient: None,
     }
 }
 
@@ -88,6 +89,7 @@ fn lm_generation(generation: usize, test: f64) -> GenerationResult {
     GenerationResult {
         generation,
         paper: lm().paper(&label),
+        agreement: None,
         label,
         model: "LSTM".into(),
         control: if generation == 0 {

@@ -391,3 +391,195 @@ fn generations_show_long_ensemble_names_whole() {
     app.update(key(KeyCode::Char('3')));
     assert_snapshot!(at(&app));
 }
+
+use banbench::run_dir::records::{Metric, Task};
+use banbench::stats::{self, Paired, Summary};
+use banbench::study::StudyPlan;
+use banbench::study::results::{ChainStudy, StudyResults, StudyRow, Versus};
+use banbench::tui::screens::study::{SeedProgress, SeedState, StudyEntry};
+
+const STUDY_DIR: &str = "runs/tiny-study-20260101-120000";
+
+/// Seed 2 trains BAN-2: it has no BAN-2 nor ensemble yet.
+fn study_seeds() -> Vec<SeedProgress> {
+    let training = SeedState::Training {
+        place: String::new(),
+        done: 2,
+        generations: 3,
+    };
+    [
+        (1, SeedState::Finished),
+        (2, training),
+        (3, SeedState::Finished),
+    ]
+    .into_iter()
+    .map(|(seed, state)| SeedProgress { seed, state })
+    .collect()
+}
+
+/// A study of three seeds against the teacher, as `study::collect` computes it: BAN-1 is better
+/// than the teacher on every seed by about the same (significant after Holm), BAN-2 and the
+/// ensemble lack seed 2.
+fn study_results() -> StudyResults {
+    let teacher = [Some(10.5), Some(11.0), Some(10.8)];
+    let rows = [
+        ("Teacher", teacher),
+        ("BAN-1", [Some(9.6), Some(10.2), Some(9.8)]),
+        ("BAN-2", [Some(9.8), None, Some(10.7)]),
+        ("Ens*2", [Some(9.4), None, Some(9.7)]),
+    ];
+    let mut rows: Vec<StudyRow> = rows
+        .into_iter()
+        .map(|(label, values)| {
+            let present: Vec<f64> = values.iter().flatten().copied().collect();
+            let (a, b): (Vec<f64>, Vec<f64>) = values
+                .iter()
+                .zip(teacher)
+                .filter_map(|(a, b)| Some(((*a)?, b?)))
+                .unzip();
+            StudyRow {
+                label: label.into(),
+                values: values.to_vec(),
+                summary: Some(Summary::of(&present)),
+                versus: (label != "Teacher").then(|| Versus {
+                    paired: Paired::of(&a, &b).unwrap(),
+                    holm_p: None,
+                    mcnemar: vec![None; 3],
+                }),
+            }
+        })
+        .collect();
+    let p: Vec<f64> = rows[1..]
+        .iter()
+        .map(|r| r.versus.as_ref().unwrap().paired.t_p.unwrap())
+        .collect();
+    for (row, holm) in rows[1..].iter_mut().zip(stats::holm(&p)) {
+        row.versus.as_mut().unwrap().holm_p = Some(holm);
+    }
+    assert!(rows[1].versus.as_ref().unwrap().significant());
+    assert!(!rows[2].versus.as_ref().unwrap().significant());
+    StudyResults {
+        name: "tiny-study".into(),
+        task: Task::Vision,
+        metric: Metric::Top1Error,
+        reference: "Teacher".into(),
+        seeds: vec![1, 2, 3],
+        chains: vec![ChainStudy {
+            place: String::new(),
+            rows,
+        }],
+        comparisons: 3,
+    }
+}
+
+/// The app on the Study screen of [`study_results`], as the runtime feeds it.
+fn study_app() -> App {
+    let mut app = app();
+    let plan = StudyPlan {
+        name: "tiny-study".into(),
+        task: Task::Vision,
+        seeds: vec![1, 2, 3],
+        places: vec![String::new()],
+    };
+    let effects = app.update(Msg::StudyOpened {
+        dir: PathBuf::from(STUDY_DIR),
+        plan,
+        seeds: study_seeds(),
+    });
+    assert_eq!(
+        effects,
+        vec![Effect::CollectStudy {
+            request: 1,
+            reference: "Teacher".into(),
+            metric: Metric::Top1Error,
+        }]
+    );
+    app.update(Msg::StudyCollected {
+        dir: PathBuf::from(STUDY_DIR),
+        request: 1,
+        results: Ok(study_results()),
+    });
+    app
+}
+
+#[test]
+fn study_with_a_significant_row_and_a_missing_seed() {
+    let screen = at(&study_app());
+    assert!(
+        screen.contains("p (t)") && screen.contains("Holm"),
+        "{screen}"
+    );
+    assert_snapshot!(screen);
+}
+
+#[test]
+fn study_wide_puts_the_strip_plot_beside_the_table() {
+    assert_snapshot!(render(&study_app(), 120, 24));
+}
+
+/// A new reference is asked for at once; until its numbers come the old ones stay, marked.
+#[test]
+fn study_computing_another_reference() {
+    let mut app = study_app();
+    let effects = app.update(key(KeyCode::Char('r')));
+    assert_eq!(
+        effects,
+        vec![Effect::CollectStudy {
+            request: 2,
+            reference: "BAN-1".into(),
+            metric: Metric::Top1Error,
+        }]
+    );
+    assert_snapshot!(render(&app, 120, 24));
+}
+
+#[test]
+fn runs_list_shows_studies_first() {
+    let mut app = app();
+    app.update(key(KeyCode::Char('5')));
+    app.update(Msg::Runs(vec![RunEntry {
+        dir: PathBuf::from("runs/quick-20260101-120000"),
+        name: "quick".into(),
+        state: Some(RunState::Finished),
+        finished: 3,
+        generations: 3,
+        owner_gone: false,
+    }]));
+    app.update(Msg::Studies(vec![StudyEntry {
+        dir: PathBuf::from(STUDY_DIR),
+        name: "tiny-study".into(),
+        seeds: study_seeds(),
+    }]));
+    assert_snapshot!(at(&app));
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Effect::OpenStudy(PathBuf::from(STUDY_DIR))]
+    );
+}
+
+#[test]
+fn no_size_panics_on_the_study_screen() {
+    let mut apps = vec![study_app()];
+    let mut waiting = app();
+    waiting.update(Msg::StudyOpened {
+        dir: PathBuf::from(STUDY_DIR),
+        plan: StudyPlan {
+            name: "tiny-study".into(),
+            task: Task::Vision,
+            seeds: vec![1, 2, 3],
+            places: vec![String::new()],
+        },
+        seeds: study_seeds(),
+    });
+    apps.push(waiting);
+    let mut help = study_app();
+    help.update(key(KeyCode::Char('?')));
+    apps.push(help);
+    for app in &apps {
+        for width in 1..=130 {
+            for height in 1..=40 {
+                render(app, width, height);
+            }
+        }
+    }
+}

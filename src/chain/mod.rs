@@ -18,14 +18,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
+use burn::tensor::TensorData;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::agreement::Agreement;
 use crate::device::DeviceChoice;
+use crate::distill::GradientSplit;
 use crate::events::{Event, Progress};
 use crate::experiment::Experiment;
 use crate::run_dir::records::{
-    EnsembleResult, EpochRecord, GenerationResult, Results, RunState, Scores, generation_label,
+    Agreements, EnsembleResult, EpochRecord, GenerationResult, Results, RunState, Scores,
+    generation_label,
 };
 use crate::run_dir::{EpochSums, Request, ResumePoint, RunDir, WithinEpoch};
 use crate::seeds;
@@ -51,6 +55,8 @@ pub struct EpochTrain {
     pub samples: usize,
     /// Language models: perplexity of the label loss alone.
     pub perplexity: Option<f64>,
+    /// The two halves of the distillation gradient, with a teacher.
+    pub gradient: Option<GradientSplit>,
 }
 
 impl EpochTrain {
@@ -61,16 +67,20 @@ impl EpochTrain {
             error: 100.0 * sums.wrong as f64 / n,
             samples: sums.samples,
             perplexity: sums.label_nll.map(|nll| (nll / n).exp()),
+            gradient: None,
         }
     }
 }
 
 /// One batch of training, as the task measured it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BatchTrain {
     /// The batch's mean loss (what the step minimised).
     pub loss: f32,
     pub sums: EpochSums,
+    /// With a teacher: the batch's gradient-split sums, on the device
+    /// (`distill::gradient_split_sums`), added over the epoch and read once at its end.
+    pub gradient: Option<Tensor<1>>,
 }
 
 /// An epoch's model on the held-out splits (eval mode).
@@ -145,6 +155,10 @@ pub trait Trainer {
     fn evaluate_epoch(&self, model: &Self::Model, device: &Device) -> Result<EpochEval>;
     /// The generation's saved test outputs and its test metrics.
     fn test_outputs(&self, model: &Self::Model, device: &Device) -> Result<(Vec<f32>, Scores)>;
+    /// How a student's saved test outputs agree with its teacher's, where the outputs allow it.
+    fn agreement(&self, _teacher: &[f32], _student: &[f32]) -> Option<Agreement> {
+        None
+    }
     /// Metrics of an ensemble from its members' saved outputs.
     fn ensemble_scores(&self, members: &[Vec<f32>], average: Averaging) -> Scores;
 }
@@ -272,7 +286,8 @@ pub fn run<T: Trainer>(
         let (outputs, metrics) = trainer.test_outputs(&model, &chain.device)?;
         run_dir.write_outputs(task, k, &outputs)?;
         save_checkpoint(model.clone(), &run_dir.checkpoint_path(k))?;
-        let generation = generation_result(trainer, k, metrics, best_epoch, train_seconds);
+        let mut generation = generation_result(trainer, k, metrics, best_epoch, train_seconds);
+        generation.agreement = agreements(trainer, run_dir, k, &outputs);
         results.generations.push(generation.clone());
         results.ensembles = evaluate_ensembles(trainer, run_dir, &results)?;
         run_dir.write_results(&results, experiment.description())?;
@@ -287,6 +302,22 @@ pub fn run<T: Trainer>(
     run_dir.write_results(&results, experiment.description())?;
     emit(Event::Ended(results.clone()));
     Ok(results)
+}
+
+/// Generation `k`'s agreement with its teacher and with generation 0, from their saved outputs.
+fn agreements<T: Trainer>(
+    trainer: &T,
+    run_dir: &RunDir,
+    k: usize,
+    outputs: &[f32],
+) -> Option<Agreements> {
+    let task = trainer.experiment().task();
+    let earlier = |g: usize| run_dir.read_outputs(task, g, trainer.output_len()).ok();
+    let with = |g: usize| trainer.agreement(&earlier(g)?, outputs);
+    Some(Agreements {
+        with_teacher: with(k.checked_sub(1)?)?,
+        with_generation_0: with(0)?,
+    })
 }
 
 /// A finished generation as results.json records it.
@@ -309,6 +340,7 @@ fn generation_result<T: Trainer>(
         metrics,
         paper: experiment.paper(&label),
         label,
+        agreement: None,
     }
 }
 
@@ -483,6 +515,7 @@ fn train_generation<T: Trainer>(
             samples_per_sec,
             seconds: generation.seconds(),
             eta_seconds: eta(chain, k, epoch + 1),
+            gradient: train.gradient,
         };
         let improved = match (trainer.selection(), eval.validation_perplexity) {
             (Selection::BestValidation, Some(v)) if best.as_ref().is_none_or(|b| v < b.2) => {
@@ -545,13 +578,17 @@ fn train_epoch<T: Trainer>(
     let Generation { chain, k, .. } = *generation;
     let trainer = chain.trainer;
     let batches = trainer.epoch_batches(k, epoch);
-    let (first, mut sums, mut carry) = match start {
+    let (first, mut sums, mut carry, mut gradient) = match start {
         Some(w) => (
             w.batches,
             w.sums,
             trainer.load_carry(&w.carry, &generation.train_device)?,
+            w.gradient.map(|g| {
+                let len = g.len();
+                Tensor::<1>::from_data(TensorData::new(g, [len]), &generation.train_device)
+            }),
         ),
-        None => (0, EpochSums::default(), T::Carry::default()),
+        None => (0, EpochSums::default(), T::Carry::default(), None),
     };
     let samples_before = sums.samples;
     let epoch_started = Instant::now();
@@ -590,6 +627,10 @@ fn train_epoch<T: Trainer>(
             );
         }
         sums.add(step.sums);
+        gradient = match (gradient, step.gradient) {
+            (Some(total), Some(batch)) => Some(total + batch),
+            (total, batch) => total.or(batch),
+        };
         let done = b + 1;
         let mut stop = chain.control.stopping();
         if !stop && last_progress.elapsed() > Duration::from_millis(250) {
@@ -618,6 +659,7 @@ fn train_epoch<T: Trainer>(
                     sums,
                     seconds: generation.seconds(),
                     carry: trainer.save_carry(&carry)?,
+                    gradient: gradient.clone().map(read_floats).transpose()?,
                 }),
             };
             resume::save(chain.run_dir, k, &point, &model, optimizer, None)?;
@@ -633,11 +675,25 @@ fn train_epoch<T: Trainer>(
             return Ok(None);
         }
     }
+    let gradient = match gradient {
+        Some(total) => GradientSplit::from_sums(&read_floats(total)?),
+        None => None,
+    };
     Ok(Some((
         model,
-        EpochTrain::from_sums(sums),
+        EpochTrain {
+            gradient,
+            ..EpochTrain::from_sums(sums)
+        },
         samples_per_sec(&sums),
     )))
+}
+
+fn read_floats(t: Tensor<1>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("the gradient split does not read as f32: {e:?}"))
 }
 
 /// Follows the run directory's control file (and the process's own stop request): while it

@@ -131,6 +131,9 @@ pub struct WithinEpoch {
     /// What one batch hands the next (a language model's hidden states), as the task saves it.
     #[serde(default)]
     pub carry: serde_json::Value,
+    /// The epoch's gradient-split sums so far (`distill::split_slot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient: Option<Vec<f32>>,
 }
 
 /// An epoch's training so far, as sums over its samples.
@@ -675,5 +678,45 @@ pub fn results_table(results: &Results, description: &str) -> String {
         cells.push(String::new());
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
+    out.push_str(&agreement_table(results));
+    out
+}
+
+/// Each student's agreement with its teacher and with generation 0 on the test set, where the
+/// saved outputs allow it.
+fn agreement_table(results: &Results) -> String {
+    let rows: Vec<String> = results
+        .generations
+        .iter()
+        .filter_map(|g| {
+            let a = g.agreement?;
+            let cell = |a: &crate::agreement::Agreement| {
+                format!(
+                    "{:.2}% | {:.4} | {:.2}% | {:.2}%",
+                    100.0 * a.top1,
+                    a.mean_kl,
+                    100.0 * a.fixed,
+                    100.0 * a.broken
+                )
+            };
+            Some(format!(
+                "| {} | {} | {} |\n",
+                g.label,
+                cell(&a.with_teacher),
+                cell(&a.with_generation_0)
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nAgreement on the test set: the share of samples with the same top-1 prediction, the \
+         mean KL(teacher || student) in nats, and the samples the student fixed (teacher wrong, \
+         student right) and broke; against its teacher, then against the Teacher (generation 0).\n\n\
+         | Row | Top-1 agree | KL | Fixed | Broken | Top-1 agree (gen 0) | KL (gen 0) | Fixed (gen 0) | Broken (gen 0) |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    out.extend(rows);
     out
 }

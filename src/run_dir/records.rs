@@ -7,6 +7,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agreement::Agreement;
+use crate::distill::GradientSplit;
+
 use crate::ensemble::Metrics;
 use crate::spec::Averaging;
 
@@ -165,6 +168,10 @@ pub struct EpochRecord {
     pub seconds: f64,
     /// Estimated seconds left in the whole run.
     pub eta_seconds: f64,
+    /// The two halves of the distillation gradient over the epoch's batches (generations
+    /// trained with a teacher).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient: Option<GradientSplit>,
 }
 
 /// A finished generation as results.json stores it.
@@ -185,6 +192,18 @@ pub struct GenerationResult {
     /// The paper's values for this row, where the spec carries them.
     #[serde(default, skip_serializing_if = "Scores::is_empty")]
     pub paper: Scores,
+    /// On the test set, against its teacher and against generation 0 (vision: from the saved
+    /// logits; a language model's saved outputs hold only the true token's probability).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<Agreements>,
+}
+
+/// A student's agreement with the generations before it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Agreements {
+    pub with_teacher: Agreement,
+    /// Against generation 0 (the same as `with_teacher` for BAN-1).
+    pub with_generation_0: Agreement,
 }
 
 /// An ensemble of saved generations as results.json stores it.

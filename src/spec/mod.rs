@@ -292,11 +292,41 @@ pub(crate) fn ensembles_or_default(given: &[EnsembleSpec], students: usize) -> V
 
 /// A study's seeds: `seeds = 5` (the experiment's seed and the four after it) or
 /// `seeds = [1, 2, 3]`. Each seed trains the whole chain (or table) once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Seeds {
     Count(u64),
     List(Vec<u64>),
+}
+
+/// By hand, so that a wrong value says what `seeds` takes (serde's untagged enums only say
+/// that nothing matched).
+impl<'de> Deserialize<'de> for Seeds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Seeds, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Seeds;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a count of seeds (5) or a list of seeds ([1, 2, 3])")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Seeds, E> {
+                Ok(Seeds::Count(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Seeds, E> {
+                u64::try_from(n)
+                    .map(Seeds::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Seeds, A::Error> {
+                let mut list = Vec::new();
+                while let Some(seed) = seq.next_element::<u64>()? {
+                    list.push(seed);
+                }
+                Ok(Seeds::List(list))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// The most seeds one study takes: each is a whole chain or table of trainings.

@@ -175,6 +175,19 @@ impl Control {
         !matches!(self, Control::Label)
     }
 
+    /// The temperature at which the teacher's distribution enters the loss, where it does
+    /// (CWTM reads the teacher's confidence at 1); the gradient split is measured at it.
+    pub fn temperature(&self) -> Option<f64> {
+        match *self {
+            Control::Label => None,
+            Control::Cwtm => Some(1.0),
+            Control::Ban { temperature }
+            | Control::BanL { temperature }
+            | Control::Dkpp { temperature }
+            | Control::Kd { temperature, .. } => Some(temperature),
+        }
+    }
+
     /// The paper's name for the control.
     pub fn name(&self) -> String {
         // Tiny or huge settings in exponent form: 1e-300, not three hundred digits.

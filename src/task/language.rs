@@ -360,6 +360,15 @@ impl Trainer for LanguageTrainer {
             .int()
             .sum()
             .into_scalar();
+        // BAN+L's distillation term is at temperature 1.
+        let gradient = teacher_logits.as_ref().map(|t| {
+            crate::distill::gradient_split_sums(
+                logits.clone().detach(),
+                t.clone(),
+                targets.clone(),
+                1.0,
+            )
+        });
         let loss = sequence_loss(logits, teacher_logits, targets);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let loss: f32 = loss.into_scalar();
@@ -373,7 +382,14 @@ impl Trainer for LanguageTrainer {
             wrong: wrong as usize,
             samples: tokens,
         };
-        Ok((model, BatchTrain { loss, sums }))
+        Ok((
+            model,
+            BatchTrain {
+                loss,
+                sums,
+                gradient,
+            },
+        ))
     }
 
     fn save_carry(&self, carried: &Carried) -> Result<serde_json::Value> {

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use rand_chacha::ChaCha8Rng;
 
+use crate::agreement::Agreement;
 use crate::arch::{self, Shape};
 use crate::chain::{BatchTrain, EpochEval, Selection, Trainer};
 use crate::data::{self, Augment, Batcher, Dataset, ImageSet, Normalization};
@@ -254,28 +255,29 @@ impl Trainer for VisionTrainer {
     ) -> Result<(Classifier, BatchTrain)> {
         // Batch norm cannot normalise a batch of one: the epoch's last such batch is skipped.
         if indices.len() < 2 {
-            let sums = EpochSums::default();
-            return Ok((model, BatchTrain { loss: 0.0, sums }));
+            let skipped = BatchTrain {
+                loss: 0.0,
+                sums: EpochSums::default(),
+                gradient: None,
+            };
+            return Ok((model, skipped));
         }
         let (images, labels) =
             images_and_labels(&self.batcher, &self.data.train, indices, Some(rng), device);
-        let (model, loss, correct) = train_step(
-            model,
-            optimizer,
-            images,
-            labels,
-            teacher,
-            self.control_of(k),
-            lr,
-            rng,
-        );
+        let control = self.control_of(k);
+        let step = train_step(model, optimizer, images, labels, teacher, control, lr, rng);
         let sums = EpochSums {
-            loss: loss as f64 * indices.len() as f64,
+            loss: step.loss as f64 * indices.len() as f64,
             label_nll: None,
-            wrong: indices.len() - correct,
+            wrong: indices.len() - step.correct,
             samples: indices.len(),
         };
-        Ok((model, BatchTrain { loss, sums }))
+        let train = BatchTrain {
+            loss: step.loss,
+            sums,
+            gradient: step.gradient,
+        };
+        Ok((step.model, train))
     }
 
     fn save_carry(&self, _carry: &()) -> Result<serde_json::Value> {
@@ -311,6 +313,11 @@ impl Trainer for VisionTrainer {
         Ok((logits.values, metrics.into()))
     }
 
+    fn agreement(&self, teacher: &[f32], student: &[f32]) -> Option<Agreement> {
+        let classes = self.data.shape.classes;
+        Agreement::of(teacher, student, classes, &self.data.test.labels).ok()
+    }
+
     fn ensemble_scores(&self, members: &[Vec<f32>], average: Averaging) -> Scores {
         let classes = self.data.shape.classes;
         let logits: Vec<Logits> = members
@@ -342,8 +349,18 @@ pub fn sgd(schedule: &Schedule) -> ModuleOptimizer {
         .init()
 }
 
-/// One SGD step of a student on one batch; returns the updated model, the batch loss and how
-/// many predictions were right.
+/// What one SGD step did.
+pub struct Step {
+    pub model: Classifier,
+    /// The batch's mean loss.
+    pub loss: f32,
+    /// How many predictions were right.
+    pub correct: usize,
+    /// With a teacher: the batch's gradient-split sums at the control's temperature.
+    pub gradient: Option<Tensor<1>>,
+}
+
+/// One SGD step of a student on one batch.
 #[allow(clippy::too_many_arguments)]
 pub fn train_step(
     model: Classifier,
@@ -354,17 +371,31 @@ pub fn train_step(
     control: Control,
     lr: f64,
     rng: &mut ChaCha8Rng,
-) -> (Classifier, f32, usize) {
+) -> Step {
     let batch = labels.dims()[0];
     // The teacher runs in eval mode without autodiff; its logits enter the loss as constants.
     let teacher_logits = teacher.map(|t| t.forward(images.clone().without_autodiff()));
     let logits = model.forward(images);
     let predictions = logits.clone().argmax(1).reshape([batch]);
+    let gradient = match (&teacher_logits, control.temperature()) {
+        (Some(t), Some(temperature)) => Some(distill::gradient_split_sums(
+            logits.clone().detach(),
+            t.clone(),
+            labels.clone(),
+            temperature,
+        )),
+        _ => None,
+    };
     let loss = distill::loss(control, logits, teacher_logits, labels.clone(), rng);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let model = optimizer.step(lr, model, grads);
     let correct: i64 = predictions.equal(labels).int().sum().into_scalar();
-    (model, loss.into_scalar(), correct as usize)
+    Step {
+        model,
+        loss: loss.into_scalar(),
+        correct: correct as usize,
+        gradient,
+    }
 }
 
 /// A batch as tensors on `device`: normalised images and labels.

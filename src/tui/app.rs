@@ -15,12 +15,14 @@ use crate::ensemble::Logits;
 use crate::events::{Event, Progress};
 use crate::experiment::Experiment;
 use crate::run_dir::TestLabels;
-use crate::run_dir::records::{RunState, Task};
+use crate::run_dir::records::{Metric, RunState, Task};
+use crate::study::{StudyPlan, StudyResults};
 
 use super::run_view::{Owner, RunView, Snapshot};
 use super::screens::ensembles::EnsembleLab;
 use super::screens::runs::{RunEntry, Runs};
 use super::screens::setup::{PresetEntry, Setup, SetupKey};
+use super::screens::study::{SeedProgress, StudyEntry, StudyView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -29,9 +31,12 @@ pub enum Screen {
     Generations,
     Ensembles,
     Runs,
+    /// Only once a study is open: a tab after the others.
+    Study,
 }
 
 impl Screen {
+    /// The screens every window has.
     pub const ALL: [Screen; 5] = [
         Screen::Setup,
         Screen::Run,
@@ -47,11 +52,8 @@ impl Screen {
             Screen::Generations => "Generations",
             Screen::Ensembles => "Ensembles",
             Screen::Runs => "Runs",
+            Screen::Study => "Study",
         }
-    }
-
-    fn index(self) -> usize {
-        Screen::ALL.iter().position(|&s| s == self).unwrap_or(0)
     }
 }
 
@@ -114,6 +116,25 @@ pub enum Msg {
         log_tail: String,
     },
     Runs(Vec<RunEntry>),
+    Studies(Vec<StudyEntry>),
+    /// A study directory opened for following: its study.json and how far each seed has got.
+    StudyOpened {
+        dir: PathBuf,
+        plan: StudyPlan,
+        seeds: Vec<SeedProgress>,
+    },
+    /// A fresh read of the followed study: its seeds, and whether any seed's results.json
+    /// changed since the last read.
+    StudyPolled {
+        seeds: Vec<SeedProgress>,
+        changed: bool,
+    },
+    /// The statistics `Effect::CollectStudy` number `request` asked for.
+    StudyCollected {
+        dir: PathBuf,
+        request: u64,
+        results: Result<StudyResults, String>,
+    },
     Labels(Result<TestLabels, String>),
     Logits {
         generation: usize,
@@ -138,6 +159,16 @@ pub enum Effect {
     /// Ask the followed run to stop after its current batch.
     Stop,
     Open(PathBuf),
+    /// Open a study directory and follow it.
+    OpenStudy(PathBuf),
+    /// Compute the followed study's statistics of `metric` against the `reference` row
+    /// (`study::collect`); `request` numbers the answer.
+    CollectStudy {
+        request: u64,
+        reference: String,
+        metric: Metric,
+    },
+    /// Scan runs/ for run and study directories.
     ScanRuns,
     ReadLabels,
     ReadLogits {
@@ -161,6 +192,8 @@ pub struct App {
     pub run: Option<RunView>,
     pub lab: EnsembleLab,
     pub runs: Runs,
+    /// The followed study, once one is opened.
+    pub study: Option<StudyView>,
     /// A one-line answer to the last action (why a key did nothing, an error).
     pub status: Option<String>,
     pub exit: Exit,
@@ -178,6 +211,7 @@ impl App {
             run: None,
             lab: EnsembleLab::default(),
             runs: Runs::default(),
+            study: None,
             status: None,
             exit: Exit::Stay,
             launching: false,
@@ -278,6 +312,40 @@ impl App {
                 self.runs.set(runs);
                 Vec::new()
             }
+            Msg::Studies(studies) => {
+                self.runs.set_studies(studies);
+                Vec::new()
+            }
+            Msg::StudyOpened { dir, plan, seeds } => {
+                let mut study = StudyView::new(dir, plan, seeds);
+                let collect = study.collect();
+                self.study = Some(study);
+                self.screen = Screen::Study;
+                self.status = None;
+                vec![collect]
+            }
+            Msg::StudyPolled { seeds, changed } => match self.study.as_mut() {
+                Some(study) => {
+                    study.seeds = seeds;
+                    // A seed finished a generation: the numbers move.
+                    if changed {
+                        vec![study.collect()]
+                    } else {
+                        Vec::new()
+                    }
+                }
+                None => Vec::new(),
+            },
+            Msg::StudyCollected {
+                dir,
+                request,
+                results,
+            } => {
+                if let Some(study) = self.study.as_mut().filter(|s| s.dir == dir) {
+                    study.set_results(request, results);
+                }
+                Vec::new()
+            }
             Msg::Labels(labels) => {
                 self.lab.set_labels(labels);
                 Vec::new()
@@ -343,10 +411,19 @@ impl App {
                 }
                 Vec::new()
             }
-            KeyCode::Char(c @ '1'..='5') => self.go(Screen::ALL[c as usize - '1' as usize]),
-            KeyCode::Tab => self.go(Screen::ALL[(self.screen.index() + 1) % Screen::ALL.len()]),
-            KeyCode::BackTab => self
-                .go(Screen::ALL[(self.screen.index() + Screen::ALL.len() - 1) % Screen::ALL.len()]),
+            KeyCode::Char(c @ '1'..='9') if (c as usize - '1' as usize) < self.screens().len() => {
+                self.go(self.screens()[c as usize - '1' as usize])
+            }
+            KeyCode::Tab | KeyCode::BackTab => {
+                let screens = self.screens();
+                let i = screens.iter().position(|&s| s == self.screen).unwrap_or(0);
+                let step = if key.code == KeyCode::Tab {
+                    1
+                } else {
+                    screens.len() - 1
+                };
+                self.go(screens[(i + step) % screens.len()])
+            }
             KeyCode::Char('p') if self.live_running() => {
                 let run = self.run.as_mut().expect("a live run");
                 if run.stopping {
@@ -372,6 +449,14 @@ impl App {
                     Vec::new()
                 }
                 Screen::Runs => self.runs.on_key(code),
+                Screen::Study => match self.study.as_mut().map(|s| s.on_key(code)) {
+                    Some(Ok(effects)) => effects,
+                    Some(Err(why)) => {
+                        self.status = Some(why);
+                        Vec::new()
+                    }
+                    None => Vec::new(),
+                },
                 Screen::Run | Screen::Generations => Vec::new(),
             },
         }
@@ -408,6 +493,15 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The screens' tabs, in order: the Study screen's once a study is open.
+    pub fn screens(&self) -> Vec<Screen> {
+        let mut screens = Screen::ALL.to_vec();
+        if self.study.is_some() {
+            screens.push(Screen::Study);
+        }
+        screens
     }
 
     fn go(&mut self, screen: Screen) -> Vec<Effect> {

@@ -14,14 +14,18 @@ use crate::run_dir::records::Task;
 
 use super::app::{App, Overlay, Screen};
 use super::run_view::RunView;
-use super::screens::{ensembles, generations, run, runs, setup};
+use super::screens::{ensembles, generations, run, runs, setup, study};
 
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 20;
 
 /// Every key, by where it works: the help overlay lists them all.
 pub const KEYS: &[(&str, &str, &str)] = &[
-    ("Everywhere", "1-5, Tab", "switch screen"),
+    (
+        "Everywhere",
+        "1-6, Tab",
+        "switch screen (6 Study: once a study is open)",
+    ),
     ("Everywhere", "?", "this help (any key closes it)"),
     (
         "Everywhere",
@@ -55,9 +59,22 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("Ensembles", "a", "switch probability / logit averaging"),
     ("Ensembles", "m", "pin the current ensemble to compare"),
     ("Ensembles", "u", "unpin"),
-    ("Runs", "Up/Down, j/k", "choose a run directory"),
-    ("Runs", "Enter", "open it (a running one is followed live)"),
+    (
+        "Runs",
+        "Up/Down, Enter",
+        "open a run or study directory (followed live)",
+    ),
     ("Runs", "r", "rescan runs/"),
+    (
+        "Study",
+        "r, m (R, M)",
+        "next (previous) reference row, metric",
+    ),
+    (
+        "Study",
+        "Up/Down, Enter",
+        "choose a chain; follow its seed in training",
+    ),
     ("Language runs", "", "perplexity where vision shows error"),
     (
         "Language runs",
@@ -161,6 +178,15 @@ pub fn draw(frame: &mut Frame, app: &App) {
             ensembles::draw(f, r, app, &theme)
         }),
         Screen::Runs => runs::draw(frame, body, &app.runs, &theme),
+        Screen::Study => match &app.study {
+            Some(s) => study::view::draw(frame, body, s, &theme),
+            None => frame.render_widget(
+                Paragraph::new("No study open: open a study directory on the Runs screen (5).")
+                    .wrap(Wrap { trim: true })
+                    .block(Block::bordered()),
+                body,
+            ),
+        },
     }
     draw_footer(frame, footer, app, status, &theme);
     match app.overlay {
@@ -191,23 +217,25 @@ pub fn draw(frame: &mut Frame, app: &App) {
 }
 
 fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let titles: Vec<String> = Screen::ALL
+    let screens = app.screens();
+    let titles: Vec<String> = screens
         .iter()
         .enumerate()
         .map(|(i, s)| format!("{} {}", i + 1, s.title()))
         .collect();
-    let selected = Screen::ALL
-        .iter()
-        .position(|&s| s == app.screen)
-        .unwrap_or(0);
-    // The run's name and state get what the tabs leave, cut short rather than over them.
+    let selected = screens.iter().position(|&s| s == app.screen).unwrap_or(0);
+    // The run's (on the Study screen the study's) name and state get what the tabs leave, cut
+    // short rather than over them.
     let tabs_width: usize = titles.iter().map(|t| t.chars().count() + 3).sum();
     let room = (area.width as usize).saturating_sub(tabs_width);
-    let run = app
-        .run
-        .as_ref()
-        .map(|r| run_label(r.name(), &r.state_text(), room))
-        .unwrap_or_default();
+    let run = match (&app.study, app.screen) {
+        (Some(s), Screen::Study) => run_label(&s.plan.name, &s.state_text(), room),
+        _ => app
+            .run
+            .as_ref()
+            .map(|r| run_label(r.name(), &r.state_text(), room))
+            .unwrap_or_default(),
+    };
     let [tabs, right] = Layout::horizontal([
         Constraint::Fill(1),
         Constraint::Length(run.chars().count() as u16),
@@ -325,6 +353,10 @@ fn draw_footer(
                 }
                 Screen::Ensembles => "Space toggle  a averaging  m pin  u unpin",
                 Screen::Runs => "Enter open  r rescan",
+                Screen::Study if app.study.as_ref().is_some_and(|s| s.plan.places.len() > 1) => {
+                    "r/R reference  m/M metric  Up/Down chain  Enter follow seed"
+                }
+                Screen::Study => "r/R reference  m/M metric  Enter follow seed",
                 Screen::Run | Screen::Generations => "",
             };
             vec![Line::styled(

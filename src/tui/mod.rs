@@ -1,4 +1,4 @@
-//! The terminal UI: `banbench` with no arguments, or `banbench tui [PRESET | RUN_DIR]`.
+//! The terminal UI: `banbench` with no arguments, or `banbench tui [PRESET | RUN_DIR | STUDY_DIR]`.
 //!
 //! State and its changes live in [`app`] and [`run_view`] (plain data, changed only by
 //! [`app::Msg`]s), drawing in [`frame`] and each of [`screens`] (a pure function of the state), and everything that
@@ -15,17 +15,19 @@ pub mod screens;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::experiment::{Experiment, Preset};
 use crate::run_dir::RunDir;
 use crate::run_dir::lock::{self, Liveness};
 use crate::run_dir::records::RunState;
 use crate::spec::Overrides;
+use crate::study::{StudyPlan, seed_dir};
 use app::Msg;
 use run_view::{Owner, Snapshot};
 use screens::runs::RunEntry;
 use screens::setup::{CorpusFacts, PresetEntry};
+use screens::study::{SeedProgress, SeedState, StudyEntry};
 
 pub use runtime::run;
 
@@ -151,10 +153,93 @@ pub fn new_run_dir(experiment: &Experiment) -> Result<RunDir> {
     RunDir::create(&root, experiment)
 }
 
-/// Run directories under `root` (a table's chains sit two levels down), newest name first.
+/// Opens a study directory for following.
+pub fn open_study(path: &Path) -> Result<Msg> {
+    let plan = StudyPlan::read(path)?
+        .with_context(|| format!("{}: not a study directory (no study.json)", path.display()))?;
+    Ok(Msg::StudyOpened {
+        dir: path.to_path_buf(),
+        seeds: seed_progress(path, &plan),
+        plan,
+    })
+}
+
+/// How far each seed of the study in `out` has got, from its run directories' results and
+/// locks.
+pub fn seed_progress(out: &Path, plan: &StudyPlan) -> Vec<SeedProgress> {
+    plan.seeds
+        .iter()
+        .map(|&seed| SeedProgress {
+            seed,
+            state: seed_state(&seed_dir(out, seed), &plan.places),
+        })
+        .collect()
+}
+
+/// One seed: training while one of its chains' owners lives, finished when all its chains
+/// are, else what its first unfinished chain says.
+fn seed_state(dir: &Path, places: &[String]) -> SeedState {
+    let mut finished = 0;
+    let mut begun = None;
+    for place in places {
+        let Ok(run) = RunDir::open(&dir.join(place)) else {
+            continue;
+        };
+        let results = run.results().ok().flatten();
+        if results
+            .as_ref()
+            .is_some_and(|r| r.state == RunState::Finished)
+        {
+            finished += 1;
+            continue;
+        }
+        let state = match owner(&run) {
+            Owner::Alive { .. } => {
+                let done = results.map_or(0, |r| r.generations.len());
+                return SeedState::Training {
+                    place: place.clone(),
+                    done,
+                    generations: run.experiment().map_or(done + 1, |e| e.students() + 1),
+                };
+            }
+            Owner::Stale { why } => why,
+            Owner::None => results.map_or("started".into(), |r| r.state.to_string()),
+        };
+        begun.get_or_insert(state);
+    }
+    match begun {
+        _ if finished == places.len() => SeedState::Finished,
+        Some(state) => SeedState::Begun { state },
+        // Some chains finished, the next not begun: the study stopped between two chains.
+        None if finished > 0 => SeedState::Begun {
+            state: "started".into(),
+        },
+        None => SeedState::Waiting,
+    }
+}
+
+/// Study directories under `root`, newest name first.
+pub fn scan_studies(root: &Path) -> Vec<StudyEntry> {
+    let (_, mut studies) = find_dirs(root);
+    studies.sort();
+    studies.reverse();
+    studies
+        .into_iter()
+        .filter_map(|dir| {
+            let plan = StudyPlan::read(&dir).ok()??;
+            Some(StudyEntry {
+                seeds: seed_progress(&dir, &plan),
+                name: plan.name,
+                dir,
+            })
+        })
+        .collect()
+}
+
+/// Run directories under `root` (a table's chains sit two levels down; a study's seeds are
+/// the study's, listed with it), newest name first.
 pub fn scan_runs(root: &Path) -> Vec<RunEntry> {
-    let mut dirs = Vec::new();
-    collect_run_dirs(root, 3, &mut dirs);
+    let (mut dirs, _) = find_dirs(root);
     dirs.sort();
     dirs.reverse();
     dirs.into_iter()
@@ -177,16 +262,25 @@ pub fn scan_runs(root: &Path) -> Vec<RunEntry> {
         .collect()
 }
 
-fn collect_run_dirs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+/// The run directories and the study directories under `root`.
+fn find_dirs(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let (mut runs, mut studies) = (Vec::new(), Vec::new());
+    collect_dirs(root, 3, &mut runs, &mut studies);
+    (runs, studies)
+}
+
+fn collect_dirs(dir: &Path, depth: usize, runs: &mut Vec<PathBuf>, studies: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.join("spec.toml").is_file() {
-            out.push(path);
+        if StudyPlan::path(&path).is_file() {
+            studies.push(path);
+        } else if path.join("spec.toml").is_file() {
+            runs.push(path);
         } else if depth > 1 && path.is_dir() {
-            collect_run_dirs(&path, depth - 1, out);
+            collect_dirs(&path, depth - 1, runs, studies);
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::io::stdout;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use crossterm::event::{Event as TermEvent, EventStream};
@@ -21,20 +21,29 @@ use crate::device::DeviceChoice;
 use crate::experiment::Experiment;
 use crate::run_dir::records::Task;
 use crate::run_dir::{Request, RunDir};
+use crate::study::{self, StudyPlan};
 use crate::tui;
 
 use super::app::{App, Effect, Exit, Msg, Signal};
 use super::frame;
 use super::screens::setup::DEVICES;
 
-/// Opens the terminal UI on `target`: a preset file to select, a run directory to open, or
-/// nothing (the Setup screen with the presets under ./presets).
+/// Opens the terminal UI on `target`: a preset file to select, a run or study directory to
+/// open, or nothing (the Setup screen with the presets under ./presets).
 pub fn run(target: Option<PathBuf>, device: DeviceChoice) -> Result<()> {
     let mut presets = tui::load_presets(Path::new("presets"));
     let (preset, open) = match target {
+        Some(t) if t.is_dir() && StudyPlan::read(&t)?.is_some() => {
+            (None, Some(Effect::OpenStudy(t)))
+        }
         Some(t) if t.is_dir() => {
-            RunDir::open(&t)?;
-            (None, Some(t))
+            RunDir::open(&t).map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: neither a run directory (spec.toml) nor a study directory (study.json)",
+                    t.display()
+                )
+            })?;
+            (None, Some(Effect::Open(t)))
         }
         Some(t) if t.is_file() => {
             if !presets.iter().any(|p| p.path == t) {
@@ -74,7 +83,7 @@ fn open_terminal() -> Result<DefaultTerminal> {
     Ok(Terminal::new(CrosstermBackend::new(stdout()))?)
 }
 
-async fn event_loop(mut app: App, open: Option<PathBuf>) -> Result<()> {
+async fn event_loop(mut app: App, open: Option<Effect>) -> Result<()> {
     let (tx, mut rx) = unbounded_channel::<Msg>();
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -83,16 +92,18 @@ async fn event_loop(mut app: App, open: Option<PathBuf>) -> Result<()> {
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut poll = tokio::time::interval(Duration::from_millis(500));
+    let mut poll_study = tokio::time::interval(Duration::from_millis(500));
     let mut last_tick = Instant::now();
     let mut loop_state = Loop {
         followed: None,
+        study: None,
         tx: tx.clone(),
     };
 
     check_devices(tx.clone());
     let mut pending: VecDeque<Msg> = VecDeque::new();
-    if let Some(dir) = open {
-        pending.extend(loop_state.perform(Effect::Open(dir), &app));
+    if let Some(effect) = open {
+        pending.extend(loop_state.perform(effect, &app));
     }
     loop {
         while let Some(msg) = pending.pop_front() {
@@ -126,6 +137,12 @@ async fn event_loop(mut app: App, open: Option<PathBuf>) -> Result<()> {
                     Err(_) => continue,
                 }
             }
+            _ = poll_study.tick(), if loop_state.study.is_some() => {
+                match loop_state.study.as_mut() {
+                    Some(study) => study.poll(),
+                    None => continue,
+                }
+            }
             Some(msg) = rx.recv() => msg,
             _ = sigterm.recv() => Msg::Signal(Signal::Terminate),
             _ = sigint.recv() => Msg::Signal(Signal::Interrupt),
@@ -144,9 +161,49 @@ struct Followed {
     offset: u64,
 }
 
+/// The study directory this window follows, and each seed's results.json (for every chain) as
+/// last seen.
+struct FollowedStudy {
+    out: PathBuf,
+    plan: StudyPlan,
+    seen: Vec<Option<(SystemTime, u64)>>,
+}
+
+impl FollowedStudy {
+    /// When each results.json of the study was last written, and its length: results are
+    /// replaced by a rename, so a new one shows in either.
+    fn stamps(&self) -> Vec<Option<(SystemTime, u64)>> {
+        let plan = &self.plan;
+        plan.seeds
+            .iter()
+            .flat_map(|&seed| {
+                plan.places.iter().map(move |place| {
+                    let run = RunDir {
+                        root: study::seed_dir(&self.out, seed).join(place),
+                    };
+                    let meta = std::fs::metadata(run.results_path()).ok()?;
+                    Some((meta.modified().ok()?, meta.len()))
+                })
+            })
+            .collect()
+    }
+
+    /// A fresh read of the study's seeds.
+    fn poll(&mut self) -> Msg {
+        let stamps = self.stamps();
+        let changed = stamps != self.seen;
+        self.seen = stamps;
+        Msg::StudyPolled {
+            seeds: tui::seed_progress(&self.out, &self.plan),
+            changed,
+        }
+    }
+}
+
 /// The loop's handles to the outside world.
 struct Loop {
     followed: Option<Followed>,
+    study: Option<FollowedStudy>,
     tx: UnboundedSender<Msg>,
 }
 
@@ -174,8 +231,9 @@ impl Loop {
         })
     }
 
-    /// Carries out one effect; file reads answer at once with a message.
-    fn perform(&mut self, effect: Effect, app: &App) -> Option<Msg> {
+    /// Carries out one effect; file reads answer at once with messages, the study's
+    /// statistics (which read every seed's saved outputs) later, from a thread of their own.
+    fn perform(&mut self, effect: Effect, app: &App) -> Vec<Msg> {
         let current_dir = || {
             app.run.as_ref().map(|r| RunDir {
                 root: r.dir.clone(),
@@ -188,7 +246,7 @@ impl Loop {
         };
         match effect {
             Effect::Start { experiment, device } => {
-                Some(match launch(&experiment, device, &self.tx) {
+                vec![match launch(&experiment, device, &self.tx) {
                     Ok(dir) => match RunDir::open(&dir).and_then(|d| tui::read_snapshot(&d)) {
                         Ok(snapshot) => {
                             self.follow(&dir);
@@ -197,37 +255,85 @@ impl Loop {
                         Err(e) => Msg::LaunchFailed(format!("{e:#}")),
                     },
                     Err(e) => Msg::LaunchFailed(format!("{e:#}")),
-                })
+                }]
             }
-            Effect::Pause(paused) => request(if paused { Request::Pause } else { Request::Run }),
-            Effect::Stop => request(Request::Stop),
-            Effect::Open(path) => Some(match tui::open(&path) {
+            Effect::Pause(paused) => request(if paused { Request::Pause } else { Request::Run })
+                .into_iter()
+                .collect(),
+            Effect::Stop => request(Request::Stop).into_iter().collect(),
+            Effect::Open(path) => vec![match tui::open(&path) {
                 Ok(msg) => {
                     self.follow(&path);
                     msg
                 }
                 Err(e) => Msg::OpenFailed(format!("{e:#}")),
-            }),
-            Effect::ScanRuns => Some(Msg::Runs(tui::scan_runs(Path::new("runs")))),
-            Effect::ReadLabels => {
-                current_dir().map(|dir| Msg::Labels(dir.labels().map_err(|e| format!("{e:#}"))))
+            }],
+            Effect::OpenStudy(path) => vec![match tui::open_study(&path) {
+                Ok(msg) => {
+                    if let Msg::StudyOpened { plan, .. } = &msg {
+                        let mut followed = FollowedStudy {
+                            out: path.clone(),
+                            plan: plan.clone(),
+                            seen: Vec::new(),
+                        };
+                        // Opening computes the statistics anyway; polls then look for changes.
+                        followed.seen = followed.stamps();
+                        self.study = Some(followed);
+                    }
+                    msg
+                }
+                Err(e) => Msg::OpenFailed(format!("{e:#}")),
+            }],
+            Effect::CollectStudy {
+                request,
+                reference,
+                metric,
+            } => {
+                if let Some(followed) = &self.study {
+                    let (out, plan, tx) =
+                        (followed.out.clone(), followed.plan.clone(), self.tx.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let results = study::collect(&out, &plan, &reference, Some(metric))
+                            .map_err(|e| format!("{e:#}"));
+                        let _ = tx.send(Msg::StudyCollected {
+                            dir: out,
+                            request,
+                            results,
+                        });
+                    });
+                }
+                Vec::new()
             }
+            Effect::ScanRuns => vec![
+                Msg::Runs(tui::scan_runs(Path::new("runs"))),
+                Msg::Studies(tui::scan_studies(Path::new("runs"))),
+            ],
+            Effect::ReadLabels => current_dir()
+                .map(|dir| Msg::Labels(dir.labels().map_err(|e| format!("{e:#}"))))
+                .into_iter()
+                .collect(),
             Effect::ReadLogits {
                 generation,
                 classes,
                 samples,
-            } => current_dir().map(|dir| Msg::Logits {
-                generation,
-                logits: dir
-                    .read_logits(generation, classes, samples)
-                    .map_err(|e| format!("{e:#}")),
-            }),
-            Effect::ReadTargets { generation, tokens } => current_dir().map(|dir| Msg::Targets {
-                generation,
-                probabilities: dir
-                    .read_outputs(Task::Language, generation, tokens)
-                    .map_err(|e| format!("{e:#}")),
-            }),
+            } => current_dir()
+                .map(|dir| Msg::Logits {
+                    generation,
+                    logits: dir
+                        .read_logits(generation, classes, samples)
+                        .map_err(|e| format!("{e:#}")),
+                })
+                .into_iter()
+                .collect(),
+            Effect::ReadTargets { generation, tokens } => current_dir()
+                .map(|dir| Msg::Targets {
+                    generation,
+                    probabilities: dir
+                        .read_outputs(Task::Language, generation, tokens)
+                        .map_err(|e| format!("{e:#}")),
+                })
+                .into_iter()
+                .collect(),
         }
     }
 }

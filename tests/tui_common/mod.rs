@@ -118,6 +118,7 @@ pub fn record(generation: usize, epoch: usize, loss: f64, test_error: f64) -> Ep
         samples_per_sec: 1500.0,
         seconds: 2.0 * epoch as f64,
         eta_seconds: 60.0 - 6.0 * (3 * generation + epoch) as f64,
+        gradient: None,
     }
 }
 
@@ -126,6 +127,7 @@ pub fn result(generation: usize, top1: f64) -> GenerationResult {
     GenerationResult {
         generation,
         paper: tiny().paper(&label),
+        agreement: None,
         label,
         model: "CNN-4".into(),
         control: if generation == 0 {

@@ -1,8 +1,10 @@
 //! One module per screen: its state where it has one of its own, its keys and its drawing. The
-//! Run, Generations and Ensembles screens show the followed run (`run_view::RunView`).
+//! Run, Generations and Ensembles screens show the followed run (`run_view::RunView`); the Study
+//! screen, the followed study.
 
 pub mod ensembles;
 pub mod generations;
 pub mod run;
 pub mod runs;
 pub mod setup;
+pub mod study;

@@ -1,5 +1,5 @@
-//! The Runs screen: the run directories under runs/ (a table's chains two levels down), their
-//! state and progress; Enter follows one.
+//! The Runs screen: the study directories and run directories under runs/ (a table's chains two
+//! levels down), their state and progress; Enter follows one (a study on the Study screen).
 
 use std::path::PathBuf;
 
@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, TableState, Wrap};
 use crate::run_dir::records::RunState;
 use crate::tui::app::Effect;
 use crate::tui::frame::Theme;
+use crate::tui::screens::study::{StudyEntry, finished, study_state};
 
 /// One run directory found under runs/.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,29 +26,47 @@ pub struct RunEntry {
     pub owner_gone: bool,
 }
 
-/// The run directories found, and the one under the cursor.
+/// The directories found, studies listed first, and the one under the cursor.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Runs {
+    pub studies: Vec<StudyEntry>,
     pub entries: Vec<RunEntry>,
     pub cursor: usize,
 }
 
 impl Runs {
-    /// A fresh scan replaces the list; the cursor stays within it.
+    /// A fresh scan replaces the run directories; the cursor stays within the list.
     pub fn set(&mut self, entries: Vec<RunEntry>) {
         self.entries = entries;
-        self.cursor = self.cursor.min(self.entries.len().saturating_sub(1));
+        self.clamp();
+    }
+
+    /// A fresh scan replaces the study directories.
+    pub fn set_studies(&mut self, studies: Vec<StudyEntry>) {
+        self.studies = studies;
+        self.clamp();
+    }
+
+    fn len(&self) -> usize {
+        self.studies.len() + self.entries.len()
+    }
+
+    fn clamp(&mut self) {
+        self.cursor = self.cursor.min(self.len().saturating_sub(1));
     }
 
     pub fn on_key(&mut self, code: KeyCode) -> Vec<Effect> {
         match code {
             KeyCode::Up | KeyCode::Char('k') => self.cursor = self.cursor.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => {
-                self.cursor = (self.cursor + 1).min(self.entries.len().saturating_sub(1))
+                self.cursor = (self.cursor + 1).min(self.len().saturating_sub(1))
             }
             KeyCode::Char('r') => return vec![Effect::ScanRuns],
             KeyCode::Enter => {
-                if let Some(entry) = self.entries.get(self.cursor) {
+                if let Some(study) = self.studies.get(self.cursor) {
+                    return vec![Effect::OpenStudy(study.dir.clone())];
+                }
+                if let Some(entry) = self.entries.get(self.cursor - self.studies.len()) {
                     return vec![Effect::Open(entry.dir.clone())];
                 }
             }
@@ -58,42 +77,47 @@ impl Runs {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, runs: &Runs, theme: &Theme) {
-    let block = Block::bordered().title(" Run directories under runs/ ");
-    if runs.entries.is_empty() {
+    let block = Block::bordered().title(" Study and run directories under runs/ ");
+    if runs.studies.is_empty() && runs.entries.is_empty() {
         frame.render_widget(
-            Paragraph::new("No run directories under runs/ (r rescans). `banbench run` and the Setup screen write them there.")
+            Paragraph::new("No run or study directories under runs/ (r rescans). `banbench run` and the Setup screen write them there.")
                 .wrap(Wrap { trim: true })
                 .block(block),
             area,
         );
         return;
     }
-    let rows: Vec<Row> = runs
-        .entries
-        .iter()
-        .map(|r| {
-            Row::new([
-                r.name.clone(),
-                match r.state {
-                    _ if r.owner_gone => "stale".to_string(),
-                    None => "started".to_string(),
-                    Some(state) => state.to_string(),
-                },
-                format!("{}/{}", r.finished, r.generations),
-                r.dir.display().to_string(),
-            ])
-        })
-        .collect();
+    let studies = runs.studies.iter().map(|s| {
+        Row::new([
+            s.name.clone(),
+            study_state(&s.seeds),
+            format!("{}/{} seeds", finished(&s.seeds), s.seeds.len()),
+            s.dir.display().to_string(),
+        ])
+    });
+    let entries = runs.entries.iter().map(|r| {
+        Row::new([
+            r.name.clone(),
+            match r.state {
+                _ if r.owner_gone => "stale".to_string(),
+                None => "started".to_string(),
+                Some(state) => state.to_string(),
+            },
+            format!("{}/{} gens", r.finished, r.generations),
+            r.dir.display().to_string(),
+        ])
+    });
+    let rows: Vec<Row> = studies.chain(entries).collect();
     let widths = [
         Constraint::Length(16),
         Constraint::Length(9),
-        Constraint::Length(6),
+        Constraint::Length(11),
         Constraint::Fill(1),
     ];
     let mut state = TableState::default().with_selected(Some(runs.cursor));
     frame.render_stateful_widget(
         Table::new(rows, widths)
-            .header(Row::new(["Name", "State", "Gens", "Directory"]).style(theme.accent()))
+            .header(Row::new(["Name", "State", "Done", "Directory"]).style(theme.accent()))
             .row_highlight_style(theme.selected())
             .block(block),
         area,
