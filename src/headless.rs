@@ -14,12 +14,12 @@ use anyhow::{Context, Result};
 
 use crate::device::DeviceChoice;
 use crate::events::{Event, event_line};
-use crate::experiment::{Experiment, TableRun};
+use crate::experiment::{Experiment, Preset, TableRun};
 use crate::run_dir::records::{Results, RunState, Task, generation_label};
 use crate::run_dir::{RunDir, results_table, write_atomic};
-use crate::table;
 use crate::task::Loaded;
 use crate::worker::{self, RunControl};
+use crate::{study, table};
 
 /// Set once stdout cannot be written (its reader has gone: `banbench run ... | head -3`).
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
@@ -190,4 +190,77 @@ pub fn run_table(
         }
     }
     Ok((table::render(preset, profile, &results), true))
+}
+
+/// Trains (or resumes) a study: every seed of `preset` in turn into `out`, writing the study's results
+/// after each. Returns whether every seed finished (false when stopped).
+pub fn run_study(
+    preset: &Preset,
+    seeds: &[u64],
+    device: DeviceChoice,
+    save_every: Duration,
+    out: &Path,
+) -> Result<bool> {
+    let plan = study::StudyPlan::of(preset, seeds.to_vec());
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    match study::StudyPlan::read(out)? {
+        Some(old) if old != plan => anyhow::bail!(
+            "{} holds a study of other seeds or chains ({} seeds: {:?}); use another --out",
+            out.display(),
+            old.name,
+            old.seeds
+        ),
+        _ => write_atomic(
+            &study::StudyPlan::path(out),
+            serde_json::to_string_pretty(&plan)?.as_bytes(),
+        )?,
+    }
+    for (i, &seed) in seeds.iter().enumerate() {
+        print_line(format_args!(
+            "\n##### seed {seed} ({}/{}) -> {}",
+            i + 1,
+            seeds.len(),
+            study::seed_dir(out, seed).display()
+        ));
+        let finished = run_seed(
+            &preset.with_seed(seed),
+            device,
+            save_every,
+            &study::seed_dir(out, seed),
+        )?;
+        study::write_results(out, &plan)?;
+        if !finished {
+            return Ok(false);
+        }
+    }
+    print_line(format_args!(
+        "\n{}\nstudy directory: {}",
+        study::render(&study::collect(out, &plan, "Teacher", None)?),
+        out.display()
+    ));
+    Ok(true)
+}
+
+/// One seed: its chain, or its table.
+fn run_seed(
+    preset: &Preset,
+    device: DeviceChoice,
+    save_every: Duration,
+    dir: &Path,
+) -> Result<bool> {
+    match preset {
+        Preset::Chain(experiment) => {
+            let run_dir = RunDir::create(dir, experiment)?;
+            if let Some(r) = run_dir.results()?
+                && r.state == RunState::Finished
+            {
+                print_line(format_args!("already finished in {}", dir.display()));
+                return Ok(true);
+            }
+            let loaded = Loaded::new(experiment)?;
+            let results = run(experiment, loaded, device, save_every, &run_dir)?;
+            Ok(results.state == RunState::Finished)
+        }
+        Preset::Table(table_run) => Ok(run_table(table_run, device, save_every, dir)?.1),
+    }
 }

@@ -305,7 +305,7 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
                 study::StudyPlan::of(&preset, vec![]).name
             ))?,
         };
-        let finished = study::run(&preset, &seeds, args.device, args.save_every, &out)
+        let finished = headless::run_study(&preset, &seeds, args.device, args.save_every, &out)
             .map_err(Failure::Run)?;
         return Ok(if finished {
             ExitCode::SUCCESS

@@ -76,6 +76,10 @@ fn specs_architectures_experiments_and_records_are_plain_data() {
         "lm/spec.rs",
         "lm/corpus.rs",
         "data",
+        "study",
+        "stats.rs",
+        "agreement.rs",
+        "seeds.rs",
     ] {
         let found = uses(module, BURN_SIDE);
         assert!(found.is_empty(), "{}", found.join("\n"));

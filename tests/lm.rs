@@ -376,3 +376,55 @@ fn a_kill_between_two_windows_resumes_with_identical_outputs() {
         );
     }
 }
+
+/// A table study of language models: every chain of Table 6's smoke profile once per seed,
+/// compared on test perplexity.
+#[test]
+fn a_table_study_compares_language_models_on_perplexity() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path());
+    let preset = concat!(env!("CARGO_MANIFEST_DIR"), "/presets/paper/table6-ptb.toml");
+    let out_dir = dir.path().join("study");
+    let out = banbench(&[
+        "run",
+        preset,
+        "--profile",
+        "smoke",
+        "--seeds",
+        "1,2",
+        "--data",
+        c.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let study: banbench::study::StudyResults =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(study.metric, Metric::TestPerplexity);
+    let places: Vec<&str> = study.chains.iter().map(|c| c.place.as_str()).collect();
+    assert_eq!(places, ["ConvLSTM/main", "LSTM/main"]);
+    for chain in &study.chains {
+        let ban = chain.rows.iter().find(|r| r.label == "BAN-1").unwrap();
+        assert!(ban.values.iter().all(|v| v.is_some_and(|p| p > 1.0)));
+        let versus = ban.versus.as_ref().unwrap();
+        assert_eq!(versus.paired.n, 2);
+        // A language model's saved outputs hold no predictions to compare.
+        assert!(versus.mcnemar.iter().all(Option::is_none));
+    }
+    // Holm's correction spans both chains' comparisons.
+    let rows: usize = study.chains.iter().map(|c| c.rows.len() - 1).sum();
+    assert!(rows >= 2);
+    assert_eq!(study.comparisons, rows);
+    let md = std::fs::read_to_string(out_dir.join("results.md")).unwrap();
+    assert!(
+        md.contains("## LSTM/main") && md.contains("Test ppl per seed"),
+        "{md}"
+    );
+    for seed in ["seed-1", "seed-2"] {
+        assert!(
+            out_dir.join(seed).join("results.md").exists(),
+            "{seed}'s table"
+        );
+    }
+}

@@ -58,10 +58,22 @@ fn a_study_trains_every_seed_and_compares_each_row_with_the_teacher() {
     assert_eq!(plan.seeds, vec![1, 2, 3]);
 
     // Seed 2 of the study trains exactly what `run --seed 2` trains.
-    let o = banbench(&["run", "tiny.toml", "--seeds", "2", "--out", "alone"], dir.path());
+    let o = banbench(
+        &["run", "tiny.toml", "--seeds", "2", "--out", "alone"],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let o = banbench(
-        &["run", "tiny.toml", "--seed", "2", "--seeds", "2", "--out", "again"],
+        &[
+            "run",
+            "tiny.toml",
+            "--seed",
+            "2",
+            "--seeds",
+            "2",
+            "--out",
+            "again",
+        ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", text(&o));
@@ -71,7 +83,10 @@ fn a_study_trains_every_seed_and_compares_each_row_with_the_teacher() {
     };
     assert!(logits("study/seed-2") == logits("alone/seed-2"));
     assert!(logits("study/seed-2") == logits("again/seed-2"));
-    assert!(logits("study/seed-1") != logits("study/seed-2"), "seeds differ");
+    assert!(
+        logits("study/seed-1") != logits("study/seed-2"),
+        "seeds differ"
+    );
 
     let results: StudyResults =
         serde_json::from_str(&std::fs::read_to_string(study.join("results.json")).unwrap())
@@ -94,16 +109,27 @@ fn a_study_trains_every_seed_and_compares_each_row_with_the_teacher() {
     };
     let (teacher, ban1) = (per_seed("Teacher"), per_seed("BAN-1"));
     let row = &chain.rows[1];
-    assert_eq!(row.values, ban1.iter().map(|&v| Some(v)).collect::<Vec<_>>());
+    assert_eq!(
+        row.values,
+        ban1.iter().map(|&v| Some(v)).collect::<Vec<_>>()
+    );
     assert_eq!(row.summary, Some(Summary::of(&ban1)));
     let versus = row.versus.as_ref().unwrap();
     assert_eq!(versus.paired, Paired::of(&ban1, &teacher).unwrap());
     assert_eq!(results.comparisons, 3);
     assert!(versus.holm_p.unwrap() >= versus.paired.t_p.unwrap());
-    assert!(chain.rows[0].versus.is_none(), "the teacher is the reference");
+    assert!(
+        chain.rows[0].versus.is_none(),
+        "the teacher is the reference"
+    );
     // McNemar per seed, from the saved logits.
     assert_eq!(versus.mcnemar.len(), 3);
-    assert!(versus.mcnemar.iter().all(|m| m.is_some_and(|m| m.p > 0.0 && m.p <= 1.0)));
+    assert!(
+        versus
+            .mcnemar
+            .iter()
+            .all(|m| m.is_some_and(|m| m.p > 0.0 && m.p <= 1.0))
+    );
 
     // Each student's agreement with its teacher, from the saved logits.
     let run = RunDir::open(&study.join("seed-1")).unwrap();
@@ -127,11 +153,23 @@ fn a_study_trains_every_seed_and_compares_each_row_with_the_teacher() {
     // The same command again finds every seed finished.
     let o = banbench(&["run", "tiny.toml", "--out", "study"], dir.path());
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(text(&o).matches("already finished").count(), 3, "{}", text(&o));
+    assert_eq!(
+        text(&o).matches("already finished").count(),
+        3,
+        "{}",
+        text(&o)
+    );
     // Other seeds into the same directory are refused.
-    let o = banbench(&["run", "tiny.toml", "--seeds", "4", "--out", "study"], dir.path());
+    let o = banbench(
+        &["run", "tiny.toml", "--seeds", "4", "--out", "study"],
+        dir.path(),
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("holds a study of other seeds"), "{}", text(&o));
+    assert!(
+        text(&o).contains("holds a study of other seeds"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

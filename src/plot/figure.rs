@@ -94,7 +94,7 @@ impl Ranged for Ticked {
     }
 }
 
-/// The tick labels' and axis names' fonts, and the frame every chart shares.
+/// The frame every figure shares: white, its title above, room for the axes' labels.
 fn chart<'a, 'b>(
     root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
     title: &str,
@@ -271,8 +271,8 @@ pub fn row_svg(figure: &RowFigure) -> Result<String> {
             .legend(move |(x, y)| PathElement::new(vec![(x, y - 6), (x, y + 6)], summary));
         for (i, r) in rows.iter().enumerate() {
             let x = i as f64 + SUMMARY_OFFSET;
-            let top = r.ci95.map_or(r.mean, |(_, hi)| hi);
-            covered.extend([(x, r.mean), (x, top)]);
+            let (bottom, top) = r.ci95.unwrap_or((r.mean, r.mean));
+            covered.extend(along(&[(x, bottom), (x, top)], 8));
             if let Some(note) = &r.note {
                 let style = TextStyle::from((FONT, LEGEND).into_font())
                     .pos(Pos::new(HPos::Center, VPos::Bottom));

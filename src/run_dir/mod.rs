@@ -18,6 +18,7 @@
 //! session, or a crash, never sees half a file; events.jsonl is only appended to, a line at a
 //! time, and readers keep only whole lines.
 
+pub mod gradient_split;
 pub mod lock;
 pub mod records;
 

@@ -7,8 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::gradient_split::GradientSplit;
 use crate::agreement::Agreement;
-use crate::distill::GradientSplit;
 
 use crate::ensemble::Metrics;
 use crate::spec::Averaging;

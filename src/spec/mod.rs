@@ -317,7 +317,10 @@ impl<'de> Deserialize<'de> for Seeds {
                     .map(Seeds::Count)
                     .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Seeds, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Seeds, A::Error> {
                 let mut list = Vec::new();
                 while let Some(seed) = seq.next_element::<u64>()? {
                     list.push(seed);

@@ -211,14 +211,9 @@ impl StudyView {
         labels
     }
 
-    /// The study's state and progress for the header.
+    /// The study's state in a word for the header (the screen says how far each seed is).
     pub fn state_text(&self) -> String {
-        format!(
-            "{} {}/{} seeds",
-            study_state(&self.seeds),
-            finished(&self.seeds),
-            self.seeds.len()
-        )
+        study_state(&self.seeds)
     }
 
     /// The run directory Enter follows: the selected chain of the seed in training, else of

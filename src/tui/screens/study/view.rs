@@ -128,10 +128,9 @@ fn what(metric: Metric) -> &'static str {
 fn notes(results: &StudyResults, width: usize, theme: &Theme) -> Vec<Line<'static>> {
     let reference = &results.reference;
     let text = format!(
-        "mean ± sd and 95% CI (Student's t) over the seeds; – no value yet. Δ ref: row − \
-         {reference}, paired by seed; p (t): paired t-test; Holm: over the study's {} \
-         comparisons; * Holm p < 0.05. Plot: • seed (2: two at one place) ┼ mean ├─┤ CI \
-         ┊ {reference}'s mean.",
+        "Over the seeds: mean ± sd, 95% CI (Student's t); – none yet. Δ ref: row − \
+         {reference} by seed; p (t): paired t-test; Holm: over {} comparisons; * Holm p < \
+         0.05. • seed (2: two) ┼ mean ├─┤ CI ┊ {reference} mean.",
         results.comparisons
     );
     wrap_lines(&text, width, 4)
@@ -474,7 +473,7 @@ impl StripPlot {
             lines.push(Line::from(spans));
         }
         frame.render_widget(
-            Paragraph::new(lines).block(Block::bordered().title(" Seeds ")),
+            Paragraph::new(lines).block(Block::bordered().title(" Seeds · mean · 95% CI ")),
             area,
         );
     }
