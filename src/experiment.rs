@@ -319,10 +319,12 @@ impl Preset {
     pub fn seeds(&self) -> Result<Option<Vec<u64>>> {
         let experiments = self.experiments();
         let seeds = experiments[0].1.seeds();
-        if let Some((place, _)) = experiments.iter().find(|(_, e)| e.seeds() != seeds) {
-            bail!(
-                "{place}: its seeds differ from the first chain's: a study's chains share one list"
-            );
+        // Every chain of seed s trains from seed s; a count counts from the first chain's seed.
+        if let Some((place, _)) = experiments
+            .iter()
+            .find(|(_, e)| e.seeds().is_some() != seeds.is_some())
+        {
+            bail!("{place}: `seeds` is set for some chains only: a study's chains share one list");
         }
         Ok(seeds)
     }

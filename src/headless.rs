@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
@@ -13,12 +13,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::device::DeviceChoice;
-use crate::events::{Event, event_line};
+use crate::events::{Event, event_line, format_duration};
 use crate::experiment::{Experiment, Preset, TableRun};
 use crate::run_dir::records::{Results, RunState, Task, generation_label};
 use crate::run_dir::{RunDir, results_table, write_atomic};
 use crate::task::Loaded;
 use crate::worker::{self, RunControl};
+use crate::units::Unit;
 use crate::{study, table};
 
 /// Set once stdout cannot be written (its reader has gone: `banbench run ... | head -3`).
@@ -102,14 +103,14 @@ pub fn run(
     experiment: &Experiment,
     loaded: Loaded,
     device: DeviceChoice,
-    save_every: Duration,
+    control: RunControl,
     run_dir: &RunDir,
 ) -> Result<Results> {
     let task = experiment.task();
     let _lock = run_dir.lock()?;
     let worker = {
         let run_dir = run_dir.clone();
-        worker::spawn(RunControl::new(save_every), move |control, emit| {
+        worker::spawn(control, move |control, emit| {
             loaded.run(device, &run_dir, control, emit)
         })?
     };
@@ -177,7 +178,7 @@ pub fn run_table(
                 &chain.experiment,
                 Loaded::new(&chain.experiment)?,
                 device,
-                save_every,
+                RunControl::new(save_every),
                 &run_dir,
             )?,
         };
@@ -258,9 +259,178 @@ fn run_seed(
                 return Ok(true);
             }
             let loaded = Loaded::new(experiment)?;
-            let results = run(experiment, loaded, device, save_every, &run_dir)?;
+            let results = run(experiment, loaded, device, RunControl::new(save_every), &run_dir)?;
             Ok(results.state == RunState::Finished)
         }
         Preset::Table(table_run) => Ok(run_table(table_run, device, save_every, dir)?.1),
     }
+}
+
+/// Runs exactly one unit of `preset` into the shared output directory `out`, refusing while a
+/// unit it depends on is not done; then rewrites the table's (and the study's) results from
+/// whatever is finished.
+pub fn run_unit(
+    preset: &Preset,
+    unit: &Unit,
+    all: &[Unit],
+    device: DeviceChoice,
+    save_every: Duration,
+    out: &Path,
+) -> Result<RunState> {
+    for dep in &unit.depends {
+        let waiting = all.iter().find(|u| &u.id == dep);
+        if !waiting.is_some_and(|u| u.done(out)) {
+            anyhow::bail!(
+                "unit {} waits for unit {dep}, which is not done in {}",
+                unit.id,
+                out.display()
+            );
+        }
+    }
+    let dir = out.join(&unit.dir);
+    let run_dir = RunDir::create(&dir, &unit.experiment)?;
+    if let Some(source) = &unit.adopts {
+        table::adopt_teacher(&RunDir::open(&out.join(source))?, &run_dir, &unit.experiment)?;
+    }
+    let state = if unit.done(out) {
+        print_line(format_args!("unit {} is already done in {}", unit.id, dir.display()));
+        RunState::Finished
+    } else {
+        let mut control = RunControl::new(save_every);
+        if unit.teacher_only {
+            control = control.until_generation(0);
+        }
+        let loaded = Loaded::new(&unit.experiment)?;
+        run(&unit.experiment, loaded, device, control, &run_dir)?.state
+    };
+    write_results_so_far(preset, out)?;
+    Ok(state)
+}
+
+/// The table's results.md in `out` (each seed's, for a study) and the study's results, from the
+/// chains finished so far.
+pub fn write_results_so_far(preset: &Preset, out: &Path) -> Result<()> {
+    let seeds = preset.seeds()?;
+    let tables: Vec<PathBuf> = match &seeds {
+        Some(seeds) => seeds.iter().map(|&s| study::seed_dir(out, s)).collect(),
+        None => vec![out.to_path_buf()],
+    };
+    if let Preset::Table(t) = preset {
+        for dir in &tables {
+            let mut results = BTreeMap::new();
+            for chain in &t.chains {
+                let run = RunDir::open(&table::chain_dir(dir, chain));
+                if let Ok(Some(r)) = run.and_then(|r| r.results()) {
+                    results.insert((chain.row.clone(), chain.name.clone()), r);
+                }
+            }
+            if !results.is_empty() {
+                let rendered = table::render(&t.preset, &t.profile, &results);
+                write_atomic(&dir.join("results.md"), rendered.as_bytes())?;
+            }
+        }
+    }
+    if let Some(seeds) = seeds {
+        study::write_results(out, &study::StudyPlan::of(preset, seeds))?;
+    }
+    Ok(())
+}
+
+/// How a parent process starts one unit as a child `banbench run ... --unit ID`: the program
+/// and the arguments every unit shares (the preset, its profile, seeds and overrides).
+pub struct UnitCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+/// Runs every unit not yet done, each as a child process on one of `slots` (a device per unit
+/// in flight: `--devices cuda:0,cuda:1`, or `--jobs N` copies of one), starting each as soon as
+/// the units it depends on are done. Each child's output goes to OUT/logs/UNIT.log. Returns
+/// whether every unit finished.
+pub fn run_units(
+    preset: &Preset,
+    units: &[Unit],
+    command: &UnitCommand,
+    slots: &[DeviceChoice],
+    out: &Path,
+) -> Result<bool> {
+    let logs = out.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let mut pending: Vec<&Unit> = units.iter().filter(|u| !u.done(out)).collect();
+    let mut failed: Vec<String> = Vec::new();
+    let mut free: Vec<DeviceChoice> = slots.iter().rev().copied().collect();
+    let mut running: Vec<(&Unit, std::process::Child, DeviceChoice, std::time::Instant)> =
+        Vec::new();
+    print_line(format_args!(
+        "{} unit(s) to run ({} already done), {} at a time",
+        pending.len(),
+        units.len() - pending.len(),
+        slots.len()
+    ));
+    loop {
+        let mut i = 0;
+        while i < running.len() {
+            let Some(status) = running[i].1.try_wait()? else {
+                i += 1;
+                continue;
+            };
+            let (unit, _, device, started) = running.swap_remove(i);
+            free.push(device);
+            let took = format_duration(started.elapsed().as_secs_f64());
+            if status.success() {
+                print_line(format_args!("done     {} on {device} in {took}", unit.id));
+            } else {
+                failed.push(unit.id.clone());
+                print_line(format_args!(
+                    "failed   {} on {device} ({status}); its log: {}",
+                    unit.id,
+                    log_path(&logs, unit).display()
+                ));
+            }
+        }
+        // Start what can start: a free device, and every dependency done.
+        while let Some(&device) = free.last() {
+            let Some(at) = pending
+                .iter()
+                .position(|u| u.depends.iter().all(|d| units.iter().any(|v| &v.id == d && v.done(out))))
+            else {
+                break;
+            };
+            let unit = pending.remove(at);
+            free.pop();
+            let log = std::fs::File::create(log_path(&logs, unit))?;
+            let child = std::process::Command::new(&command.program)
+                .args(&command.args)
+                .args(["--unit", &unit.id, "--device", &device.to_string()])
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("starting unit {}", unit.id))?;
+            print_line(format_args!(
+                "started  {} on {device} (pid {}; {} in flight)",
+                unit.id,
+                child.id(),
+                running.len() + 1
+            ));
+            running.push((unit, child, device, std::time::Instant::now()));
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    write_results_so_far(preset, out)?;
+    if !pending.is_empty() {
+        let blocked: Vec<&str> = pending.iter().map(|u| u.id.as_str()).collect();
+        print_line(format_args!(
+            "not started, waiting for failed units: {}",
+            blocked.join(", ")
+        ));
+    }
+    Ok(failed.is_empty() && pending.is_empty())
+}
+
+fn log_path(logs: &Path, unit: &Unit) -> PathBuf {
+    logs.join(format!("{}.log", unit.id.replace(['/', ':'], "_")))
 }

@@ -27,4 +27,5 @@ pub mod study;
 pub mod table;
 pub mod task;
 pub mod tui;
+pub mod units;
 pub mod worker;

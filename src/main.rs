@@ -13,7 +13,8 @@ use banbench::run_dir::records::{RunState, generation_label, members_label};
 use banbench::run_dir::{RunDir, results_table};
 use banbench::spec::{Overrides, Spec};
 use banbench::task::Loaded;
-use banbench::{arch, data, headless, lm, study, table};
+use banbench::worker::RunControl;
+use banbench::{arch, data, headless, lm, study, table, units};
 
 /// A terminal lab bench for Born-Again Neural Networks (Furlanello et al., ICML 2018).
 ///
@@ -74,6 +75,19 @@ enum Command {
         #[arg(long, default_value_t = 20, value_name = "N")]
         steps: usize,
     },
+    /// The units of work of a table or study preset, with stable ids, what each waits for and
+    /// its estimated cost: `banbench run PRESET --unit ID --out DIR` runs one, `--jobs N` or
+    /// `--devices LIST` runs them side by side.
+    Plan {
+        /// A table or study preset (or any preset: a lone chain is one unit).
+        preset: PathBuf,
+        /// Profile of a table preset [default: full].
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+        /// A study's seeds, replacing the preset's `seeds` (a count or a list).
+        #[arg(long, value_name = "N|LIST")]
+        seeds: Option<banbench::spec::Seeds>,
+    },
     /// Parameter counts (the paper's beside them, where a table preset has them) and forward
     /// FLOPs per sample of a preset's models.
     Inspect {
@@ -110,21 +124,25 @@ enum Command {
         /// A run directory written by `banbench run`.
         run_dir: PathBuf,
     },
-    /// Draw a run, study or table directory's results as SVG figures (800x500, axes named with
-    /// their units, a legend), printing each file written. Runs still training can be plotted.
+    /// Draw a run, study or table directory as SVG figures, printing each file written.
     ///
-    /// A run directory gives, one line per generation over its own epochs (the learning rate
-    /// restarts with each): test-error.svg (vision; test-perplexity.svg and
+    /// Figures are 800x500 with axes named with their units and a legend, ready for a paper
+    /// draft; a run still training can be plotted too. A run directory gives one line per
+    /// generation over its own epochs (the learning rate restarts with each): test-error.svg
+    /// (validation-error.svg where data is held out; test-perplexity.svg and
     /// validation-perplexity.svg for a language model), train-loss.svg (each generation's own
-    /// objective), and, where students recorded the split of their distillation gradient g =
-    /// q - p (paper Section 3.1), gradient-dark-share.svg (the share of |g|^2 off the true
-    /// class), gradient-cosine.svg (cosine with the label gradient) and gradient-magnitudes.svg.
-    /// A study directory (`run --seeds`) gives study-seeds.svg (each row's per-seed values, mean
-    /// and 95% CI), study-versus.svg (paired differences from the teacher with their CI, Holm's
-    /// p and a zero line), and every seed's run figures in FIGDIR/seed-S/. A table directory
-    /// gives each chain's run figures in FIGDIR/ROW/CHAIN/.
+    /// objective), and, where students recorded the split of their distillation gradient
+    /// g = q - p (paper Section 3.1), gradient-dark-share.svg (the share of |g|^2 off the true
+    /// class), gradient-cosine.svg (cosine with the label gradient) and gradient-magnitudes.svg
+    /// (the two halves' sizes). A study directory (`run --seeds`) gives study-seeds.svg (each
+    /// row's per-seed values, mean and 95% CI), study-versus.svg (paired differences from the
+    /// teacher with their CI, Holm's p and a zero line), one of each per chain of a table
+    /// (study-seeds-ROW-CHAIN.svg), and every seed's run figures in FIGDIR/seed-S/. A table
+    /// directory (results.md and ROW/CHAIN/) gives each chain's run figures in
+    /// FIGDIR/ROW/CHAIN/.
     ///
     ///   banbench plot runs/quick-20250101-120000
+    ///   banbench plot runs/tiny-study --out paper/figures
     #[command(verbatim_doc_comment)]
     Plot {
         /// A run, study or table directory written by `banbench run`.
@@ -170,6 +188,17 @@ struct RunArgs {
     /// kill loses at most this much training. `0s` saves after every batch.
     #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = humantime::parse_duration)]
     save_every: std::time::Duration,
+    /// Run exactly one unit of a table or study (an id from `banbench plan`) into the shared
+    /// output directory `--out`, refusing while a unit it depends on is not done.
+    #[arg(long, value_name = "ID", requires = "out", conflicts_with_all = ["jobs", "devices"])]
+    unit: Option<String>,
+    /// Run up to N units of a table or study at once on `--device`, each a child process,
+    /// each started as soon as the units it depends on are done.
+    #[arg(long, value_name = "N", conflicts_with = "devices")]
+    jobs: Option<usize>,
+    /// Run units at once, one per device (e.g. cuda:0,cuda:1,cuda:2,cuda:3).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    devices: Option<Vec<DeviceChoice>>,
 }
 
 /// Bad input (a preset, a path, a device) exits with 2; a failure while running with 1.
@@ -219,6 +248,11 @@ fn main() -> ExitCode {
             check(&preset, profile.as_deref(), &overrides, device)
         }
         Some(Command::Inspect { preset, profile }) => inspect(&preset, profile.as_deref()),
+        Some(Command::Plan {
+            preset,
+            profile,
+            seeds,
+        }) => plan_units(&preset, profile.as_deref(), seeds),
         Some(Command::SyntheticCifar { dir, seed }) => synthetic_cifar(&dir, seed),
         Some(Command::Bench {
             preset,
@@ -279,7 +313,7 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         epochs: args.epochs,
         seed: args.seed,
         seeds: args.seeds.clone(),
-        data: args.data,
+        data: args.data.clone(),
     };
     // A run directory resumes in place.
     let (preset, out) = if args.preset.join("spec.toml").is_file() {
@@ -290,9 +324,12 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     } else {
         let preset =
             Preset::load(&args.preset, args.profile.as_deref(), &overrides).map_err(input)?;
-        (preset, args.out)
+        (preset, args.out.clone())
     };
     args.device.open().map_err(|e| input(anyhow!(e)))?;
+    if args.unit.is_some() || args.jobs.is_some() || args.devices.is_some() {
+        return run_units(&args, &preset, out);
+    }
     if let Some(seeds) = preset.seeds().map_err(input)? {
         // Every chain's data and memory are checked once, before the first seed trains.
         for (place, experiment) in preset.experiments() {
@@ -321,7 +358,13 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
                 None => default_out(experiment.name())?,
             };
             let run_dir = RunDir::create(&out, &experiment).map_err(input)?;
-            headless::run(&experiment, loaded, args.device, args.save_every, &run_dir)
+            headless::run(
+                &experiment,
+                loaded,
+                args.device,
+                RunControl::new(args.save_every),
+                &run_dir,
+            )
                 .map_err(Failure::Run)?
                 .state
                 == RunState::Finished
@@ -349,6 +392,128 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(130)
     })
+}
+
+/// `banbench plan`: the units of a preset and what each waits for.
+fn plan_units(
+    path: &Path,
+    profile: Option<&str>,
+    seeds: Option<banbench::spec::Seeds>,
+) -> Result<ExitCode, Failure> {
+    let overrides = Overrides {
+        seeds,
+        ..Default::default()
+    };
+    let preset = Preset::load(path, profile, &overrides).map_err(input)?;
+    let seeds = preset.seeds().map_err(input)?;
+    let units = units::units(&preset, seeds.as_deref());
+    let width = units.iter().map(|u| u.id.len()).max().unwrap_or(4).max(4);
+    say!("{:<width$}  {:>10}  WAITS FOR", "UNIT", "COST");
+    for u in &units {
+        let waits = if u.depends.is_empty() {
+            "-".to_string()
+        } else {
+            u.depends.join(", ")
+        };
+        say!(
+            "{:<width$}  {:>10}  {waits}",
+            u.id,
+            units::format_cost(u.cost)
+        );
+    }
+    say!(
+        "\n{} unit(s); `banbench run {} --unit ID --out DIR` runs one, `--jobs N` or `--devices LIST` runs them side by side",
+        units.len(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `run --unit ID`, `--jobs N`, `--devices LIST`: one unit, or all of them side by side.
+fn run_units(args: &RunArgs, preset: &Preset, out: Option<PathBuf>) -> Result<ExitCode, Failure> {
+    let seeds = preset.seeds().map_err(input)?;
+    let units = units::units(preset, seeds.as_deref());
+    let out = match out {
+        Some(out) => out,
+        None => default_out(&format!("{}-units", study::StudyPlan::of(preset, vec![]).name))?,
+    };
+    if let Some(id) = &args.unit {
+        let Some(unit) = units.iter().find(|u| &u.id == id) else {
+            let known: Vec<&str> = units.iter().map(|u| u.id.as_str()).collect();
+            return Err(input(anyhow!(
+                "--unit {id}: no such unit; `banbench plan` lists them: {}",
+                known.join(", ")
+            )));
+        };
+        let state = headless::run_unit(preset, unit, &units, args.device, args.save_every, &out)
+            .map_err(|e| {
+                // A dependency not done is the caller's mistake, not a failed run.
+                if e.to_string().contains("which is not done") {
+                    input(e)
+                } else {
+                    Failure::Run(e)
+                }
+            })?;
+        return Ok(match state {
+            RunState::Finished => ExitCode::SUCCESS,
+            // A teacher unit stops after the teacher, as asked.
+            RunState::Stopped if unit.teacher_only => ExitCode::SUCCESS,
+            _ => ExitCode::from(130),
+        });
+    }
+    for (place, experiment) in preset.experiments() {
+        load(&place, experiment, args.device)?;
+    }
+    let slots = match (&args.devices, args.jobs) {
+        (Some(devices), _) => devices.clone(),
+        (None, Some(0)) => return Err(input(anyhow!("--jobs 0: expected at least 1"))),
+        (None, Some(n)) => vec![args.device; n],
+        (None, None) => vec![args.device],
+    };
+    for d in &slots {
+        d.open().map_err(|e| input(anyhow!(e)))?;
+    }
+    let command = headless::UnitCommand {
+        program: std::env::current_exe().map_err(|e| Failure::Run(e.into()))?,
+        args: unit_args(args, &out),
+    };
+    let finished = headless::run_units(preset, &units, &command, &slots, &out).map_err(Failure::Run)?;
+    Ok(if finished {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// What every child unit is started with: the same preset, profile, seeds and overrides.
+fn unit_args(args: &RunArgs, out: &Path) -> Vec<String> {
+    let mut a = vec![
+        "run".to_string(),
+        args.preset.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "--save-every".into(),
+        format!("{}s", args.save_every.as_secs_f64()),
+    ];
+    let mut flag = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            a.extend([name.to_string(), v]);
+        }
+    };
+    flag("--profile", args.profile.clone());
+    flag("--epochs", args.epochs.map(|e| e.to_string()));
+    flag("--seed", args.seed.map(|s| s.to_string()));
+    flag(
+        "--seeds",
+        args.seeds.as_ref().map(|s| match s {
+            banbench::spec::Seeds::Count(n) => n.to_string(),
+            banbench::spec::Seeds::List(l) => {
+                l.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+            }
+        }),
+    );
+    flag("--data", args.data.as_ref().map(|d| d.display().to_string()));
+    a
 }
 
 fn check(

@@ -18,6 +18,8 @@ pub struct RunControl {
     stop: AtomicBool,
     pause: AtomicBool,
     save_every: Duration,
+    /// Stop after this generation (a teacher unit trains generation 0 alone).
+    last_generation: Option<usize>,
 }
 
 /// Saves within an epoch come this often by default: a kill loses at most this much work, and
@@ -36,7 +38,18 @@ impl RunControl {
             stop: AtomicBool::new(false),
             pause: AtomicBool::new(false),
             save_every,
+            last_generation: None,
         }
+    }
+    /// The same, stopping once generation `k` is saved.
+    pub fn until_generation(self, k: usize) -> RunControl {
+        RunControl {
+            last_generation: Some(k),
+            ..self
+        }
+    }
+    pub fn last_generation(&self) -> Option<usize> {
+        self.last_generation
     }
     /// How long training goes between saves within an epoch (each epoch's end is saved too).
     pub fn save_every(&self) -> Duration {

@@ -296,6 +296,16 @@ pub fn run<T: Trainer>(
             generation,
             ensembles: results.ensembles.clone(),
         });
+        if control.last_generation() == Some(k) && k < experiment.students() {
+            results.state = RunState::Stopped;
+            run_dir.write_results(&results, experiment.description())?;
+            emit(Event::log(format!(
+                "stopped after {}, as asked; running the chain again goes on from it",
+                generation_label(k)
+            )));
+            emit(Event::Ended(results.clone()));
+            return Ok(results);
+        }
         teacher = Some(model);
     }
     results.state = RunState::Finished;

@@ -11,7 +11,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::layout::{along, epoch_ticks, legend_corner, padded, seed_colour, spread};
+use super::layout::{along, epoch_ticks, legend_place, padded, seed_colour, spread};
 
 const SIZE: (u32, u32) = (800, 500);
 const FONT: &str = "sans-serif";
@@ -110,24 +110,43 @@ fn chart<'a, 'b>(
         .build_cartesian_2d(x, y)?)
 }
 
-/// The legend, in the corner that hides the least of `covered` (data coordinates).
-fn legend<'a, 'b: 'a>(
-    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<Ticked, RangedCoordf64>>,
+/// The plotting area inside [`SIZE`], less the margins, the title and the axes' label areas
+/// (measured in the SVGs written: 677 x 377 px).
+const PLOT_AREA: (f64, f64) = (677.0, 377.0);
+
+/// The legend's size as fractions of the plotting area, by plotters' own estimate of text (0.7
+/// em per byte, em = size / 1.24²) with its keys, margins and distance from the frame.
+fn legend_size(labels: &[&str]) -> (f64, f64) {
+    let widest = labels.iter().map(|l| l.len()).max().unwrap_or(0);
+    let em = LEGEND / 1.24 / 1.24;
+    let width = 0.7 * em * widest as f64 + 62.0;
+    let height = 22.0 * labels.len() as f64 + 24.0;
+    (width / PLOT_AREA.0, height / PLOT_AREA.1)
+}
+
+/// Where the legend of `labels` goes over the points `covered` of an `x` by `y` chart, and the
+/// y range raised where no corner is free.
+fn place_legend(
     covered: &[(f64, f64)],
-) -> Result<()> {
-    let (x, y) = (chart.x_range(), chart.y_range());
+    labels: &[&str],
+    x: &Range<f64>,
+    (y0, y1): (f64, f64),
+) -> (SeriesLabelPosition, Range<f64>) {
     let scaled: Vec<(f64, f64)> = covered
         .iter()
-        .map(|(px, py)| {
-            (
-                (px - x.start) / (x.end - x.start),
-                (py - y.start) / (y.end - y.start),
-            )
-        })
+        .map(|(px, py)| ((px - x.start) / (x.end - x.start), (py - y0) / (y1 - y0)))
         .collect();
+    let place = legend_place(&scaled, legend_size(labels));
+    (place.corner, y0..y0 + (y1 - y0) / (1.0 - place.headroom))
+}
+
+fn draw_legend<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<Ticked, RangedCoordf64>>,
+    corner: SeriesLabelPosition,
+) -> Result<()> {
     chart
         .configure_series_labels()
-        .position(legend_corner(&scaled))
+        .position(corner)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK.mix(0.4))
         .label_font((FONT, LEGEND))
@@ -143,12 +162,20 @@ const MARKED_POINTS: usize = 40;
 pub fn epoch_svg(figure: &EpochFigure) -> Result<String> {
     let points = || figure.series.iter().flat_map(|s| s.points.iter().copied());
     let last = points().map(|(e, _)| e).fold(1.0, f64::max);
-    let (y0, y1) = padded(points().map(|(_, v)| v), 0.05);
+    let x = 0.8..last + 0.2;
+    let covered: Vec<(f64, f64)> = figure
+        .series
+        .iter()
+        .flat_map(|s| along(&s.points, 8))
+        .collect();
+    let labels: Vec<&str> = figure.series.iter().map(|s| s.label.as_str()).collect();
+    let y = padded(points().map(|(_, v)| v), 0.05);
+    let (corner, y) = place_legend(&covered, &labels, &x, y);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        let x = Ticked::new(0.8..last + 0.2, epoch_ticks(last as usize));
-        let mut chart = chart(&root, &figure.title, x, y0..y1)?;
+        let x = Ticked::new(x, epoch_ticks(last as usize));
+        let mut chart = chart(&root, &figure.title, x, y)?;
         chart
             .configure_mesh()
             .x_desc("epoch of each generation")
@@ -159,7 +186,6 @@ pub fn epoch_svg(figure: &EpochFigure) -> Result<String> {
             .light_line_style(WHITE)
             .bold_line_style(BLACK.mix(0.1))
             .draw()?;
-        let mut covered = Vec::new();
         for s in &figure.series {
             let style = s.colour.stroke_width(2);
             if s.dashed {
@@ -182,9 +208,8 @@ pub fn epoch_svg(figure: &EpochFigure) -> Result<String> {
                         .map(|&p| Circle::new(p, 3, s.colour.filled())),
                 )?;
             }
-            covered.extend(along(&s.points, 8));
         }
-        legend(&mut chart, &covered)?;
+        draw_legend(&mut chart, corner)?;
         root.present()?;
     }
     Ok(svg)
@@ -203,15 +228,35 @@ pub fn row_svg(figure: &RowFigure) -> Result<String> {
     });
     let zero = figure.zero_line.then_some(0.0);
     let (y0, y1) = padded(values.chain(zero), 0.08);
+    let dots: Vec<(f64, f64)> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| {
+            let n = r.dots.len();
+            r.dots
+                .iter()
+                .enumerate()
+                .map(move |(j, &v)| (i as f64 - DOT_SPREAD / 2.0 + spread(j, n, DOT_SPREAD), v))
+        })
+        .collect();
+    // The dots, the intervals and a note's line of text above its interval.
+    let note_height = (y1 - y0) * 24.0 / PLOT_AREA.1;
+    let mut covered = dots.clone();
+    for (i, r) in rows.iter().enumerate() {
+        let x = i as f64 + SUMMARY_OFFSET;
+        let (bottom, top) = r.ci95.unwrap_or((r.mean, r.mean));
+        let top = top + r.note.as_ref().map_or(0.0, |_| note_height);
+        covered.extend(along(&[(x, bottom), (x, top)], 8));
+    }
+    let (dot_label, summary_label) = ("one seed", "mean ± 95% CI");
+    let x = -0.5..rows.len() as f64 - 0.5;
+    let (corner, y) = place_legend(&covered, &[dot_label, summary_label], &x, (y0, y1));
     let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        let x = Ticked::new(
-            -0.5..rows.len() as f64 - 0.5,
-            (0..rows.len()).map(|i| i as f64).collect(),
-        );
-        let mut chart = chart(&root, &figure.title, x, y0..y1)?;
+        let x = Ticked::new(x, (0..rows.len()).map(|i| i as f64).collect());
+        let mut chart = chart(&root, &figure.title, x, y)?;
         let label_of = |x: &f64| {
             let i = x.round().max(0.0) as usize;
             labels.get(i).map(|l| l.to_string()).unwrap_or_default()
@@ -236,20 +281,10 @@ pub fn row_svg(figure: &RowFigure) -> Result<String> {
                 line,
             ))?;
         }
-        let mut covered = Vec::new();
         let dot = seed_colour().mix(0.75).filled();
-        let dots = rows.iter().enumerate().flat_map(|(i, r)| {
-            let n = r.dots.len();
-            r.dots
-                .iter()
-                .enumerate()
-                .map(move |(j, &v)| (i as f64 - DOT_SPREAD / 2.0 + spread(j, n, DOT_SPREAD), v))
-        });
-        let dots: Vec<(f64, f64)> = dots.collect();
-        covered.extend(dots.iter().copied());
         chart
             .draw_series(dots.iter().map(|&p| Circle::new(p, 5, dot)))?
-            .label("one seed")
+            .label(dot_label)
             .legend(move |c| Circle::new(c, 5, dot));
         let summary = BLACK.stroke_width(2);
         let bars = rows.iter().enumerate().flat_map(|(i, r)| {
@@ -267,22 +302,22 @@ pub fn row_svg(figure: &RowFigure) -> Result<String> {
         });
         chart
             .draw_series(bars)?
-            .label("mean ± 95% CI")
+            .label(summary_label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y - 6), (x, y + 6)], summary));
+        let style =
+            TextStyle::from((FONT, LEGEND).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
         for (i, r) in rows.iter().enumerate() {
-            let x = i as f64 + SUMMARY_OFFSET;
-            let (bottom, top) = r.ci95.unwrap_or((r.mean, r.mean));
-            covered.extend(along(&[(x, bottom), (x, top)], 8));
             if let Some(note) = &r.note {
-                let style = TextStyle::from((FONT, LEGEND).into_font())
-                    .pos(Pos::new(HPos::Center, VPos::Bottom));
+                let top = (
+                    i as f64 + SUMMARY_OFFSET,
+                    r.ci95.map_or(r.mean, |(_, hi)| hi),
+                );
                 // A few pixels above the cap, whatever the axis's scale.
-                let text = EmptyElement::at((x, top)) + Text::new(note.clone(), (0, -6), style);
+                let text = EmptyElement::at(top) + Text::new(note.clone(), (0, -6), style.clone());
                 chart.draw_series([text])?;
-                covered.push((x, top + (y1 - y0) * 0.05));
             }
         }
-        legend(&mut chart, &covered)?;
+        draw_legend(&mut chart, corner)?;
         root.present()?;
     }
     Ok(svg)

@@ -42,36 +42,54 @@ pub fn epoch_ticks(last: usize) -> Vec<f64> {
     (first..=last).step_by(step).map(|e| e as f64).collect()
 }
 
-/// The corner of the plotting area with the fewest of `points` (each `(x, y)` scaled to [0, 1]
-/// over the axes, y up) in the box the legend would cover, so the legend hides the least data;
-/// upper right on a tie, where decreasing error curves leave room.
-pub fn legend_corner(points: &[(f64, f64)]) -> SeriesLabelPosition {
-    const BOX: f64 = 0.4;
+/// Where a figure's legend goes, and what room it needs.
+#[derive(Debug, PartialEq)]
+pub struct LegendPlace {
+    pub corner: SeriesLabelPosition,
+    /// The fraction of the y axis to add above the data, so that the legend covers none of it.
+    pub headroom: f64,
+}
+
+/// The most of a y axis given to the legend: past it, the data would shrink more than a legend
+/// over some of it hides.
+const MOST_HEADROOM: f64 = 0.45;
+
+/// The first corner (upper right, upper left, lower right, lower left) whose box of `size` (the
+/// legend's, as fractions of the plotting area) holds none of `points` (scaled to [0, 1] over
+/// the axes, y up); when every corner holds some, the upper right, above the data raised out of
+/// its way.
+pub fn legend_place(points: &[(f64, f64)], size: (f64, f64)) -> LegendPlace {
+    let (w, h) = size;
     let corners = [
         (SeriesLabelPosition::UpperRight, true, true),
         (SeriesLabelPosition::UpperLeft, false, true),
         (SeriesLabelPosition::LowerRight, true, false),
         (SeriesLabelPosition::LowerLeft, false, false),
     ];
-    let covered = |right: bool, upper: bool| {
-        points
-            .iter()
-            .filter(|(x, y)| {
-                let in_x = if right { *x > 1.0 - BOX } else { *x < BOX };
-                let in_y = if upper { *y > 1.0 - BOX } else { *y < BOX };
-                in_x && in_y
-            })
-            .count()
+    let free = |right: bool, upper: bool| {
+        !points.iter().any(|(x, y)| {
+            let in_x = if right { *x > 1.0 - w } else { *x < w };
+            let in_y = if upper { *y > 1.0 - h } else { *y < h };
+            in_x && in_y
+        })
     };
-    corners
+    match corners
         .into_iter()
-        .min_by_key(|&(_, right, upper)| covered(right, upper))
-        .map(|(corner, _, _)| corner)
-        .unwrap_or(SeriesLabelPosition::UpperRight)
+        .find(|&(_, right, upper)| free(right, upper))
+    {
+        Some((corner, _, _)) => LegendPlace {
+            corner,
+            headroom: 0.0,
+        },
+        None => LegendPlace {
+            corner: SeriesLabelPosition::UpperRight,
+            headroom: h.min(MOST_HEADROOM),
+        },
+    }
 }
 
 /// Points along the polyline through `points`, `per_segment` per segment besides the vertices:
-/// what a line covers, for [`legend_corner`].
+/// what a line covers, for [`legend_place`].
 pub fn along(points: &[(f64, f64)], per_segment: usize) -> Vec<(f64, f64)> {
     let mut out: Vec<(f64, f64)> = points.first().copied().into_iter().collect();
     for pair in points.windows(2) {
@@ -153,13 +171,32 @@ mod tests {
 
     #[test]
     fn the_legend_goes_where_the_data_is_not() {
+        let corner = |points: &[(f64, f64)]| legend_place(points, (0.3, 0.2)).corner;
         let falling = along(&[(0.0, 1.0), (1.0, 0.0)], 20);
-        assert_eq!(legend_corner(&falling), SeriesLabelPosition::UpperRight);
+        assert_eq!(corner(&falling), SeriesLabelPosition::UpperRight);
         let rising = along(&[(0.0, 0.0), (1.0, 1.0)], 20);
-        assert_eq!(legend_corner(&rising), SeriesLabelPosition::UpperLeft);
+        assert_eq!(corner(&rising), SeriesLabelPosition::UpperLeft);
         let high = [(0.1, 0.9), (0.5, 0.95), (0.9, 0.9)];
-        assert_eq!(legend_corner(&high), SeriesLabelPosition::LowerRight);
-        assert_eq!(legend_corner(&[]), SeriesLabelPosition::UpperRight);
+        assert_eq!(corner(&high), SeriesLabelPosition::LowerRight);
+        assert_eq!(
+            legend_place(&[], (0.3, 0.2)),
+            LegendPlace {
+                corner: SeriesLabelPosition::UpperRight,
+                headroom: 0.0
+            }
+        );
+    }
+
+    #[test]
+    fn a_legend_with_no_free_corner_gets_room_above_the_data() {
+        let everywhere = [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)];
+        let place = legend_place(&everywhere, (0.3, 0.2));
+        assert_eq!(place.corner, SeriesLabelPosition::UpperRight);
+        assert_eq!(place.headroom, 0.2);
+        assert_eq!(
+            legend_place(&everywhere, (0.3, 0.9)).headroom,
+            MOST_HEADROOM
+        );
     }
 
     #[test]

@@ -1,0 +1,118 @@
+//! A table as units: `plan` lists them with what each waits for; running every unit by hand in
+//! any order that respects that, or `--jobs 2` side by side, gives the table a sequential
+//! `banbench run` gives.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const TABLE: &str = r#"
+[table]
+name = "tiny-table"
+title = "A tiny table: two teachers, BAN and CWTM students of each"
+columns = ["Teacher", "BAN", "CWTM"]
+cells = { Teacher = "main:Teacher", BAN = "main:BAN-1", CWTM = "cwtm:BAN-1" }
+
+[base]
+seed = 1
+data = { source = "embedded", train_samples = 400, test_samples = 200 }
+schedule = { epochs = 1, batch_size = 50, lr = 0.05, milestones = [] }
+
+[profiles.full]
+description = "Tiny."
+
+[[chain]]
+name = "main"
+set = { generations = { count = 1, control = "ban" } }
+
+[[chain]]
+name = "cwtm"
+teacher_from = "main"
+set = { generations = { count = 1, control = "cwtm" } }
+
+[[row]]
+name = "CNN-4"
+set = { teacher = { arch = "cnn", width = 4 } }
+
+[[row]]
+name = "CNN-6"
+set = { teacher = { arch = "cnn", width = 6 } }
+"#;
+
+fn banbench(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_banbench"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn table_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("results.md")).unwrap()
+}
+
+#[test]
+fn units_by_hand_and_side_by_side_give_the_sequential_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("t.toml"), TABLE).unwrap();
+    let o = banbench(&["run", "t.toml", "--out", "sequential"], d);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let plan = banbench(&["plan", "t.toml"], d);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let lines: Vec<String> = text(&plan).lines().map(str::to_string).collect();
+    let row = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("{id} in\n{}", lines.join("\n")))
+            .clone()
+    };
+    assert!(row("CNN-4/main:teacher").ends_with(" -"));
+    assert!(row("CNN-4/main").ends_with("CNN-4/main:teacher"));
+    assert!(row("CNN-4/cwtm").ends_with("CNN-4/main:teacher"));
+    assert!(row("CNN-6/cwtm").ends_with("CNN-6/main:teacher"));
+
+    // A unit before what it waits for is refused, naming both.
+    let o = banbench(&["run", "t.toml", "--unit", "CNN-6/cwtm", "--out", "by-hand"], d);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("waits for unit CNN-6/main:teacher"), "{}", text(&o));
+    let o = banbench(&["run", "t.toml", "--unit", "nope", "--out", "by-hand"], d);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no such unit"), "{}", text(&o));
+    // Students before the other teacher, the cwtm chains before their main chains.
+    for id in [
+        "CNN-6/main:teacher",
+        "CNN-6/cwtm",
+        "CNN-4/main:teacher",
+        "CNN-4/cwtm",
+        "CNN-6/main",
+        "CNN-4/main",
+    ] {
+        let o = banbench(&["run", "t.toml", "--unit", id, "--out", "by-hand"], d);
+        assert!(o.status.success(), "{id}: {}", text(&o));
+    }
+    assert_eq!(table_of(&d.join("by-hand")), table_of(&d.join("sequential")));
+
+    let o = banbench(&["run", "t.toml", "--jobs", "2", "--out", "side-by-side"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("2 in flight"), "{}", text(&o));
+    assert_eq!(
+        table_of(&d.join("side-by-side")),
+        table_of(&d.join("sequential"))
+    );
+    // Every unit's output is in its log.
+    assert!(d.join("side-by-side/logs/CNN-4_main_teacher.log").exists());
+    // Run again: nothing left to do.
+    let o = banbench(&["run", "t.toml", "--jobs", "2", "--out", "side-by-side"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("0 unit(s) to run (6 already done)"), "{}", text(&o));
+}
