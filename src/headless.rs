@@ -18,8 +18,8 @@ use crate::experiment::{Experiment, Preset, TableRun};
 use crate::run_dir::records::{Results, RunState, Task, generation_label};
 use crate::run_dir::{RunDir, results_table, write_atomic};
 use crate::task::Loaded;
-use crate::worker::{self, RunControl};
 use crate::units::Unit;
+use crate::worker::{self, RunControl};
 use crate::{study, table};
 
 /// Set once stdout cannot be written (its reader has gone: `banbench run ... | head -3`).
@@ -259,7 +259,13 @@ fn run_seed(
                 return Ok(true);
             }
             let loaded = Loaded::new(experiment)?;
-            let results = run(experiment, loaded, device, RunControl::new(save_every), &run_dir)?;
+            let results = run(
+                experiment,
+                loaded,
+                device,
+                RunControl::new(save_every),
+                &run_dir,
+            )?;
             Ok(results.state == RunState::Finished)
         }
         Preset::Table(table_run) => Ok(run_table(table_run, device, save_every, dir)?.1),
@@ -290,10 +296,18 @@ pub fn run_unit(
     let dir = out.join(&unit.dir);
     let run_dir = RunDir::create(&dir, &unit.experiment)?;
     if let Some(source) = &unit.adopts {
-        table::adopt_teacher(&RunDir::open(&out.join(source))?, &run_dir, &unit.experiment)?;
+        table::adopt_teacher(
+            &RunDir::open(&out.join(source))?,
+            &run_dir,
+            &unit.experiment,
+        )?;
     }
     let state = if unit.done(out) {
-        print_line(format_args!("unit {} is already done in {}", unit.id, dir.display()));
+        print_line(format_args!(
+            "unit {} is already done in {}",
+            unit.id,
+            dir.display()
+        ));
         RunState::Finished
     } else {
         let mut control = RunControl::new(save_every);
@@ -390,10 +404,11 @@ pub fn run_units(
         }
         // Start what can start: a free device, and every dependency done.
         while let Some(&device) = free.last() {
-            let Some(at) = pending
-                .iter()
-                .position(|u| u.depends.iter().all(|d| units.iter().any(|v| &v.id == d && v.done(out))))
-            else {
+            let Some(at) = pending.iter().position(|u| {
+                u.depends
+                    .iter()
+                    .all(|d| units.iter().any(|v| &v.id == d && v.done(out)))
+            }) else {
                 break;
             };
             let unit = pending.remove(at);

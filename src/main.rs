@@ -109,11 +109,12 @@ enum Command {
     /// Open the terminal UI (the default): compose or pick an experiment, watch it train, compare
     /// generations and ensembles.
     ///
-    /// TARGET is a preset to select (vision or language model), or a run directory to open (one
+    /// TARGET is a preset to select (vision or language model), a run directory to open (one
     /// still training elsewhere, say from `banbench run` in another SSH session, is followed as
-    /// it goes). Without TARGET, Setup lists the presets under ./presets.
+    /// it goes), or a study directory (`run --seeds`) for the Study screen. Without TARGET,
+    /// Setup lists the presets under ./presets.
     Tui {
-        /// A preset (TOML) or a run directory.
+        /// A preset (TOML), a run directory or a study directory.
         target: Option<PathBuf>,
         /// Device for runs started from the UI: flex, tch-cpu or cuda[:N].
         #[arg(long, default_value = "flex", value_name = "DEVICE")]
@@ -365,8 +366,8 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
                 RunControl::new(args.save_every),
                 &run_dir,
             )
-                .map_err(Failure::Run)?
-                .state
+            .map_err(Failure::Run)?
+            .state
                 == RunState::Finished
         }
         Preset::Table(table_run) => {
@@ -435,7 +436,10 @@ fn run_units(args: &RunArgs, preset: &Preset, out: Option<PathBuf>) -> Result<Ex
     let units = units::units(preset, seeds.as_deref());
     let out = match out {
         Some(out) => out,
-        None => default_out(&format!("{}-units", study::StudyPlan::of(preset, vec![]).name))?,
+        None => default_out(&format!(
+            "{}-units",
+            study::StudyPlan::of(preset, vec![]).name
+        ))?,
     };
     if let Some(id) = &args.unit {
         let Some(unit) = units.iter().find(|u| &u.id == id) else {
@@ -477,7 +481,8 @@ fn run_units(args: &RunArgs, preset: &Preset, out: Option<PathBuf>) -> Result<Ex
         program: std::env::current_exe().map_err(|e| Failure::Run(e.into()))?,
         args: unit_args(args, &out),
     };
-    let finished = headless::run_units(preset, &units, &command, &slots, &out).map_err(Failure::Run)?;
+    let finished =
+        headless::run_units(preset, &units, &command, &slots, &out).map_err(Failure::Run)?;
     Ok(if finished {
         ExitCode::SUCCESS
     } else {
@@ -512,7 +517,10 @@ fn unit_args(args: &RunArgs, out: &Path) -> Vec<String> {
             }
         }),
     );
-    flag("--data", args.data.as_ref().map(|d| d.display().to_string()));
+    flag(
+        "--data",
+        args.data.as_ref().map(|d| d.display().to_string()),
+    );
     a
 }
 

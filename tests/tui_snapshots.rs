@@ -583,3 +583,89 @@ fn no_size_panics_on_the_study_screen() {
         }
     }
 }
+
+/// A table's study shows one chain at a time, named with its place; Up/Down choose it.
+#[test]
+fn a_table_study_shows_one_chain_at_a_time() {
+    let mut app = study_app();
+    let mut results = study_results();
+    let mut second = results.chains[0].clone();
+    second.rows.truncate(2);
+    results.chains[0].place = "cifar10/densenet".into();
+    second.place = "cifar10/resnet".into();
+    results.chains.push(second);
+    let study = app.study.as_mut().unwrap();
+    study.plan.places = vec!["cifar10/densenet".into(), "cifar10/resnet".into()];
+    app.update(Msg::StudyCollected {
+        dir: PathBuf::from(STUDY_DIR),
+        request: 1,
+        results: Ok(results.clone()),
+    });
+    // Request 1 was answered already: the same answer again changes nothing.
+    assert!(at(&app).contains(" Top-1 error % by seed · Δ against Teacher "));
+    app.update(key(KeyCode::Char('m')));
+    app.update(key(KeyCode::Char('M')));
+    app.update(Msg::StudyCollected {
+        dir: PathBuf::from(STUDY_DIR),
+        request: 3,
+        results: Ok(results),
+    });
+    let first = at(&app);
+    assert!(
+        first.contains(" cifar10/densenet (1/2) · Top-1 error %"),
+        "{first}"
+    );
+    assert!(first.contains("Up/Down chain"), "{first}");
+    app.update(key(KeyCode::Down));
+    let second = at(&app);
+    assert!(second.contains(" cifar10/resnet (2/2) · "), "{second}");
+    assert!(!second.contains("│BAN-2"), "{second}");
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Effect::Open(PathBuf::from(format!(
+            "{STUDY_DIR}/seed-2/cifar10/resnet"
+        )))]
+    );
+}
+
+#[test]
+fn the_distillation_gradient_shows_on_the_run_and_generations_screens() {
+    let split = banbench::run_dir::records::GradientSplit {
+        samples: 400,
+        batches: 8,
+        true_class: 0.02,
+        dark: 0.05,
+        dark_share: Some(0.82),
+        argmax_class: 0.02,
+        argmax_dark: 0.05,
+        argmax_dark_share: Some(0.8),
+        zero_gradient: 0.0,
+        teacher_wrong: 0.12,
+        cosine_with_label: Some(0.36),
+        ess_fraction: Some(0.95),
+    };
+    // BAN-1 done and BAN-2 in its second epoch, each student epoch with its gradient split.
+    let events: Vec<Event> = live_events(7, 2)
+        .into_iter()
+        .map(|event| match event {
+            Event::Epoch(mut r) if r.generation > 0 => {
+                r.gradient = Some(split);
+                Event::Epoch(r)
+            }
+            other => other,
+        })
+        .collect();
+    let mut app = app();
+    live_with(&mut app, tiny(), events);
+    app.update(key(KeyCode::Char('2')));
+    let run = render(&app, 160, 24);
+    assert!(run.contains("dark 82%, cos(label) 0.36"), "{run}");
+    app.update(key(KeyCode::Char('3')));
+    let generations = render(&app, 160, 24);
+    assert!(
+        generations.contains(
+            "Distillation gradient, last epoch: BAN-1 dark 82%, cos(label) 0.36, teacher wrong 12%."
+        ),
+        "{generations}"
+    );
+}

@@ -82,9 +82,16 @@ fn units_by_hand_and_side_by_side_give_the_sequential_table() {
     assert!(row("CNN-6/cwtm").ends_with("CNN-6/main:teacher"));
 
     // A unit before what it waits for is refused, naming both.
-    let o = banbench(&["run", "t.toml", "--unit", "CNN-6/cwtm", "--out", "by-hand"], d);
+    let o = banbench(
+        &["run", "t.toml", "--unit", "CNN-6/cwtm", "--out", "by-hand"],
+        d,
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("waits for unit CNN-6/main:teacher"), "{}", text(&o));
+    assert!(
+        text(&o).contains("waits for unit CNN-6/main:teacher"),
+        "{}",
+        text(&o)
+    );
     let o = banbench(&["run", "t.toml", "--unit", "nope", "--out", "by-hand"], d);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("no such unit"), "{}", text(&o));
@@ -100,9 +107,15 @@ fn units_by_hand_and_side_by_side_give_the_sequential_table() {
         let o = banbench(&["run", "t.toml", "--unit", id, "--out", "by-hand"], d);
         assert!(o.status.success(), "{id}: {}", text(&o));
     }
-    assert_eq!(table_of(&d.join("by-hand")), table_of(&d.join("sequential")));
+    assert_eq!(
+        table_of(&d.join("by-hand")),
+        table_of(&d.join("sequential"))
+    );
 
-    let o = banbench(&["run", "t.toml", "--jobs", "2", "--out", "side-by-side"], d);
+    let o = banbench(
+        &["run", "t.toml", "--jobs", "2", "--out", "side-by-side"],
+        d,
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("2 in flight"), "{}", text(&o));
     assert_eq!(
@@ -112,7 +125,14 @@ fn units_by_hand_and_side_by_side_give_the_sequential_table() {
     // Every unit's output is in its log.
     assert!(d.join("side-by-side/logs/CNN-4_main_teacher.log").exists());
     // Run again: nothing left to do.
-    let o = banbench(&["run", "t.toml", "--jobs", "2", "--out", "side-by-side"], d);
+    let o = banbench(
+        &["run", "t.toml", "--jobs", "2", "--out", "side-by-side"],
+        d,
+    );
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("0 unit(s) to run (6 already done)"), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 unit(s) to run (6 already done)"),
+        "{}",
+        text(&o)
+    );
 }

@@ -153,15 +153,12 @@ pub fn new_run_dir(experiment: &Experiment) -> Result<RunDir> {
     RunDir::create(&root, experiment)
 }
 
-/// Opens a study directory for following.
-pub fn open_study(path: &Path) -> Result<Msg> {
+/// A study directory's plan and how far each seed has got.
+pub fn read_study(path: &Path) -> Result<(StudyPlan, Vec<SeedProgress>)> {
     let plan = StudyPlan::read(path)?
         .with_context(|| format!("{}: not a study directory (no study.json)", path.display()))?;
-    Ok(Msg::StudyOpened {
-        dir: path.to_path_buf(),
-        seeds: seed_progress(path, &plan),
-        plan,
-    })
+    let seeds = seed_progress(path, &plan);
+    Ok((plan, seeds))
 }
 
 /// How far each seed of the study in `out` has got, from its run directories' results and

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::events::{Event, Progress, event_line};
 use crate::experiment::Experiment;
 use crate::run_dir::records::{
-    EnsembleResult, EpochRecord, GenerationResult, Results, RunState, Task,
+    EnsembleResult, EpochRecord, GenerationResult, GradientSplit, Results, RunState, Task,
 };
 
 /// A run directory's records, read by the runtime.
@@ -238,6 +238,15 @@ impl RunView {
             // A plateau schedule: the last recorded rate holds until the next record.
             _ => self.epochs.last().map(|r| r.lr),
         }
+    }
+
+    /// The distillation gradient's split at generation `k`'s latest epoch that recorded one.
+    pub fn gradient(&self, k: usize) -> Option<GradientSplit> {
+        self.epochs
+            .iter()
+            .rev()
+            .filter(|r| r.generation == k)
+            .find_map(|r| r.gradient)
     }
 
     pub fn samples_per_sec(&self) -> Option<f64> {

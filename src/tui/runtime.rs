@@ -268,19 +268,21 @@ impl Loop {
                 }
                 Err(e) => Msg::OpenFailed(format!("{e:#}")),
             }],
-            Effect::OpenStudy(path) => vec![match tui::open_study(&path) {
-                Ok(msg) => {
-                    if let Msg::StudyOpened { plan, .. } = &msg {
-                        let mut followed = FollowedStudy {
-                            out: path.clone(),
-                            plan: plan.clone(),
-                            seen: Vec::new(),
-                        };
-                        // Opening computes the statistics anyway; polls then look for changes.
-                        followed.seen = followed.stamps();
-                        self.study = Some(followed);
+            Effect::OpenStudy(path) => vec![match tui::read_study(&path) {
+                Ok((plan, seeds)) => {
+                    let mut followed = FollowedStudy {
+                        out: path.clone(),
+                        plan: plan.clone(),
+                        seen: Vec::new(),
+                    };
+                    // Opening computes the statistics anyway; polls then look for changes.
+                    followed.seen = followed.stamps();
+                    self.study = Some(followed);
+                    Msg::StudyOpened {
+                        dir: path,
+                        plan,
+                        seeds,
                     }
-                    msg
                 }
                 Err(e) => Msg::OpenFailed(format!("{e:#}")),
             }],

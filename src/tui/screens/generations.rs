@@ -138,6 +138,25 @@ pub fn draw(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
         )));
     }
     notes.extend(pending_note(run, run.generations.len()));
+    let gradients: Vec<String> = run
+        .generations
+        .iter()
+        .filter_map(|g| {
+            let split = run.gradient(g.generation)?;
+            Some(format!(
+                "{} {}, teacher wrong {:.0}%",
+                g.label,
+                super::run::gradient_fact(&split),
+                100.0 * split.teacher_wrong
+            ))
+        })
+        .collect();
+    if !gradients.is_empty() {
+        notes.push(Line::raw(format!(
+            "Distillation gradient, last epoch: {}.",
+            gradients.join("; ")
+        )));
+    }
     let samples = run
         .test_samples
         .map_or_else(|| "the".into(), |n| n.to_string());

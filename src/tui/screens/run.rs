@@ -10,7 +10,7 @@ use ratatui::widgets::{
 };
 
 use crate::events::format_duration;
-use crate::run_dir::records::{EpochRecord, RunState, Task, generation_label};
+use crate::run_dir::records::{EpochRecord, GradientSplit, RunState, Task, generation_label};
 use crate::tui::frame::Theme;
 use crate::tui::run_view::RunView;
 use crate::tui::screens::setup::thousands;
@@ -203,6 +203,13 @@ fn draw_gauges(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
     if let Some(lr) = run.learning_rate() {
         facts.push(format!("lr {lr:.4}"));
     }
+    if let Some(g) = run
+        .current
+        .as_ref()
+        .and_then(|c| run.gradient(c.generation))
+    {
+        facts.push(gradient_fact(&g));
+    }
     if !run.device.is_empty() {
         facts.push(format!("device {}", run.device));
     }
@@ -221,4 +228,16 @@ fn draw_gauges(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
         line.push(Span::styled("  PAUSED (p resumes)", theme.bad()));
     }
     frame.render_widget(Paragraph::new(Line::from(line)), rows[3]);
+}
+
+/// The distillation gradient in a few words: the share of its squared size off the true class
+/// (dark knowledge) and its cosine with the label gradient.
+pub fn gradient_fact(g: &GradientSplit) -> String {
+    let share = g
+        .dark_share
+        .map_or("-".into(), |s| format!("{:.0}%", 100.0 * s));
+    let cosine = g
+        .cosine_with_label
+        .map_or("-".into(), |c| format!("{c:.2}"));
+    format!("dark {share}, cos(label) {cosine}")
 }

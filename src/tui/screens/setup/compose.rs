@@ -170,7 +170,22 @@ mod tests {
 
     #[test]
     fn leaving_cifar100_drops_its_coarse_labels() {
-        let text = "[data]\nsource = \"cifar100\"\nlabels = \"coarse\"\npath = \"data\"\n";
+        let text = r#"
+name = "t"
+[data]
+source = "cifar100"
+labels = "coarse"
+path = "data"
+[teacher]
+arch = "cnn"
+[schedule]
+epochs = 2
+batch_size = 32
+lr = 0.1
+[generations]
+count = 1
+control = "ban"
+"#;
         let mut spec = Spec::parse(text, Path::new("t.toml"), &Overrides::default()).unwrap();
         // One step back from CIFAR-100 is CIFAR-10.
         edit_experiment(&mut spec, Field::Dataset, -1);

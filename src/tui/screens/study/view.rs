@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 
 use super::{StudyView, seeds_line};
 use crate::run_dir::records::Metric;
-use crate::study::results::{ChainStudy, StudyResults, StudyRow};
+use crate::study::results::{ALPHA, ChainStudy, StudyResults, StudyRow};
 use crate::tui::frame::{Theme, truncate, wrap_lines};
 
 /// The narrowest strip plot drawn beside the table rather than below it.
@@ -130,7 +130,7 @@ fn notes(results: &StudyResults, width: usize, theme: &Theme) -> Vec<Line<'stati
     let text = format!(
         "Over the seeds: mean ± sd, 95% CI (Student's t); – none yet. Δ ref: row − \
          {reference} by seed; p (t): paired t-test; Holm: over {} comparisons; * Holm p < \
-         0.05. • seed (2: two) ┼ mean ├─┤ CI ┊ {reference} mean.",
+         {ALPHA}. • seed (2: two) ┼ mean ├─┤ CI ┊ {reference} mean.",
         results.comparisons
     );
     wrap_lines(&text, width, 4)
@@ -306,9 +306,9 @@ impl ChainTable {
 
 /// The seeds of every row of a chain as dots on one horizontal axis, with each row's mean and
 /// 95% interval and a line at the reference row's mean.
-struct StripPlot {
+struct StripPlot<'a> {
     metric: Metric,
-    rows: Vec<(String, Vec<f64>, Option<(f64, f64)>, Option<f64>)>,
+    rows: &'a [StudyRow],
     /// The axis: every value and interval end of the chain, a little inside the edges.
     axis: Option<(f64, f64)>,
     reference_mean: Option<f64>,
@@ -324,27 +324,16 @@ enum Mark {
     Seed,
 }
 
-impl StripPlot {
-    fn of(results: &StudyResults, chain: &ChainStudy) -> StripPlot {
-        let rows: Vec<_> = chain
-            .rows
-            .iter()
-            .map(|row| {
-                let values: Vec<f64> = row.values.iter().flatten().copied().collect();
-                let summary = row.summary;
-                (
-                    row.label.clone(),
-                    values,
-                    summary.and_then(|s| s.ci95),
-                    summary.map(|s| s.mean),
-                )
-            })
-            .collect();
-        let ends = rows.iter().flat_map(|(_, values, ci, _)| {
-            values
+impl<'a> StripPlot<'a> {
+    fn of(results: &StudyResults, chain: &'a ChainStudy) -> StripPlot<'a> {
+        let rows = &chain.rows;
+        let ends = rows.iter().flat_map(|row| {
+            let ci = row.summary.and_then(|s| s.ci95);
+            row.values
                 .iter()
+                .flatten()
                 .copied()
-                .chain(ci.iter().flat_map(|&(lo, hi)| [lo, hi]))
+                .chain(ci.into_iter().flat_map(|(lo, hi)| [lo, hi]))
         });
         let finite: Vec<f64> = ends.filter(|v| v.is_finite()).collect();
         let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
@@ -375,14 +364,15 @@ impl StripPlot {
     }
 
     /// One row's strip, `width` characters.
-    fn strip(&self, row: usize, width: usize) -> Vec<(char, Mark)> {
-        let (_, values, ci, mean) = &self.rows[row];
+    fn strip(&self, row: &StudyRow, width: usize) -> Vec<(char, Mark)> {
+        let ci = row.summary.and_then(|s| s.ci95);
+        let mean = row.summary.map(|s| s.mean);
         let mut line = vec![(' ', Mark::Blank); width];
         if let Some(x) = self.reference_mean.and_then(|m| self.column(m, width)) {
             line[x] = ('┊', Mark::Reference);
         }
         if let Some((lo, hi)) = ci
-            && let (Some(a), Some(b)) = (self.column(*lo, width), self.column(*hi, width))
+            && let (Some(a), Some(b)) = (self.column(lo, width), self.column(hi, width))
         {
             for c in &mut line[a..=b] {
                 *c = ('─', Mark::Interval);
@@ -394,7 +384,7 @@ impl StripPlot {
             line[x] = ('┼', Mark::Mean);
         }
         let mut counts = vec![0usize; width];
-        for &v in values {
+        for &v in row.values.iter().flatten() {
             if let Some(x) = self.column(v, width) {
                 counts[x] += 1;
             }
@@ -452,13 +442,13 @@ impl StripPlot {
             format!("{}{}", " ".repeat(label_width), self.axis_line(width)),
             theme.dim(),
         )];
-        for (i, (label, ..)) in self.rows.iter().enumerate() {
+        for row in self.rows {
             let mut spans = Vec::new();
             if label_width > 0 {
-                let label = truncate(label, label_width - 1);
+                let label = truncate(&row.label, label_width - 1);
                 spans.push(Span::raw(format!("{label:<0$} ", label_width - 1)));
             }
-            let strip = self.strip(i, width);
+            let strip = self.strip(row, width);
             // Consecutive characters of one kind share a span.
             let mut run = String::new();
             let mut kind = Mark::Blank;
