@@ -21,6 +21,7 @@ pub mod models;
 pub mod plot;
 pub mod run_dir;
 pub mod seeds;
+pub mod slurm;
 pub mod spec;
 pub mod stats;
 pub mod study;

@@ -75,6 +75,12 @@ enum Command {
         #[arg(long, default_value_t = 20, value_name = "N")]
         steps: usize,
     },
+    /// Run a table or study on a Slurm cluster: writes sbatch scripts into OUT/slurm/, one job
+    /// array per dependency level chained with `afterok`, each array task one unit
+    /// (`banbench run PRESET --unit ID --out OUT`) that saves and requeues itself before its
+    /// time limit; `--submit` submits them. OUT must be a directory every node sees (NFS is
+    /// fine); `banbench tui OUT` and `banbench report OUT` follow it from anywhere.
+    Slurm(SlurmArgs),
     /// The units of work of a table or study preset, with stable ids, what each waits for and
     /// its estimated cost: `banbench run PRESET --unit ID --out DIR` runs one, `--jobs N` or
     /// `--devices LIST` runs them side by side.
@@ -152,6 +158,48 @@ enum Command {
         #[arg(long, value_name = "FIGDIR")]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Args, Debug)]
+struct SlurmArgs {
+    /// A table or study preset (a lone chain is one unit).
+    preset: PathBuf,
+    /// The shared output directory, seen by every node.
+    #[arg(long, value_name = "SHARED_DIR")]
+    out: PathBuf,
+    /// Profile of a table preset [default: full].
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// A study's seeds, replacing the preset's `seeds` (a count or a list).
+    #[arg(long, value_name = "N|LIST")]
+    seeds: Option<banbench::spec::Seeds>,
+    /// Directory of the data files, as for `run`.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Override the epochs of every generation.
+    #[arg(long, value_name = "N")]
+    epochs: Option<usize>,
+    /// The device of every task [default: cuda with --gpus-per-task, else flex].
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<DeviceChoice>,
+    #[arg(long, value_name = "P")]
+    partition: Option<String>,
+    #[arg(long, value_name = "N")]
+    gpus_per_task: Option<u32>,
+    #[arg(long, value_name = "N")]
+    cpus_per_task: Option<u32>,
+    /// Each task's time limit (HH:MM:SS); before it a task saves and requeues itself.
+    #[arg(long, value_name = "HH:MM:SS")]
+    time: Option<String>,
+    /// Tasks of one array running at once.
+    #[arg(long, value_name = "K")]
+    max_parallel: Option<usize>,
+    /// Seconds before the time limit at which a task saves and requeues itself.
+    #[arg(long, default_value_t = 120, value_name = "S")]
+    signal_seconds: u32,
+    /// Submit the scripts with sbatch (else print how).
+    #[arg(long)]
+    submit: bool,
 }
 
 #[derive(Args, Debug)]
@@ -249,6 +297,7 @@ fn main() -> ExitCode {
             check(&preset, profile.as_deref(), &overrides, device)
         }
         Some(Command::Inspect { preset, profile }) => inspect(&preset, profile.as_deref()),
+        Some(Command::Slurm(args)) => slurm(args),
         Some(Command::Plan {
             preset,
             profile,
@@ -426,6 +475,85 @@ fn plan_units(
         "\n{} unit(s); `banbench run {} --unit ID --out DIR` runs one, `--jobs N` or `--devices LIST` runs them side by side",
         units.len(),
         path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `banbench slurm`: the units as job arrays, written and perhaps submitted.
+fn slurm(args: SlurmArgs) -> Result<ExitCode, Failure> {
+    let overrides = Overrides {
+        epochs: args.epochs,
+        seeds: args.seeds.clone(),
+        data: args.data.clone(),
+        ..Default::default()
+    };
+    let preset = Preset::load(&args.preset, args.profile.as_deref(), &overrides).map_err(input)?;
+    let seeds = preset.seeds().map_err(input)?;
+    let units = units::units(&preset, seeds.as_deref());
+    let device = args
+        .device
+        .unwrap_or(if args.gpus_per_task.is_some_and(|g| g > 0) {
+            DeviceChoice::Cuda(0)
+        } else {
+            DeviceChoice::Flex
+        });
+    // The tasks run this same binary on the preset by absolute paths, from any directory.
+    let absolute =
+        |p: &Path| std::path::absolute(p).map_err(|e| input(anyhow!("{}: {e}", p.display())));
+    let out = absolute(&args.out)?;
+    let run = RunArgs {
+        preset: absolute(&args.preset)?,
+        out: Some(out.clone()),
+        device,
+        epochs: args.epochs,
+        seed: None,
+        data: args.data.as_deref().map(absolute).transpose()?,
+        profile: args.profile.clone(),
+        save_every: banbench::worker::SAVE_EVERY,
+        seeds: args.seeds.clone(),
+        unit: None,
+        jobs: None,
+        devices: None,
+    };
+    let mut command = vec![
+        std::env::current_exe()
+            .map_err(|e| Failure::Run(e.into()))?
+            .display()
+            .to_string(),
+    ];
+    command.extend(unit_args(&run, &out));
+    command.extend(["--device".to_string(), device.to_string()]);
+    let options = banbench::slurm::SlurmOptions {
+        partition: args.partition,
+        gpus_per_task: args.gpus_per_task,
+        cpus_per_task: args.cpus_per_task,
+        time: args.time,
+        max_parallel: args.max_parallel,
+        signal_seconds: args.signal_seconds,
+    };
+    let name = study::StudyPlan::of(&preset, vec![]).name;
+    let scripts = banbench::slurm::write_scripts(&name, &units, &command, &out, &options)
+        .map_err(Failure::Run)?;
+    for (level, script) in scripts.iter().enumerate() {
+        say!("level {level}: {}", script.display());
+    }
+    if !args.submit {
+        say!(
+            "{} unit(s) in {} level(s); submit with: bash {}",
+            units.len(),
+            scripts.len(),
+            out.join("slurm/submit.sh").display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ids = banbench::slurm::submit(&scripts).map_err(Failure::Run)?;
+    for (level, id) in ids.iter().enumerate() {
+        say!("submitted level {level}: job {id}");
+    }
+    say!(
+        "watch with: banbench tui {} (or squeue; banbench report {})",
+        out.display(),
+        out.display()
     );
     Ok(ExitCode::SUCCESS)
 }
