@@ -293,6 +293,7 @@ pub fn run_unit(
             );
         }
     }
+    crate::units::write_manifest(out, all)?;
     let dir = out.join(&unit.dir);
     let run_dir = RunDir::create(&dir, &unit.experiment)?;
     if let Some(source) = &unit.adopts {
@@ -368,6 +369,7 @@ pub fn run_units(
     slots: &[DeviceChoice],
     out: &Path,
 ) -> Result<bool> {
+    crate::units::write_manifest(out, units)?;
     let logs = out.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let mut pending: Vec<&Unit> = units.iter().filter(|u| !u.done(out)).collect();

@@ -912,6 +912,25 @@ fn bench(preset: &Path, device: DeviceChoice, steps: usize) -> Result<ExitCode, 
 }
 
 fn report(path: &Path) -> Result<ExitCode, Failure> {
+    // A shared directory of units (run --jobs/--devices/--unit, slurm): what each unit does now.
+    if let Some(all) = units::read_manifest(path).map_err(Failure::Input)? {
+        let width = all.iter().map(|u| u.id.len()).max().unwrap_or(4).max(4);
+        say!("{:<width$}  STATE", "UNIT");
+        for u in &all {
+            say!("{:<width$}  {}", u.id, units::describe(path, u, &all));
+        }
+        if study::StudyPlan::read(path)
+            .map_err(Failure::Input)?
+            .is_none()
+        {
+            match std::fs::read_to_string(path.join("results.md")) {
+                Ok(table) => say!("\n{table}"),
+                Err(_) => say!("\nno chain has finished yet"),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        say!("");
+    }
     if let Some(plan) = study::StudyPlan::read(path).map_err(Failure::Input)? {
         let results = study::collect(path, &plan, "Teacher", None).map_err(Failure::Input)?;
         say!("{}", study::render(&results));

@@ -117,6 +117,7 @@ pub fn write_scripts(
     out: &Path,
     options: &SlurmOptions,
 ) -> Result<Vec<PathBuf>> {
+    crate::units::write_manifest(out, units)?;
     let dir = out.join("slurm");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::create_dir_all(out.join("logs"))?;

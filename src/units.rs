@@ -6,13 +6,15 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 
 use crate::arch;
 use crate::data;
 use crate::experiment::{Experiment, Preset};
 use crate::run_dir::RunDir;
-use crate::run_dir::records::RunState;
+use crate::run_dir::lock::{self, Liveness};
+use crate::run_dir::records::{RunState, generation_label};
 use crate::study;
 use crate::table;
 
@@ -43,14 +45,7 @@ impl Unit {
     /// Whether the unit's work is in its run directory under `out`: its teacher, or its whole
     /// chain, finished.
     pub fn done(&self, out: &Path) -> bool {
-        let Ok(run) = RunDir::open(&out.join(&self.dir)) else {
-            return false;
-        };
-        match run.results() {
-            Ok(Some(r)) if self.teacher_only => r.generations.iter().any(|g| g.generation == 0),
-            Ok(Some(r)) => r.state == RunState::Finished,
-            _ => false,
-        }
+        done_at(out, &self.dir, self.teacher_only)
     }
 }
 
@@ -163,4 +158,107 @@ pub fn format_cost(cost: Option<f64>) -> String {
         .find(|(scale, _)| c >= *scale)
         .map_or((c, "MAC"), |(scale, unit)| (c / scale, unit));
     format!("{value:.1} {unit}")
+}
+
+/// A unit as OUT/units.json records it, so that any follower of a shared directory (`report`)
+/// sees every unit and what it waits for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitRecord {
+    pub id: String,
+    pub dir: PathBuf,
+    pub teacher_only: bool,
+    pub depends: Vec<String>,
+}
+
+fn manifest_path(out: &Path) -> PathBuf {
+    out.join("units.json")
+}
+
+/// Writes OUT/units.json.
+pub fn write_manifest(out: &Path, units: &[Unit]) -> Result<()> {
+    let records: Vec<UnitRecord> = units
+        .iter()
+        .map(|u| UnitRecord {
+            id: u.id.clone(),
+            dir: u.dir.clone(),
+            teacher_only: u.teacher_only,
+            depends: u.depends.clone(),
+        })
+        .collect();
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = manifest_path(out);
+    crate::run_dir::write_atomic(&path, serde_json::to_string_pretty(&records)?.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// OUT/units.json, if OUT holds units.
+pub fn read_manifest(out: &Path) -> Result<Option<Vec<UnitRecord>>> {
+    let path = manifest_path(out);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("{}: not a banbench units file", path.display()))
+}
+
+/// Whether the run directory `dir` under `out` holds a unit's work: its teacher, or its whole
+/// chain, finished.
+fn done_at(out: &Path, dir: &Path, teacher_only: bool) -> bool {
+    let Ok(run) = RunDir::open(&out.join(dir)) else {
+        return false;
+    };
+    match run.results() {
+        Ok(Some(r)) if teacher_only => r.generations.iter().any(|g| g.generation == 0),
+        Ok(Some(r)) => r.state == RunState::Finished,
+        _ => false,
+    }
+}
+
+/// What a unit is doing, read from its run directory: done, running (on which host), stale,
+/// failed, stopped, waiting for a unit, or ready to start.
+pub fn describe(out: &Path, unit: &UnitRecord, all: &[UnitRecord]) -> String {
+    if done_at(out, &unit.dir, unit.teacher_only) {
+        return "done".into();
+    }
+    let dir = out.join(&unit.dir);
+    match lock::inspect(&dir) {
+        Some((owner, Liveness::Alive { .. })) => {
+            let at = RunDir::open(&dir)
+                .ok()
+                .and_then(|r| r.progress())
+                .map_or(String::new(), |p| {
+                    format!(", {} epoch {}", generation_label(p.generation), p.epoch)
+                });
+            return format!("running on {} (pid {}){at}", owner.host, owner.pid);
+        }
+        Some((owner, Liveness::Stale { .. })) => {
+            return format!(
+                "stale: its owner on {} (pid {}) is gone",
+                owner.host, owner.pid
+            );
+        }
+        None => {}
+    }
+    match RunDir::open(&dir).and_then(|r| r.results()) {
+        Ok(Some(r)) if r.state == RunState::Failed => return "failed".into(),
+        Ok(Some(r)) if r.state == RunState::Stopped => return "stopped".into(),
+        _ => {}
+    }
+    let waiting: Vec<&str> = unit
+        .depends
+        .iter()
+        .filter(|d| {
+            !all.iter()
+                .any(|u| &u.id == *d && done_at(out, &u.dir, u.teacher_only))
+        })
+        .map(String::as_str)
+        .collect();
+    if waiting.is_empty() {
+        "ready".into()
+    } else {
+        format!("waiting for {}", waiting.join(", "))
+    }
 }

@@ -95,9 +95,34 @@ fn units_by_hand_and_side_by_side_give_the_sequential_table() {
     let o = banbench(&["run", "t.toml", "--unit", "nope", "--out", "by-hand"], d);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("no such unit"), "{}", text(&o));
+    let o = banbench(
+        &[
+            "run",
+            "t.toml",
+            "--unit",
+            "CNN-6/main:teacher",
+            "--out",
+            "by-hand",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // `report` tells what every unit of the shared directory is doing.
+    let report = text(&banbench(&["report", "by-hand"], d));
+    let state = |id: &str| {
+        report
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("{id} in\n{report}"))
+            .split_once("  ")
+            .map(|(_, s)| s.trim().to_string())
+            .unwrap()
+    };
+    assert_eq!(state("CNN-6/main:teacher"), "done");
+    assert_eq!(state("CNN-6/cwtm"), "ready");
+    assert_eq!(state("CNN-4/cwtm"), "waiting for CNN-4/main:teacher");
     // Students before the other teacher, the cwtm chains before their main chains.
     for id in [
-        "CNN-6/main:teacher",
         "CNN-6/cwtm",
         "CNN-4/main:teacher",
         "CNN-4/cwtm",
@@ -124,6 +149,13 @@ fn units_by_hand_and_side_by_side_give_the_sequential_table() {
     );
     // Every unit's output is in its log.
     assert!(d.join("side-by-side/logs/CNN-4_main_teacher.log").exists());
+    let report = text(&banbench(&["report", "side-by-side"], d));
+    assert_eq!(
+        report.lines().filter(|l| l.ends_with("  done")).count(),
+        6,
+        "{report}"
+    );
+    assert!(report.contains("| CNN-4 |"), "{report}");
     // Run again: nothing left to do.
     let o = banbench(
         &["run", "t.toml", "--jobs", "2", "--out", "side-by-side"],
