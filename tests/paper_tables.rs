@@ -137,6 +137,28 @@ fn every_smoke_profile_runs_into_the_papers_layout_and_resumes() {
                 assert!(header.contains("| Teacher | BAN | BAN+L | CWTM | DKPP | BAN-1 | BAN-2 | BAN-3 | Ens*2 | Ens*3 |"));
                 assert_eq!(rows.len(), 4);
                 assert!(rows[3].contains("(14.9, "), "{}", rows[3]);
+                // The 80-120 row's Ens*3 is the paper's: Teacher + BAN-1 + BAN-2.
+                let main = banbench::run_dir::RunDir::open(&out.join("DenseNet-80-120/main"))
+                    .unwrap()
+                    .results()
+                    .unwrap()
+                    .unwrap();
+                let ensemble = main
+                    .ensembles
+                    .iter()
+                    .find(|e| e.members == [0, 1, 2])
+                    .unwrap_or_else(|| panic!("{:?}", main.ensembles));
+                let measured = ensemble.metrics[&banbench::run_dir::records::Metric::Top1Error];
+                let last = rows[3]
+                    .trim_end_matches('|')
+                    .rsplit('|')
+                    .next()
+                    .unwrap()
+                    .trim();
+                assert_eq!(
+                    last,
+                    format!("{measured:.2} (14.9, {:+.2})", measured - 14.9)
+                );
             }
             "table3-cifar100-wrn" => assert_eq!(rows.len(), 4),
             "table5-cifar100-resnet-students" => {

@@ -191,3 +191,49 @@ fn mismatching_layers_are_refused_naming_both_models_and_shapes() {
     )
     .unwrap();
 }
+
+/// A student trained on labels alone runs no teacher forward pass (Table 5's baselines would
+/// otherwise run a discarded DenseNet forward on every batch): a teacher that cannot even read
+/// the images is never asked to.
+#[test]
+fn a_label_only_student_runs_no_teacher_forward() {
+    let device = Device::flex();
+    let train_device = device.clone().autodiff();
+    let grey = Shape {
+        channels: 1,
+        ..CIFAR100
+    };
+    // The teacher expects 3 channels; the images have 1.
+    let teacher = Classifier::new(&densenet(), CIFAR100, &device);
+    let student = Classifier::new(&densenet(), grey, &train_device);
+    let schedule = Schedule {
+        epochs: 1,
+        batch_size: 4,
+        lr: 0.1,
+        momentum: 0.0,
+        dampening: 0.0,
+        nesterov: false,
+        weight_decay: 0.0,
+        milestones: vec![],
+        lr_factor: 0.2,
+    };
+    let images = Tensor::<4>::random(
+        [4, 1, 8, 8],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &train_device,
+    );
+    let labels =
+        Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 3], [4]), &train_device);
+    let step = train_step(
+        student,
+        &mut sgd(&schedule),
+        images,
+        labels,
+        Some(&teacher),
+        Control::Label,
+        0.1,
+        &mut ChaCha8Rng::seed_from_u64(1),
+    );
+    assert!(step.loss.is_finite());
+    assert!(step.gradient.is_none(), "no teacher, no gradient split");
+}

@@ -168,3 +168,29 @@ fn units_by_hand_and_side_by_side_give_the_sequential_table() {
         text(&o)
     );
 }
+
+/// Table 5's rows share one DenseNet-90-60 teacher, trained once, as its preset says.
+#[test]
+fn table5_trains_its_teacher_once() {
+    let preset = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/presets/paper/table5-cifar100-resnet-students.toml"
+    );
+    for profile in ["full", "smoke"] {
+        let o = banbench(&["plan", preset, "--profile", profile], Path::new("."));
+        assert!(o.status.success(), "{}", text(&o));
+        let teachers: Vec<String> = text(&o)
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|id| id.ends_with(":teacher"))
+            })
+            .map(str::to_string)
+            .collect();
+        assert_eq!(teachers.len(), 1, "{profile}: {teachers:?}");
+    }
+    let comments = std::fs::read_to_string(preset).unwrap();
+    assert!(comments.contains("The DenseNet-90-60 teacher is trained once"));
+    assert!(!comments.contains("Each row trains its own"));
+}

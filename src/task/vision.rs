@@ -374,7 +374,10 @@ pub fn train_step(
 ) -> Step {
     let batch = labels.dims()[0];
     // The teacher runs in eval mode without autodiff; its logits enter the loss as constants.
-    let teacher_logits = teacher.map(|t| t.forward(images.clone().without_autodiff()));
+    // A student on labels alone needs none.
+    let teacher_logits = teacher
+        .filter(|_| control.needs_teacher())
+        .map(|t| t.forward(images.clone().without_autodiff()));
     let logits = model.forward(images);
     let predictions = logits.clone().argmax(1).reshape([batch]);
     let gradient = match (&teacher_logits, control.temperature()) {
