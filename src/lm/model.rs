@@ -149,9 +149,9 @@ impl CnnLstm {
             features = layer.forward(features);
         }
         let width = features.dims()[1];
-        let x = self
-            .dropout
-            .forward(features.reshape([batch, steps, width]));
+        // Kim et al. drop out between LSTM layers and on the top output only, not the highway
+        // output (run_lstms does both).
+        let x = features.reshape([batch, steps, width]);
         let (h, state) = run_lstms(&self.layers, &self.dropout, x, state);
         let hidden = h.dims()[2];
         (self.output.forward(h.reshape([words, hidden])), state)
@@ -226,12 +226,20 @@ impl LanguageModel {
                     convs: widths
                         .iter()
                         .zip(filters)
-                        .map(|(&w, &f)| Conv1dConfig::new(*char_dim, f, w).init(device))
+                        .map(|(&w, &f)| {
+                            Conv1dConfig::new(*char_dim, f, w)
+                                .with_initializer(uniform(init))
+                                .init(device)
+                        })
                         .collect(),
                     highway: (0..*highway)
                         .map(|_| Highway {
-                            transform: LinearConfig::new(features, features).init(device),
-                            gate: LinearConfig::new(features, features).init(device),
+                            transform: LinearConfig::new(features, features)
+                                .with_initializer(uniform(init))
+                                .init(device),
+                            gate: LinearConfig::new(features, features)
+                                .with_initializer(uniform(init))
+                                .init(device),
                         })
                         .collect(),
                     layers: lstm_stack(features, *hidden, *layers, init, device),
@@ -264,6 +272,65 @@ mod tests {
 
     fn words(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("w{i}")).collect()
+    }
+
+    /// Kim et al.'s code initialises every parameter uniform in [-init, init]
+    /// (yoonkim/lstm-char-cnn, main.lua), convolutions and highway layers included.
+    #[test]
+    fn every_cnn_lstm_parameter_starts_within_the_init_range() {
+        struct Largest(f32);
+        impl burn::module::ModuleVisitor for Largest {
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+                let values = param.val().into_data().convert::<f32>();
+                for v in values.iter::<f32>() {
+                    self.0 = self.0.max(v.abs());
+                }
+            }
+        }
+        let cnn = LmModelSpec::CnnLstm {
+            char_dim: 4,
+            widths: vec![1, 2, 3],
+            filters: vec![8, 8, 8],
+            highway: 2,
+            layers: 1,
+            hidden: 6,
+            dropout: 0.0,
+        };
+        let model = LanguageModel::new(&cnn, &words(50), 0.05, &Device::flex());
+        let mut largest = Largest(0.0);
+        model.visit(&mut largest);
+        assert!(largest.0 <= 0.05, "a parameter starts at {}", largest.0);
+    }
+
+    /// The first LSTM layer reads the highway output undropped: in training mode its state
+    /// (taken before any dropout) is the same on every pass over the same words.
+    #[test]
+    fn the_cnn_lstm_drops_nothing_before_its_first_lstm_layer() {
+        let device = Device::flex().autodiff();
+        let cnn = LmModelSpec::CnnLstm {
+            char_dim: 4,
+            widths: vec![1, 2],
+            filters: vec![8, 8],
+            highway: 1,
+            layers: 1,
+            hidden: 6,
+            dropout: 0.5,
+        };
+        let model = LanguageModel::new(&cnn, &words(20), 0.05, &device);
+        let tokens = Tensor::<2, Int>::from_data(
+            TensorData::new(vec![1i64, 2, 3, 4, 5, 6], [2, 3]),
+            &device,
+        );
+        let state = || {
+            let (_, state) = model.forward(tokens.clone(), None);
+            state[0]
+                .hidden
+                .clone()
+                .into_data()
+                .try_into_vec::<f32>()
+                .unwrap()
+        };
+        assert_eq!(state(), state());
     }
 
     #[test]
