@@ -226,7 +226,7 @@ pub fn non_finite_loss_message(
                 spec.generations.control_of(generation)
             };
             let (name, temperature) = match control {
-                Control::Label | Control::Cwtm => (None, None),
+                Control::Label | Control::Cwtm | Control::LogitsL2 => (None, None),
                 Control::Ban { temperature } => (Some("BAN"), Some(temperature)),
                 Control::BanL { temperature } => (Some("BAN+L"), Some(temperature)),
                 Control::Dkpp { temperature } => (Some("DKPP"), Some(temperature)),

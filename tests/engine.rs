@@ -312,3 +312,33 @@ fn shipped_presets_are_valid() {
         }
     }
 }
+
+/// Logit matching (Ba & Caruana) trains a student end to end; it reads no distribution, so its
+/// epochs carry no gradient split.
+#[test]
+fn logit_matching_trains_a_student() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = write(
+        dir.path(),
+        "l2.toml",
+        // A regression of unbounded targets takes a smaller step than cross-entropy.
+        &TINY
+            .replace("control = \"ban+l\"", "control = \"logits-l2\"")
+            .replace("lr = 0.05", "lr = 0.005"),
+    );
+    let out = dir.path().join("run");
+    let o = banbench(&[
+        "run",
+        preset.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = RunDir::open(&out).unwrap();
+    let results = run.results().unwrap().unwrap();
+    let student = &results.generations[1];
+    assert_eq!(student.control, "logits-L2");
+    assert!(student.metrics[&Metric::Top1Error] < 85.0, "{student:?}");
+    let epochs = run.metrics().unwrap();
+    assert!(epochs.iter().all(|r| r.gradient.is_none()));
+}

@@ -38,6 +38,7 @@ pub fn loss(
         Control::Kd { temperature, alpha } => {
             kd_loss(student_logits, teacher(), labels, temperature, alpha)
         }
+        Control::LogitsL2 => logits_l2_loss(student_logits, teacher()),
     }
 }
 
@@ -188,6 +189,18 @@ pub fn kd_loss(
     soft * alpha + label_loss(student_logits, labels) * (1.0 - alpha)
 }
 
+/// Ba & Caruana (NIPS 2014), "Do Deep Nets Really Need to be Deep?", Section 2.2: the student
+/// regresses the teacher's logits z, L = 1/(2T) sum_t ||g(x_t) - z_t||^2 over the T samples of
+/// the batch; logit ratios a softmax would flatten stay in the target. The gradient with
+/// respect to the student's logits is (g - z)/T.
+pub fn logits_l2_loss(student_logits: Tensor<2>, teacher_logits: Tensor<2>) -> Tensor<1> {
+    let [batch, _] = student_logits.dims();
+    (student_logits - teacher_logits)
+        .square()
+        .sum()
+        .div_scalar(2.0 * batch as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +228,31 @@ mod tests {
         let e: Vec<f32> = z.iter().map(|v| (v - m).exp()).collect();
         let s: f32 = e.iter().sum();
         e.iter().map(|v| v / s).collect()
+    }
+
+    #[test]
+    fn logit_matching_is_half_the_mean_squared_distance_and_its_gradient_the_difference() {
+        let d = device().autodiff();
+        let student = logits(&[[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]], &d).require_grad();
+        let teacher = logits(&[[1.0, 0.0, 4.0], [2.0, -1.0, 0.0]], &device());
+        // Sample 1: (0, 2, -1) -> 5; sample 2: (-2, 1, 0) -> 5; (5 + 5) / (2 * 2) = 2.5.
+        let loss = logits_l2_loss(student.clone(), teacher);
+        let value: f32 = loss.clone().into_scalar();
+        assert!((value - 2.5).abs() < 1e-6, "{value}");
+        // d/dg = (g - z) / T with T = 2.
+        let grads = loss.backward();
+        let g: Vec<f32> = student
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_into_vec()
+            .unwrap();
+        let expected = [0.0, 1.0, -0.5, -1.0, 0.5, 0.0];
+        for (a, b) in g.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{g:?}");
+        }
+        let same = logits(&[[1.0, 2.0, 3.0]], &device());
+        assert_eq!(logits_l2_loss(same.clone(), same).into_scalar::<f32>(), 0.0);
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub enum ControlKind {
     Dkpp,
     /// Hinton et al. 2015 knowledge distillation.
     Kd,
+    /// Ba & Caruana 2014: regress the teacher's logits.
+    LogitsL2,
 }
 
 /// How a generation learns from labels and its predecessor.
@@ -156,6 +158,7 @@ pub enum Control {
     Cwtm,
     Dkpp { temperature: f64 },
     Kd { temperature: f64, alpha: f64 },
+    LogitsL2,
 }
 
 impl Control {
@@ -167,6 +170,7 @@ impl Control {
             ControlKind::Cwtm => Control::Cwtm,
             ControlKind::Dkpp => Control::Dkpp { temperature },
             ControlKind::Kd => Control::Kd { temperature, alpha },
+            ControlKind::LogitsL2 => Control::LogitsL2,
         }
     }
 
@@ -179,7 +183,8 @@ impl Control {
     /// (CWTM reads the teacher's confidence at 1); the gradient split is measured at it.
     pub fn temperature(&self) -> Option<f64> {
         match *self {
-            Control::Label => None,
+            // Logit matching reads no distribution.
+            Control::Label | Control::LogitsL2 => None,
             Control::Cwtm => Some(1.0),
             Control::Ban { temperature }
             | Control::BanL { temperature }
@@ -214,6 +219,7 @@ impl Control {
             Control::Kd { temperature, alpha } => {
                 format!("KD T={} a={alpha}", number(*temperature))
             }
+            Control::LogitsL2 => "logits-L2".into(),
         }
     }
 }

@@ -7,12 +7,13 @@ use crate::spec::{Cifar100Labels, ControlKind, DataSource, ModelSpec, Spec};
 use super::Field;
 
 pub(super) const ARCHS: [&str; 5] = ["mlp", "cnn", "preact-resnet", "wide-resnet", "densenet-bc"];
-pub(super) const CONTROLS: [ControlKind; 6] = [
+pub(super) const CONTROLS: [ControlKind; 7] = [
     ControlKind::Ban,
     ControlKind::BanL,
     ControlKind::Cwtm,
     ControlKind::Dkpp,
     ControlKind::Kd,
+    ControlKind::LogitsL2,
     ControlKind::Label,
 ];
 pub(super) const TEMPERATURES: [f64; 8] = [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0];

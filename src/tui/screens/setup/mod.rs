@@ -401,7 +401,9 @@ impl Setup {
                 None => "checking".into(),
             },
             (Field::Temperature, Experiment::Vision(spec)) => match spec.generations.control {
-                ControlKind::Label | ControlKind::Cwtm => "unused by this control".into(),
+                ControlKind::Label | ControlKind::Cwtm | ControlKind::LogitsL2 => {
+                    "unused by this control".into()
+                }
                 ControlKind::Kd => format!("alpha {}", spec.generations.kd_alpha),
                 _ => String::new(),
             },
