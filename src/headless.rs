@@ -203,19 +203,7 @@ pub fn run_study(
     out: &Path,
 ) -> Result<bool> {
     let plan = study::StudyPlan::of(preset, seeds.to_vec());
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    match study::StudyPlan::read(out)? {
-        Some(old) if old != plan => anyhow::bail!(
-            "{} holds a study of other seeds or chains ({} seeds: {:?}); use another --out",
-            out.display(),
-            old.name,
-            old.seeds
-        ),
-        _ => write_atomic(
-            &study::StudyPlan::path(out),
-            serde_json::to_string_pretty(&plan)?.as_bytes(),
-        )?,
-    }
+    write_study_plan(out, &plan)?;
     for (i, &seed) in seeds.iter().enumerate() {
         print_line(format_args!(
             "\n##### seed {seed} ({}/{}) -> {}",
@@ -240,6 +228,25 @@ pub fn run_study(
         out.display()
     ));
     Ok(true)
+}
+
+/// Writes OUT/study.json, refusing a directory that holds a study of other seeds or chains.
+fn write_study_plan(out: &Path, plan: &study::StudyPlan) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    match study::StudyPlan::read(out)? {
+        Some(old) if &old != plan => anyhow::bail!(
+            "{} holds a study of other seeds or chains ({} seeds: {:?}); use another --out",
+            out.display(),
+            old.name,
+            old.seeds
+        ),
+        Some(_) => Ok(()),
+        None => write_atomic(
+            &study::StudyPlan::path(out),
+            serde_json::to_string_pretty(plan)?.as_bytes(),
+        )
+        .with_context(|| format!("writing {}", study::StudyPlan::path(out).display())),
+    }
 }
 
 /// One seed: its chain, or its table.
@@ -346,7 +353,9 @@ pub fn write_results_so_far(preset: &Preset, out: &Path) -> Result<()> {
         }
     }
     if let Some(seeds) = seeds {
-        study::write_results(out, &study::StudyPlan::of(preset, seeds))?;
+        let plan = study::StudyPlan::of(preset, seeds);
+        write_study_plan(out, &plan)?;
+        study::write_results(out, &plan)?;
     }
     Ok(())
 }
@@ -400,7 +409,7 @@ pub fn run_units(
                 print_line(format_args!(
                     "failed   {} on {device} ({status}); its log: {}",
                     unit.id,
-                    log_path(&logs, unit).display()
+                    out.join(crate::units::log_path(&unit.id)).display()
                 ));
             }
         }
@@ -415,7 +424,7 @@ pub fn run_units(
             };
             let unit = pending.remove(at);
             free.pop();
-            let log = std::fs::File::create(log_path(&logs, unit))?;
+            let log = std::fs::File::create(out.join(crate::units::log_path(&unit.id)))?;
             let child = std::process::Command::new(&command.program)
                 .args(&command.args)
                 .args(["--unit", &unit.id, "--device", &device.to_string()])
@@ -446,8 +455,4 @@ pub fn run_units(
         ));
     }
     Ok(failed.is_empty() && pending.is_empty())
-}
-
-fn log_path(logs: &Path, unit: &Unit) -> PathBuf {
-    logs.join(format!("{}.log", unit.id.replace(['/', ':'], "_")))
 }

@@ -117,10 +117,11 @@ enum Command {
     ///
     /// TARGET is a preset to select (vision or language model), a run directory to open (one
     /// still training elsewhere, say from `banbench run` in another SSH session, is followed as
-    /// it goes), or a study directory (`run --seeds`) for the Study screen. Without TARGET,
-    /// Setup lists the presets under ./presets.
+    /// it goes), a study directory (`run --seeds`) for the Study screen, or a directory of
+    /// units (`run --jobs`, `--devices`, `slurm`) for the Units screen. Without TARGET, Setup
+    /// lists the presets under ./presets.
     Tui {
-        /// A preset (TOML), a run directory or a study directory.
+        /// A preset (TOML), a run directory, a study directory or a directory of units.
         target: Option<PathBuf>,
         /// Device for runs started from the UI: flex, tch-cpu or cuda[:N].
         #[arg(long, default_value = "flex", value_name = "DEVICE")]
@@ -481,6 +482,9 @@ fn plan_units(
 
 /// `banbench slurm`: the units as job arrays, written and perhaps submitted.
 fn slurm(args: SlurmArgs) -> Result<ExitCode, Failure> {
+    if args.max_parallel == Some(0) {
+        return Err(input(anyhow!("--max-parallel 0: expected at least 1")));
+    }
     let overrides = Overrides {
         epochs: args.epochs,
         seeds: args.seeds.clone(),
@@ -586,11 +590,12 @@ fn run_units(args: &RunArgs, preset: &Preset, out: Option<PathBuf>) -> Result<Ex
                     Failure::Run(e)
                 }
             })?;
-        return Ok(match state {
-            RunState::Finished => ExitCode::SUCCESS,
-            // A teacher unit stops after the teacher, as asked.
-            RunState::Stopped if unit.teacher_only => ExitCode::SUCCESS,
-            _ => ExitCode::from(130),
+        // A teacher unit stops after the teacher, as asked; stopped before it, it is not done.
+        let done = state == RunState::Finished || unit.done(&out);
+        return Ok(if done {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(130)
         });
     }
     for (place, experiment) in preset.experiments() {
@@ -916,8 +921,8 @@ fn report(path: &Path) -> Result<ExitCode, Failure> {
     if let Some(all) = units::read_manifest(path).map_err(Failure::Input)? {
         let width = all.iter().map(|u| u.id.len()).max().unwrap_or(4).max(4);
         say!("{:<width$}  STATE", "UNIT");
-        for u in &all {
-            say!("{:<width$}  {}", u.id, units::describe(path, u, &all));
+        for (u, state) in all.iter().zip(units::states(path, &all)) {
+            say!("{:<width$}  {state}", u.id);
         }
         if study::StudyPlan::read(path)
             .map_err(Failure::Input)?

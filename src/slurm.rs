@@ -96,15 +96,15 @@ pub fn script(
     let _ = writeln!(s, "units=({})", ids.join(" "));
     s.push_str("unit=${units[$SLURM_ARRAY_TASK_ID]}\n");
     let command: Vec<String> = command.iter().map(|a| quoted(a)).collect();
-    let _ = writeln!(s, "{} --unit \"$unit\" &", command.join(" "));
+    // The trap comes first: a signal before it would kill the shell and orphan the run.
     s.push_str(
-        "child=$!\n\
-         # Before the time limit: the run saves at the next batch and stops (SIGTERM), and the\n\
+        "# Before the time limit: the run saves at the next batch and stops (SIGTERM), and the\n\
          # task goes back in the queue to resume where it stopped.\n\
          trap 'echo \"banbench: time limit near; saving $unit and requeueing\"; kill -TERM \"$child\"; wait \"$child\"; \
-         scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"; exit 0' USR1\n\
-         wait \"$child\"\n",
+         scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"; exit 0' USR1\n",
     );
+    let _ = writeln!(s, "{} --unit \"$unit\" &", command.join(" "));
+    s.push_str("child=$!\nwait \"$child\"\n");
     s
 }
 

@@ -14,7 +14,7 @@ use crate::data;
 use crate::experiment::{Experiment, Preset};
 use crate::run_dir::RunDir;
 use crate::run_dir::lock::{self, Liveness};
-use crate::run_dir::records::{RunState, generation_label};
+use crate::run_dir::records::RunState;
 use crate::study;
 use crate::table;
 
@@ -206,7 +206,7 @@ pub fn read_manifest(out: &Path) -> Result<Option<Vec<UnitRecord>>> {
 
 /// Whether the run directory `dir` under `out` holds a unit's work: its teacher, or its whole
 /// chain, finished.
-fn done_at(out: &Path, dir: &Path, teacher_only: bool) -> bool {
+pub fn done_at(out: &Path, dir: &Path, teacher_only: bool) -> bool {
     let Ok(run) = RunDir::open(&out.join(dir)) else {
         return false;
     };
@@ -217,48 +217,149 @@ fn done_at(out: &Path, dir: &Path, teacher_only: bool) -> bool {
     }
 }
 
-/// What a unit is doing, read from its run directory: done, running (on which host), stale,
-/// failed, stopped, waiting for a unit, or ready to start.
-pub fn describe(out: &Path, unit: &UnitRecord, all: &[UnitRecord]) -> String {
-    if done_at(out, &unit.dir, unit.teacher_only) {
-        return "done".into();
-    }
-    let dir = out.join(&unit.dir);
-    match lock::inspect(&dir) {
-        Some((owner, Liveness::Alive { .. })) => {
-            let at = RunDir::open(&dir)
-                .ok()
-                .and_then(|r| r.progress())
-                .map_or(String::new(), |p| {
-                    format!(", {} epoch {}", generation_label(p.generation), p.epoch)
-                });
-            return format!("running on {} (pid {}){at}", owner.host, owner.pid);
+/// What a unit is doing, from its run directory (its results, lock and progress) and those of
+/// the units it waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitState {
+    /// Its work is in its run directory: its teacher, or its whole chain, finished.
+    Done,
+    /// A live process owns its run directory.
+    Running {
+        host: String,
+        pid: u32,
+        paused: bool,
+    },
+    /// Its run directory's owner is gone (killed, its node lost) and nothing has taken over.
+    Stale {
+        host: String,
+        pid: u32,
+    },
+    Failed,
+    /// Stopped in its own generations (a teacher unit that stopped after its teacher is done).
+    Stopped,
+    /// Units it depends on are not done.
+    Waiting {
+        on: Vec<String>,
+    },
+    /// Its dependencies are done and nothing runs it.
+    Ready,
+}
+
+impl UnitState {
+    /// The state in a word.
+    pub fn word(&self) -> &'static str {
+        match self {
+            UnitState::Done => "done",
+            UnitState::Running { paused: true, .. } => "paused",
+            UnitState::Running { .. } => "running",
+            UnitState::Stale { .. } => "stale",
+            UnitState::Failed => "failed",
+            UnitState::Stopped => "stopped",
+            UnitState::Waiting { .. } => "waiting",
+            UnitState::Ready => "ready",
         }
-        Some((owner, Liveness::Stale { .. })) => {
-            return format!(
-                "stale: its owner on {} (pid {}) is gone",
-                owner.host, owner.pid
-            );
+    }
+
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            UnitState::Running { host, .. } | UnitState::Stale { host, .. } => Some(host),
+            _ => None,
         }
-        None => {}
     }
-    match RunDir::open(&dir).and_then(|r| r.results()) {
-        Ok(Some(r)) if r.state == RunState::Failed => return "failed".into(),
-        Ok(Some(r)) if r.state == RunState::Stopped => return "stopped".into(),
-        _ => {}
+}
+
+impl std::fmt::Display for UnitState {
+    /// As `banbench report` prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnitState::Running { host, pid, paused } => {
+                let paused = if *paused { ", paused" } else { "" };
+                write!(f, "running on {host} (pid {pid}){paused}")
+            }
+            UnitState::Stale { host, pid } => {
+                write!(f, "stale: its owner on {host} (pid {pid}) is gone")
+            }
+            UnitState::Waiting { on } => write!(f, "waiting for {}", on.join(", ")),
+            other => f.write_str(other.word()),
+        }
     }
-    let waiting: Vec<&str> = unit
-        .depends
-        .iter()
-        .filter(|d| {
-            !all.iter()
-                .any(|u| &u.id == *d && done_at(out, &u.dir, u.teacher_only))
-        })
-        .map(String::as_str)
-        .collect();
-    if waiting.is_empty() {
-        "ready".into()
+}
+
+/// A unit's run directory under `out` (a lone chain's is `out` itself).
+pub fn unit_dir(out: &Path, record: &UnitRecord) -> PathBuf {
+    if record.dir.as_os_str().is_empty() {
+        out.to_path_buf()
     } else {
-        format!("waiting for {}", waiting.join(", "))
+        out.join(&record.dir)
     }
+}
+
+/// Where `run --jobs` writes a unit's output, relative to the units' directory.
+pub fn log_path(id: &str) -> PathBuf {
+    Path::new("logs").join(format!("{}.log", id.replace(['/', ':'], "_")))
+}
+
+/// The generations a unit trains: 0 alone for a teacher unit, from 1 for a chain whose teacher
+/// is another unit's, all for a chain that trains its own.
+pub fn own_generations(record: &UnitRecord, students: usize) -> std::ops::RangeInclusive<usize> {
+    let first = usize::from(!record.teacher_only && !record.depends.is_empty());
+    let last = if record.teacher_only { 0 } else { students };
+    first..=last
+}
+
+/// What every unit of `out` is doing, from its run directory (results, lock, progress) and
+/// those of the units it waits for: done; waiting for a unit not done (a chain's directory
+/// locked by its teacher's unit is its teacher's); running or stale (by its lock); failed;
+/// stopped in its own generations; or ready.
+pub fn states(out: &Path, records: &[UnitRecord]) -> Vec<UnitState> {
+    let done: Vec<bool> = records
+        .iter()
+        .map(|r| done_at(out, &r.dir, r.teacher_only))
+        .collect();
+    records
+        .iter()
+        .zip(&done)
+        .map(|(record, &is_done)| {
+            if is_done {
+                return UnitState::Done;
+            }
+            let on: Vec<String> = record
+                .depends
+                .iter()
+                .filter(|d| !records.iter().zip(&done).any(|(u, &ok)| &u.id == *d && ok))
+                .cloned()
+                .collect();
+            if !on.is_empty() {
+                return UnitState::Waiting { on };
+            }
+            let dir = unit_dir(out, record);
+            let run = RunDir::open(&dir).ok();
+            let progress = run.as_ref().and_then(|r| {
+                let students = r.experiment().ok()?.students();
+                r.progress()
+                    .filter(|p| own_generations(record, students).contains(&p.generation))
+            });
+            match lock::inspect(&dir) {
+                Some((owner, Liveness::Alive { .. })) => UnitState::Running {
+                    host: owner.host,
+                    pid: owner.pid,
+                    paused: progress.as_ref().is_some_and(|p| p.paused),
+                },
+                Some((owner, Liveness::Stale { .. })) => UnitState::Stale {
+                    host: owner.host,
+                    pid: owner.pid,
+                },
+                None => match run
+                    .and_then(|r| r.results().ok().flatten())
+                    .map(|r| r.state)
+                {
+                    Some(RunState::Failed) => UnitState::Failed,
+                    // An adopted teacher's (or a teacher unit's) results say stopped before
+                    // the chain's own generations begin.
+                    Some(RunState::Stopped) if progress.is_some() => UnitState::Stopped,
+                    _ => UnitState::Ready,
+                },
+            }
+        })
+        .collect()
 }

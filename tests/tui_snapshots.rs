@@ -669,3 +669,267 @@ fn the_distillation_gradient_shows_on_the_run_and_generations_screens() {
         "{generations}"
     );
 }
+
+use banbench::tui::screens::units::{UnitPlan, UnitProgress, UnitState, UnitsEntry};
+
+const UNITS_DIR: &str = "runs/tiny-table-units-20260101-120000";
+
+/// The tiny table's units halfway: CNN-4's teacher done and its BAN chain training on gpu3,
+/// its CWTM chain failed in its first epoch, CNN-6's teacher training on gpu4 and its two
+/// chains waiting for it (the BAN chain's directory is its teacher's, the CWTM one's not made).
+fn units_halfway() -> Vec<UnitProgress> {
+    let plan = |first, last| {
+        Some(UnitPlan {
+            first,
+            last,
+            epochs: 3,
+        })
+    };
+    let unit = |id: &str, state: UnitState, plan: Option<UnitPlan>| UnitProgress {
+        id: id.into(),
+        dir: PathBuf::from(id.trim_end_matches(":teacher")),
+        teacher_only: id.ends_with(":teacher"),
+        state,
+        plan,
+        at: None,
+        fraction: 0.0,
+        eta: None,
+        eta_of: None,
+        log: None,
+    };
+    let running = |host: &str, pid| UnitState::Running {
+        host: host.into(),
+        pid,
+        paused: false,
+    };
+    let waiting = || UnitState::Waiting {
+        on: vec!["CNN-6/main:teacher".into()],
+    };
+    let mut units = vec![
+        unit("CNN-4/main:teacher", UnitState::Done, plan(0, 0)),
+        unit("CNN-4/main", running("gpu3", 4242), plan(1, 1)),
+        unit("CNN-4/cwtm", UnitState::Failed, plan(1, 1)),
+        unit("CNN-6/main:teacher", running("gpu4", 977), plan(0, 0)),
+        unit("CNN-6/main", waiting(), plan(1, 1)),
+        unit("CNN-6/cwtm", waiting(), None),
+    ];
+    units[0].fraction = 1.0;
+    units[1].at = Some((1, 2));
+    units[1].fraction = 0.45;
+    units[1].eta = Some(12.0);
+    units[1].eta_of = Some((1, 1));
+    units[2].at = Some((1, 1));
+    units[2].fraction = 0.1;
+    units[2].log = Some(PathBuf::from("logs/CNN-4_cwtm.log"));
+    units[3].at = Some((0, 3));
+    units[3].fraction = 0.8;
+    units[3].eta = Some(65.0);
+    units[3].eta_of = Some((0, 2));
+    units
+}
+
+/// results.md once CNN-4's teacher and BAN chain have written theirs.
+const UNITS_TABLE: &str = "# A tiny table: two teachers, BAN and CWTM students of each
+
+Profile `full`. Tiny. Each cell: measured (paper, measured - paper); errors in %, perplexities per token.
+
+| Network | Teacher | BAN | CWTM |
+|---|---|---|---|
+| CNN-4 | 60.50 | 68.50 | - |
+| CNN-6 | - | - | - |
+";
+
+/// The app on the Units screen of [`units_halfway`], as the runtime feeds it.
+fn units_app() -> App {
+    let mut app = app();
+    let effects = app.update(Msg::UnitsOpened {
+        dir: PathBuf::from(UNITS_DIR),
+        units: units_halfway(),
+        table: Some(UNITS_TABLE.into()),
+        study: false,
+    });
+    assert_eq!(effects, vec![]);
+    app
+}
+
+#[test]
+fn units_running_on_two_hosts_with_one_failed_and_two_waiting() {
+    let mut app = units_app();
+    app.update(key(KeyCode::Down));
+    let screen = at(&app);
+    assert!(screen.contains("6 Units"), "{screen}");
+    assert_snapshot!(screen);
+}
+
+#[test]
+fn units_wide() {
+    let mut app = units_app();
+    for _ in 0..2 {
+        app.update(key(KeyCode::Down));
+    }
+    assert_snapshot!(render(&app, 120, 24));
+}
+
+#[test]
+fn units_before_any_chain_finished() {
+    let mut app = app();
+    let mut units = units_halfway();
+    units[0].state = UnitState::Running {
+        host: "gpu3".into(),
+        pid: 4241,
+        paused: true,
+    };
+    units[0].at = Some((0, 2));
+    units[0].fraction = 0.5;
+    app.update(Msg::UnitsOpened {
+        dir: PathBuf::from(UNITS_DIR),
+        units,
+        table: None,
+        study: false,
+    });
+    let screen = at(&app);
+    assert!(
+        screen.contains("No chain has finished yet") && screen.contains("paused"),
+        "{screen}"
+    );
+}
+
+/// The runtime's next read replaces the units; the ETA of an epoch record already seen keeps
+/// counting down, and Enter follows the unit under the cursor on the Run screen.
+#[test]
+fn units_are_followed_and_enter_opens_a_unit() {
+    let mut app = units_app();
+    app.update(Msg::Tick(std::time::Duration::from_secs(2)));
+    let mut units = units_halfway();
+    units[1].fraction = 0.5;
+    app.update(Msg::UnitsPolled {
+        dir: PathBuf::from(UNITS_DIR),
+        units,
+        table: Some(UNITS_TABLE.into()),
+        study: false,
+    });
+    let view = app.units.as_ref().unwrap();
+    assert_eq!(
+        (view.units[1].fraction, view.units[1].eta),
+        (0.5, Some(10.0))
+    );
+    app.update(key(KeyCode::Down));
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Effect::Open(PathBuf::from(format!(
+            "{UNITS_DIR}/CNN-4/main"
+        )))]
+    );
+    for _ in 0..4 {
+        app.update(key(KeyCode::Down));
+    }
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        app.status.as_deref(),
+        Some("CNN-6/cwtm has not begun: waiting for CNN-6/main:teacher")
+    );
+}
+
+/// A study run as units has both tabs: opening its units asks for its study, which opens
+/// beside them without leaving the Units screen.
+#[test]
+fn a_study_run_as_units_opens_both_tabs() {
+    let mut app = app();
+    let effects = app.update(Msg::UnitsOpened {
+        dir: PathBuf::from(UNITS_DIR),
+        units: units_halfway(),
+        table: None,
+        study: true,
+    });
+    assert_eq!(effects, vec![Effect::OpenStudy(PathBuf::from(UNITS_DIR))]);
+    app.update(Msg::StudyOpened {
+        dir: PathBuf::from(UNITS_DIR),
+        plan: StudyPlan {
+            name: "tiny-table".into(),
+            task: Task::Vision,
+            seeds: vec![1, 2],
+            places: vec!["CNN-4/main".into(), "CNN-4/cwtm".into()],
+        },
+        seeds: study_seeds(),
+    });
+    assert_eq!(app.screen, banbench::tui::app::Screen::Units);
+    let screen = at(&app);
+    assert!(
+        screen.contains("6 Study") && screen.contains("7 Units"),
+        "{screen}"
+    );
+    app.update(key(KeyCode::Char('6')));
+    assert_eq!(app.screen, banbench::tui::app::Screen::Study);
+    // Polls do not ask again.
+    let effects = app.update(Msg::UnitsPolled {
+        dir: PathBuf::from(UNITS_DIR),
+        units: units_halfway(),
+        table: None,
+        study: true,
+    });
+    assert_eq!(effects, vec![]);
+}
+
+#[test]
+fn runs_list_shows_units_directories() {
+    let mut app = app();
+    app.update(key(KeyCode::Char('5')));
+    app.update(Msg::Studies(vec![StudyEntry {
+        dir: PathBuf::from(STUDY_DIR),
+        name: "tiny-study".into(),
+        seeds: study_seeds(),
+    }]));
+    app.update(Msg::UnitDirs(vec![UnitsEntry {
+        dir: PathBuf::from(UNITS_DIR),
+        units: units_halfway(),
+    }]));
+    app.update(Msg::Runs(vec![RunEntry {
+        dir: PathBuf::from("runs/quick-20260101-120000"),
+        name: "quick".into(),
+        state: Some(RunState::Finished),
+        finished: 3,
+        generations: 3,
+        owner_gone: false,
+    }]));
+    app.update(key(KeyCode::Down));
+    assert_snapshot!(at(&app));
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Effect::OpenUnits(PathBuf::from(UNITS_DIR))]
+    );
+    app.update(key(KeyCode::Down));
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Effect::Open(PathBuf::from("runs/quick-20260101-120000"))]
+    );
+}
+
+#[test]
+fn no_size_panics_on_the_units_screen() {
+    let mut apps = vec![units_app()];
+    let mut long = units_app();
+    let view = long.units.as_mut().unwrap();
+    let many: Vec<UnitProgress> = (0..40)
+        .flat_map(|seed| {
+            units_halfway().into_iter().map(move |mut u| {
+                u.id = format!("seed-{seed}/a-rather-long-row-name/{}", u.id);
+                u
+            })
+        })
+        .collect();
+    view.units = many;
+    view.table = Some(UNITS_TABLE.repeat(5));
+    view.cursor = 200;
+    view.scroll = 30;
+    apps.push(long);
+    let mut help = units_app();
+    help.update(key(KeyCode::Char('?')));
+    apps.push(help);
+    for app in &apps {
+        for width in 1..=130 {
+            for height in 1..=40 {
+                render(app, width, height);
+            }
+        }
+    }
+}

@@ -223,8 +223,9 @@ pub fn run<T: Trainer>(
     results.device = device_choice.to_string();
     results.state = RunState::Running;
     history.retain(|r| r.generation <= finished);
-    // Saves of generations after the first unfinished one belong to another teacher.
-    for k in finished + 1..=experiment.students() {
+    // Only the first unfinished generation resumes from its saves: those of finished ones
+    // (a kill before their cleanup) are done with, and later ones belong to another teacher.
+    for k in (0..=experiment.students()).filter(|&k| k != finished) {
         run_dir.remove_epoch_checkpoints(k, None);
     }
     let epochs = experiment.epochs();
@@ -602,8 +603,10 @@ fn train_epoch<T: Trainer>(
     };
     let samples_before = sums.samples;
     let epoch_started = Instant::now();
-    let samples_per_sec = |sums: &EpochSums| {
-        (sums.samples - samples_before) as f64 / epoch_started.elapsed().as_secs_f64()
+    // Of the samples this process trained (none when a save after the last batch resumes).
+    let samples_per_sec = |sums: &EpochSums| match sums.samples - samples_before {
+        0 => 0.0,
+        n => n as f64 / epoch_started.elapsed().as_secs_f64(),
     };
     let mut last_progress = Instant::now();
     for (b, batch) in batches.iter().enumerate().skip(first) {

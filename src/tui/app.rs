@@ -23,6 +23,7 @@ use super::screens::ensembles::EnsembleLab;
 use super::screens::runs::{RunEntry, Runs};
 use super::screens::setup::{PresetEntry, Setup, SetupKey};
 use super::screens::study::{SeedProgress, StudyEntry, StudyView};
+use super::screens::units::{UnitProgress, UnitsEntry, UnitsView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -33,6 +34,8 @@ pub enum Screen {
     Runs,
     /// Only once a study is open: a tab after the others.
     Study,
+    /// Only once a directory of units is open: the last tab.
+    Units,
 }
 
 impl Screen {
@@ -53,6 +56,7 @@ impl Screen {
             Screen::Ensembles => "Ensembles",
             Screen::Runs => "Runs",
             Screen::Study => "Study",
+            Screen::Units => "Units",
         }
     }
 }
@@ -117,6 +121,23 @@ pub enum Msg {
     },
     Runs(Vec<RunEntry>),
     Studies(Vec<StudyEntry>),
+    /// Directories of units found under runs/.
+    UnitDirs(Vec<UnitsEntry>),
+    /// A directory of units opened for following: every unit and what it is doing, its table
+    /// so far (results.md), and whether it is a study's too (study.json).
+    UnitsOpened {
+        dir: PathBuf,
+        units: Vec<UnitProgress>,
+        table: Option<String>,
+        study: bool,
+    },
+    /// A fresh read of the followed directory of units.
+    UnitsPolled {
+        dir: PathBuf,
+        units: Vec<UnitProgress>,
+        table: Option<String>,
+        study: bool,
+    },
     /// A study directory opened for following: its study.json and how far each seed has got.
     StudyOpened {
         dir: PathBuf,
@@ -161,6 +182,8 @@ pub enum Effect {
     Open(PathBuf),
     /// Open a study directory and follow it.
     OpenStudy(PathBuf),
+    /// Open a directory of units (units.json) and follow it.
+    OpenUnits(PathBuf),
     /// Compute the followed study's statistics of `metric` against the `reference` row
     /// (`study::collect`); `request` numbers the answer.
     CollectStudy {
@@ -168,7 +191,7 @@ pub enum Effect {
         reference: String,
         metric: Metric,
     },
-    /// Scan runs/ for run and study directories.
+    /// Scan runs/ for run, study and units directories.
     ScanRuns,
     ReadLabels,
     ReadLogits {
@@ -194,6 +217,8 @@ pub struct App {
     pub runs: Runs,
     /// The followed study, once one is opened.
     pub study: Option<StudyView>,
+    /// The followed directory of units, once one is opened.
+    pub units: Option<UnitsView>,
     /// A one-line answer to the last action (why a key did nothing, an error).
     pub status: Option<String>,
     pub exit: Exit,
@@ -212,6 +237,7 @@ impl App {
             lab: EnsembleLab::default(),
             runs: Runs::default(),
             study: None,
+            units: None,
             status: None,
             exit: Exit::Stay,
             launching: false,
@@ -231,6 +257,9 @@ impl App {
                     && !run.paused()
                 {
                     run.eta = run.eta.map(|eta| (eta - dt.as_secs_f64()).max(0.0));
+                }
+                if let Some(units) = &mut self.units {
+                    units.tick(dt);
                 }
                 Vec::new()
             }
@@ -316,12 +345,58 @@ impl App {
                 self.runs.set_studies(studies);
                 Vec::new()
             }
+            Msg::UnitDirs(units) => {
+                self.runs.set_units(units);
+                Vec::new()
+            }
+            Msg::UnitsOpened {
+                dir,
+                units,
+                table,
+                study,
+            } => {
+                let mut view = UnitsView::new(dir.clone(), units, table);
+                self.screen = Screen::Units;
+                self.status = None;
+                // A study run as units: its statistics on the Study screen too.
+                let open_study = study && self.study.as_ref().is_none_or(|s| s.dir != dir);
+                view.study_asked = study;
+                self.units = Some(view);
+                if open_study {
+                    vec![Effect::OpenStudy(dir)]
+                } else {
+                    Vec::new()
+                }
+            }
+            Msg::UnitsPolled {
+                dir,
+                units,
+                table,
+                study,
+            } => match self.units.as_mut().filter(|u| u.dir == dir) {
+                Some(view) => {
+                    view.update(units, table);
+                    // The study's plan came after the directory was opened.
+                    if study && !view.study_asked && self.study.is_none() {
+                        view.study_asked = true;
+                        vec![Effect::OpenStudy(dir)]
+                    } else {
+                        Vec::new()
+                    }
+                }
+                None => Vec::new(),
+            },
             Msg::StudyOpened { dir, plan, seeds } => {
+                // Opened beside the directory of units shown: that screen stays.
+                let beside_units = self.screen == Screen::Units
+                    && self.units.as_ref().is_some_and(|u| u.dir == dir);
                 let mut study = StudyView::new(dir, plan, seeds);
                 let collect = study.collect();
                 self.study = Some(study);
-                self.screen = Screen::Study;
-                self.status = None;
+                if !beside_units {
+                    self.screen = Screen::Study;
+                    self.status = None;
+                }
                 vec![collect]
             }
             Msg::StudyPolled { seeds, changed } => match self.study.as_mut() {
@@ -449,16 +524,28 @@ impl App {
                     Vec::new()
                 }
                 Screen::Runs => self.runs.on_key(code),
-                Screen::Study => match self.study.as_mut().map(|s| s.on_key(code)) {
-                    Some(Ok(effects)) => effects,
-                    Some(Err(why)) => {
-                        self.status = Some(why);
-                        Vec::new()
-                    }
-                    None => Vec::new(),
-                },
+                Screen::Study => {
+                    let answer = self.study.as_mut().map(|s| s.on_key(code));
+                    self.answer(answer)
+                }
+                Screen::Units => {
+                    let answer = self.units.as_mut().map(|u| u.on_key(code));
+                    self.answer(answer)
+                }
                 Screen::Run | Screen::Generations => Vec::new(),
             },
+        }
+    }
+
+    /// A screen's answer to a key: its effects, or why it did nothing (in the status line).
+    fn answer(&mut self, answer: Option<Result<Vec<Effect>, String>>) -> Vec<Effect> {
+        match answer {
+            Some(Ok(effects)) => effects,
+            Some(Err(why)) => {
+                self.status = Some(why);
+                Vec::new()
+            }
+            None => Vec::new(),
         }
     }
 
@@ -495,11 +582,15 @@ impl App {
         }
     }
 
-    /// The screens' tabs, in order: the Study screen's once a study is open.
+    /// The screens' tabs, in order: the Study screen's once a study is open, then the Units
+    /// screen's once a directory of units is.
     pub fn screens(&self) -> Vec<Screen> {
         let mut screens = Screen::ALL.to_vec();
         if self.study.is_some() {
             screens.push(Screen::Study);
+        }
+        if self.units.is_some() {
+            screens.push(Screen::Units);
         }
         screens
     }

@@ -14,7 +14,7 @@ use crate::run_dir::records::Task;
 
 use super::app::{App, Overlay, Screen};
 use super::run_view::RunView;
-use super::screens::{ensembles, generations, run, runs, setup, study};
+use super::screens::{ensembles, generations, run, runs, setup, study, units};
 
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 20;
@@ -23,25 +23,19 @@ pub const MIN_HEIGHT: u16 = 20;
 pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "Everywhere",
-        "1-6, Tab",
-        "switch screen (6 Study: once a study is open)",
+        "1-7, Tab",
+        "switch screen (Study, Units: once one is open)",
     ),
     ("Everywhere", "?", "this help (any key closes it)"),
     (
         "Everywhere",
-        "q",
-        "quit; a training run goes on (asks: s stops it)",
+        "q, Ctrl-C",
+        "quit; a run goes on (q asks; s stops it)",
     ),
-    (
-        "Everywhere",
-        "Ctrl-C",
-        "quit at once; a training run goes on",
-    ),
-    ("While training", "p", "pause / resume"),
     (
         "While training",
-        "c",
-        "cancel the run (asks; finished ones stay saved)",
+        "p, c",
+        "pause / resume; cancel the run (asks first)",
     ),
     ("Setup", "Up/Down, j/k", "choose a field"),
     ("Setup", "Left/Right, h/l", "change its value"),
@@ -57,12 +51,15 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "add / remove the generation from the ensemble",
     ),
     ("Ensembles", "a", "switch probability / logit averaging"),
-    ("Ensembles", "m", "pin the current ensemble to compare"),
-    ("Ensembles", "u", "unpin"),
+    (
+        "Ensembles",
+        "m, u",
+        "pin the current ensemble to compare; unpin",
+    ),
     (
         "Runs",
         "Up/Down, Enter",
-        "open a run or study directory (followed live)",
+        "open a run, study or units directory",
     ),
     ("Runs", "r", "rescan runs/"),
     (
@@ -75,6 +72,12 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "Up/Down, Enter",
         "choose a chain; follow its seed in training",
     ),
+    (
+        "Units",
+        "Up/Down, Enter",
+        "choose a unit; follow its run directory",
+    ),
+    ("Units", "PgUp/PgDn", "scroll the table below the units"),
     ("Language runs", "", "perplexity where vision shows error"),
     (
         "Language runs",
@@ -89,6 +92,9 @@ pub struct Theme {
 }
 
 impl Theme {
+    pub fn new(color: bool) -> Theme {
+        Theme { color }
+    }
     pub fn fg(&self, color: Color) -> Style {
         if self.color {
             Style::new().fg(color)
@@ -146,7 +152,7 @@ impl Theme {
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let theme = Theme { color: app.color };
+    let theme = Theme::new(app.color);
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
             "Enlarge the terminal to at least {MIN_WIDTH}x{MIN_HEIGHT} (now {}x{}); q quits.",
@@ -182,6 +188,15 @@ pub fn draw(frame: &mut Frame, app: &App) {
             Some(s) => study::view::draw(frame, body, s, &theme),
             None => frame.render_widget(
                 Paragraph::new("No study open: open a study directory on the Runs screen (5).")
+                    .wrap(Wrap { trim: true })
+                    .block(Block::bordered()),
+                body,
+            ),
+        },
+        Screen::Units => match &app.units {
+            Some(u) => units::view::draw(frame, body, u, &theme),
+            None => frame.render_widget(
+                Paragraph::new("No units open: open a directory of units on the Runs screen (5).")
                     .wrap(Wrap { trim: true })
                     .block(Block::bordered()),
                 body,
@@ -224,12 +239,13 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .map(|(i, s)| format!("{} {}", i + 1, s.title()))
         .collect();
     let selected = screens.iter().position(|&s| s == app.screen).unwrap_or(0);
-    // The run's (on the Study screen the study's) name and state get what the tabs leave, cut
-    // short rather than over them.
+    // The run's (on the Study and Units screens the study's and the units') name and state get
+    // what the tabs leave, cut short rather than over them.
     let tabs_width: usize = titles.iter().map(|t| t.chars().count() + 3).sum();
     let room = (area.width as usize).saturating_sub(tabs_width);
-    let run = match (&app.study, app.screen) {
-        (Some(s), Screen::Study) => run_label(&s.plan.name, &s.state_text(), room),
+    let run = match (app.screen, &app.study, &app.units) {
+        (Screen::Study, Some(s), _) => run_label(&s.plan.name, &s.state_text(), room),
+        (Screen::Units, _, Some(u)) => run_label(&u.name(), &u.state_text(), room),
         _ => app
             .run
             .as_ref()
@@ -357,6 +373,7 @@ fn draw_footer(
                     "r/R reference  m/M metric  Up/Down chain  Enter follow seed"
                 }
                 Screen::Study => "r/R reference  m/M metric  Enter follow seed",
+                Screen::Units => "Up/Down unit  Enter follow  PgUp/PgDn table",
                 Screen::Run | Screen::Generations => "",
             };
             vec![Line::styled(

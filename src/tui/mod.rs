@@ -1,4 +1,5 @@
-//! The terminal UI: `banbench` with no arguments, or `banbench tui [PRESET | RUN_DIR | STUDY_DIR]`.
+//! The terminal UI: `banbench` with no arguments, or
+//! `banbench tui [PRESET | RUN_DIR | STUDY_DIR | UNITS_DIR]`.
 //!
 //! State and its changes live in [`app`] and [`run_view`] (plain data, changed only by
 //! [`app::Msg`]s), drawing in [`frame`] and each of [`screens`] (a pure function of the state), and everything that
@@ -20,14 +21,16 @@ use anyhow::{Context, Result};
 use crate::experiment::{Experiment, Preset};
 use crate::run_dir::RunDir;
 use crate::run_dir::lock::{self, Liveness};
-use crate::run_dir::records::RunState;
+use crate::run_dir::records::{EpochRecord, RunState};
 use crate::spec::Overrides;
 use crate::study::{StudyPlan, seed_dir};
+use crate::units::{self, UnitRecord};
 use app::Msg;
 use run_view::{Owner, Snapshot};
 use screens::runs::RunEntry;
 use screens::setup::{CorpusFacts, PresetEntry};
 use screens::study::{SeedProgress, SeedState, StudyEntry};
+use screens::units::{UnitPlan, UnitProgress, UnitState, UnitsEntry};
 
 pub use runtime::run;
 
@@ -217,7 +220,7 @@ fn seed_state(dir: &Path, places: &[String]) -> SeedState {
 
 /// Study directories under `root`, newest name first.
 pub fn scan_studies(root: &Path) -> Vec<StudyEntry> {
-    let (_, mut studies) = find_dirs(root);
+    let mut studies = find_dirs(root).studies;
     studies.sort();
     studies.reverse();
     studies
@@ -233,10 +236,28 @@ pub fn scan_studies(root: &Path) -> Vec<StudyEntry> {
         .collect()
 }
 
-/// Run directories under `root` (a table's chains sit two levels down; a study's seeds are
-/// the study's, listed with it), newest name first.
+/// Directories of units (units.json; a study's among them when it ran as units) under `root`,
+/// newest name first.
+pub fn scan_unit_dirs(root: &Path) -> Vec<UnitsEntry> {
+    let mut dirs = find_dirs(root).units;
+    dirs.sort();
+    dirs.reverse();
+    dirs.into_iter()
+        .filter_map(|dir| {
+            let records = units::read_manifest(&dir).ok()??;
+            Some(UnitsEntry {
+                units: unit_progress(&dir, &records),
+                dir,
+            })
+        })
+        .collect()
+}
+
+/// Run directories under `root` (a table's chains sit two levels down; a study's seeds and a
+/// units directory's units are the study's and the directory's, listed with them), newest
+/// name first.
 pub fn scan_runs(root: &Path) -> Vec<RunEntry> {
-    let (mut dirs, _) = find_dirs(root);
+    let mut dirs = find_dirs(root).runs;
     dirs.sort();
     dirs.reverse();
     dirs.into_iter()
@@ -259,25 +280,151 @@ pub fn scan_runs(root: &Path) -> Vec<RunEntry> {
         .collect()
 }
 
-/// The run directories and the study directories under `root`.
-fn find_dirs(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
-    let (mut runs, mut studies) = (Vec::new(), Vec::new());
-    collect_dirs(root, 3, &mut runs, &mut studies);
-    (runs, studies)
+/// The directories found under runs/, by kind.
+#[derive(Default)]
+struct Found {
+    runs: Vec<PathBuf>,
+    studies: Vec<PathBuf>,
+    units: Vec<PathBuf>,
 }
 
-fn collect_dirs(dir: &Path, depth: usize, runs: &mut Vec<PathBuf>, studies: &mut Vec<PathBuf>) {
+fn find_dirs(root: &Path) -> Found {
+    let mut found = Found::default();
+    collect_dirs(root, 3, &mut found);
+    found
+}
+
+fn collect_dirs(dir: &Path, depth: usize, found: &mut Found) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if StudyPlan::path(&path).is_file() {
-            studies.push(path);
+        if path.join("units.json").is_file() {
+            found.units.push(path);
+        } else if StudyPlan::path(&path).is_file() {
+            found.studies.push(path);
         } else if path.join("spec.toml").is_file() {
-            runs.push(path);
+            found.runs.push(path);
         } else if depth > 1 && path.is_dir() {
-            collect_dirs(&path, depth - 1, runs, studies);
+            collect_dirs(&path, depth - 1, found);
         }
     }
+}
+
+/// A directory of units: every unit and what it is doing, and its table so far (results.md).
+pub fn read_units(out: &Path) -> Result<(Vec<UnitProgress>, Option<String>)> {
+    let records = units::read_manifest(out)?.with_context(|| {
+        format!(
+            "{}: not a directory of units (no units.json)",
+            out.display()
+        )
+    })?;
+    Ok((unit_progress(out, &records), read_units_table(out)))
+}
+
+/// The table of a directory of units as its finished chains fill it in (a study's statistics
+/// for a study), if one has.
+pub fn read_units_table(out: &Path) -> Option<String> {
+    std::fs::read_to_string(out.join("results.md")).ok()
+}
+
+/// What each unit of `out` is doing, from its run directory (results, lock, progress, epoch
+/// records) and those of the units it waits for, as `units::describe` says it: done, waiting
+/// for a unit not done (a chain's directory locked by its teacher's unit is its teacher's),
+/// running, stale, failed, stopped, or ready.
+pub fn unit_progress(out: &Path, records: &[UnitRecord]) -> Vec<UnitProgress> {
+    records
+        .iter()
+        .zip(units::states(out, records))
+        .map(|(record, state)| one_unit(out, record, state))
+        .collect()
+}
+
+fn one_unit(out: &Path, record: &UnitRecord, state: UnitState) -> UnitProgress {
+    let run = RunDir::open(&units::unit_dir(out, record)).ok();
+    let run = run.as_ref();
+    let results = run.and_then(|d| d.results().ok().flatten());
+    let results = results.as_ref();
+    let done = state == UnitState::Done;
+    let experiment = run.and_then(|d| d.experiment().ok());
+    let plan = experiment.as_ref().map(|e| {
+        let own = units::own_generations(record, e.students());
+        UnitPlan {
+            first: *own.start(),
+            last: *own.end(),
+            epochs: e.epochs(),
+        }
+    });
+    let own = |k: usize| plan.is_some_and(|p| (p.first..=p.last).contains(&k));
+    let progress = run.and_then(RunDir::progress).filter(|p| own(p.generation));
+    let finished: Vec<usize> = results
+        .map(|r| {
+            r.generations
+                .iter()
+                .map(|g| g.generation)
+                .filter(|&k| own(k))
+                .collect()
+        })
+        .unwrap_or_default();
+    let progress = progress.filter(|_| {
+        !matches!(
+            state,
+            UnitState::Done | UnitState::Waiting { .. } | UnitState::Ready
+        )
+    });
+    let fraction = match plan {
+        _ if done => 1.0,
+        Some(plan) => {
+            let epochs = plan.epochs.max(1) as f64;
+            let current = progress
+                .as_ref()
+                .filter(|p| !finished.contains(&p.generation))
+                .map_or(0.0, |p| {
+                    let batch = p.batch as f64 / p.batches.max(1) as f64;
+                    (p.epoch.saturating_sub(1) as f64 + batch).min(epochs)
+                });
+            ((finished.len() as f64 * epochs + current) / (plan.generations() as f64 * epochs))
+                .min(1.0)
+        }
+        None => 0.0,
+    };
+    let record_eta = match (&state, run, &experiment, plan) {
+        (UnitState::Running { .. }, Some(run), Some(e), Some(plan)) => run
+            .metrics()
+            .ok()
+            .and_then(|m| m.last().cloned())
+            .map(|r| ((r.generation, r.epoch), unit_eta(&r, e.students(), plan))),
+        _ => None,
+    };
+    let log = units::log_path(&record.id);
+    UnitProgress {
+        id: record.id.clone(),
+        dir: record.dir.clone(),
+        teacher_only: record.teacher_only,
+        state,
+        plan,
+        at: progress.map(|p| (p.generation, p.epoch)),
+        fraction,
+        eta: record_eta.and_then(|(_, eta)| eta),
+        eta_of: record_eta.map(|(of, _)| of),
+        log: out.join(&log).is_file().then_some(log),
+    }
+}
+
+/// Seconds left in a unit from its run's latest epoch record, whose ETA is the whole chain's:
+/// the part of it that is the unit's (a teacher unit's is its teacher's epochs).
+fn unit_eta(record: &EpochRecord, students: usize, plan: UnitPlan) -> Option<f64> {
+    // Nothing measured yet in this process (a resumed run's first epochs).
+    if record.eta_seconds <= 0.0 {
+        return None;
+    }
+    let per = plan.epochs;
+    let done = record.generation * per + record.epoch;
+    let total = (students + 1) * per;
+    let end = (plan.last + 1) * per;
+    if done >= end || done >= total {
+        return None;
+    }
+    Some(record.eta_seconds * (end - done) as f64 / (total - done) as f64)
 }

@@ -23,23 +23,29 @@ use crate::run_dir::records::Task;
 use crate::run_dir::{Request, RunDir};
 use crate::study::{self, StudyPlan};
 use crate::tui;
+use crate::units;
 
 use super::app::{App, Effect, Exit, Msg, Signal};
 use super::frame;
 use super::screens::setup::DEVICES;
 
-/// Opens the terminal UI on `target`: a preset file to select, a run or study directory to
-/// open, or nothing (the Setup screen with the presets under ./presets).
+/// Opens the terminal UI on `target`: a preset file to select, a run, study or units
+/// directory to open (units with their study when they are a study's), or nothing (the Setup
+/// screen with the presets under ./presets).
 pub fn run(target: Option<PathBuf>, device: DeviceChoice) -> Result<()> {
     let mut presets = tui::load_presets(Path::new("presets"));
     let (preset, open) = match target {
+        Some(t) if t.is_dir() && units::read_manifest(&t)?.is_some() => {
+            (None, Some(Effect::OpenUnits(t)))
+        }
         Some(t) if t.is_dir() && StudyPlan::read(&t)?.is_some() => {
             (None, Some(Effect::OpenStudy(t)))
         }
         Some(t) if t.is_dir() => {
             RunDir::open(&t).map_err(|_| {
                 anyhow::anyhow!(
-                    "{}: neither a run directory (spec.toml) nor a study directory (study.json)",
+                    "{}: not a run directory (spec.toml), a study directory (study.json) nor \
+                     a directory of units (units.json)",
                     t.display()
                 )
             })?;
@@ -93,10 +99,12 @@ async fn event_loop(mut app: App, open: Option<Effect>) -> Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut poll = tokio::time::interval(Duration::from_millis(500));
     let mut poll_study = tokio::time::interval(Duration::from_millis(500));
+    let mut poll_units = tokio::time::interval(Duration::from_millis(500));
     let mut last_tick = Instant::now();
     let mut loop_state = Loop {
         followed: None,
         study: None,
+        units: None,
         tx: tx.clone(),
     };
 
@@ -141,6 +149,13 @@ async fn event_loop(mut app: App, open: Option<Effect>) -> Result<()> {
                 match loop_state.study.as_mut() {
                     Some(study) => study.poll(),
                     None => continue,
+                }
+            }
+            _ = poll_units.tick(), if loop_state.units.is_some() => {
+                match loop_state.units.as_ref().map(FollowedUnits::poll) {
+                    Some(Ok(msg)) => msg,
+                    // units.json caught between writes is read again at the next poll.
+                    _ => continue,
                 }
             }
             Some(msg) = rx.recv() => msg,
@@ -200,10 +215,29 @@ impl FollowedStudy {
     }
 }
 
+/// The directory of units this window follows.
+struct FollowedUnits {
+    out: PathBuf,
+}
+
+impl FollowedUnits {
+    /// A fresh read of every unit, the table so far, and whether the directory is a study's.
+    fn poll(&self) -> Result<Msg> {
+        let (units, table) = tui::read_units(&self.out)?;
+        Ok(Msg::UnitsPolled {
+            dir: self.out.clone(),
+            units,
+            table,
+            study: StudyPlan::path(&self.out).is_file(),
+        })
+    }
+}
+
 /// The loop's handles to the outside world.
 struct Loop {
     followed: Option<Followed>,
     study: Option<FollowedStudy>,
+    units: Option<FollowedUnits>,
     tx: UnboundedSender<Msg>,
 }
 
@@ -286,6 +320,18 @@ impl Loop {
                 }
                 Err(e) => Msg::OpenFailed(format!("{e:#}")),
             }],
+            Effect::OpenUnits(path) => vec![match tui::read_units(&path) {
+                Ok((units, table)) => {
+                    self.units = Some(FollowedUnits { out: path.clone() });
+                    Msg::UnitsOpened {
+                        study: StudyPlan::path(&path).is_file(),
+                        dir: path,
+                        units,
+                        table,
+                    }
+                }
+                Err(e) => Msg::OpenFailed(format!("{e:#}")),
+            }],
             Effect::CollectStudy {
                 request,
                 reference,
@@ -309,6 +355,7 @@ impl Loop {
             Effect::ScanRuns => vec![
                 Msg::Runs(tui::scan_runs(Path::new("runs"))),
                 Msg::Studies(tui::scan_studies(Path::new("runs"))),
+                Msg::UnitDirs(tui::scan_unit_dirs(Path::new("runs"))),
             ],
             Effect::ReadLabels => current_dir()
                 .map(|dir| Msg::Labels(dir.labels().map_err(|e| format!("{e:#}"))))

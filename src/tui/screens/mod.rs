@@ -1,6 +1,6 @@
 //! One module per screen: its state where it has one of its own, its keys and its drawing. The
 //! Run, Generations and Ensembles screens show the followed run (`run_view::RunView`); the Study
-//! screen, the followed study.
+//! screen, the followed study; the Units screen, the followed directory of units.
 
 pub mod ensembles;
 pub mod generations;
@@ -8,3 +8,4 @@ pub mod run;
 pub mod runs;
 pub mod setup;
 pub mod study;
+pub mod units;

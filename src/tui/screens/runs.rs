@@ -1,5 +1,6 @@
-//! The Runs screen: the study directories and run directories under runs/ (a table's chains two
-//! levels down), their state and progress; Enter follows one (a study on the Study screen).
+//! The Runs screen: the study directories, directories of units (units.json) and run
+//! directories under runs/ (a table's chains two levels down), their state and progress; Enter
+//! follows one (a study on the Study screen, units on the Units screen).
 
 use std::path::PathBuf;
 
@@ -12,6 +13,7 @@ use crate::run_dir::records::RunState;
 use crate::tui::app::Effect;
 use crate::tui::frame::Theme;
 use crate::tui::screens::study::{StudyEntry, finished, study_state};
+use crate::tui::screens::units::{self, UnitsEntry, units_state};
 
 /// One run directory found under runs/.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,10 +28,12 @@ pub struct RunEntry {
     pub owner_gone: bool,
 }
 
-/// The directories found, studies listed first, and the one under the cursor.
+/// The directories found, studies listed first, then directories of units, and the one under
+/// the cursor.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Runs {
     pub studies: Vec<StudyEntry>,
+    pub units: Vec<UnitsEntry>,
     pub entries: Vec<RunEntry>,
     pub cursor: usize,
 }
@@ -47,8 +51,14 @@ impl Runs {
         self.clamp();
     }
 
+    /// A fresh scan replaces the directories of units.
+    pub fn set_units(&mut self, units: Vec<UnitsEntry>) {
+        self.units = units;
+        self.clamp();
+    }
+
     fn len(&self) -> usize {
-        self.studies.len() + self.entries.len()
+        self.studies.len() + self.units.len() + self.entries.len()
     }
 
     fn clamp(&mut self) {
@@ -63,10 +73,16 @@ impl Runs {
             }
             KeyCode::Char('r') => return vec![Effect::ScanRuns],
             KeyCode::Enter => {
-                if let Some(study) = self.studies.get(self.cursor) {
+                let mut at = self.cursor;
+                if let Some(study) = self.studies.get(at) {
                     return vec![Effect::OpenStudy(study.dir.clone())];
                 }
-                if let Some(entry) = self.entries.get(self.cursor - self.studies.len()) {
+                at -= self.studies.len();
+                if let Some(entry) = self.units.get(at) {
+                    return vec![Effect::OpenUnits(entry.dir.clone())];
+                }
+                at -= self.units.len();
+                if let Some(entry) = self.entries.get(at) {
                     return vec![Effect::Open(entry.dir.clone())];
                 }
             }
@@ -77,10 +93,10 @@ impl Runs {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, runs: &Runs, theme: &Theme) {
-    let block = Block::bordered().title(" Study and run directories under runs/ ");
-    if runs.studies.is_empty() && runs.entries.is_empty() {
+    let block = Block::bordered().title(" Study, units and run directories under runs/ ");
+    if runs.studies.is_empty() && runs.units.is_empty() && runs.entries.is_empty() {
         frame.render_widget(
-            Paragraph::new("No run or study directories under runs/ (r rescans). `banbench run` and the Setup screen write them there.")
+            Paragraph::new("No run, study or units directories under runs/ (r rescans). `banbench run` and the Setup screen write them there.")
                 .wrap(Wrap { trim: true })
                 .block(block),
             area,
@@ -107,7 +123,15 @@ pub fn draw(frame: &mut Frame, area: Rect, runs: &Runs, theme: &Theme) {
             r.dir.display().to_string(),
         ])
     });
-    let rows: Vec<Row> = studies.chain(entries).collect();
+    let unit_dirs = runs.units.iter().map(|u| {
+        Row::new([
+            units::dir_name(&u.dir),
+            units_state(&u.units),
+            format!("{}/{} units", units::done(&u.units), u.units.len()),
+            u.dir.display().to_string(),
+        ])
+    });
+    let rows: Vec<Row> = studies.chain(unit_dirs).chain(entries).collect();
     let widths = [
         Constraint::Length(16),
         Constraint::Length(9),
