@@ -339,16 +339,27 @@ pub fn write_results_so_far(preset: &Preset, out: &Path) -> Result<()> {
     };
     if let Preset::Table(t) = preset {
         for dir in &tables {
-            let mut results = BTreeMap::new();
-            for chain in &t.chains {
-                let run = RunDir::open(&table::chain_dir(dir, chain));
-                if let Ok(Some(r)) = run.and_then(|r| r.results()) {
-                    results.insert((chain.row.clone(), chain.name.clone()), r);
+            let read = || {
+                let mut results = BTreeMap::new();
+                for chain in &t.chains {
+                    let run = RunDir::open(&table::chain_dir(dir, chain));
+                    if let Ok(Some(r)) = run.and_then(|r| r.results()) {
+                        results.insert((chain.row.clone(), chain.name.clone()), r);
+                    }
                 }
-            }
-            if !results.is_empty() {
+                results
+            };
+            // Units finishing at once on other machines write this too: write again until
+            // what was read is what is there, so that the last write holds every finished chain.
+            let mut results = read();
+            while !results.is_empty() {
                 let rendered = table::render(&t.preset, &t.profile, &results);
                 write_atomic(&dir.join("results.md"), rendered.as_bytes())?;
+                let again = read();
+                if again == results {
+                    break;
+                }
+                results = again;
             }
         }
     }

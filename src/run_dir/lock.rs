@@ -287,7 +287,8 @@ fn write_heartbeat(path: &Path) -> io::Result<()> {
     write_atomic(path, unix_secs(SystemTime::now()).to_string().as_bytes())
 }
 
-fn hostname() -> String {
+/// This machine's name, as locks record it.
+pub(crate) fn hostname() -> String {
     let read = |path| fs::read_to_string(path).map(|name| name.trim().to_string());
     [read("/proc/sys/kernel/hostname"), read("/etc/hostname")]
         .into_iter()

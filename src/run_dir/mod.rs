@@ -68,11 +68,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     rename_durably(&tmp, path)
 }
 
-/// Where a file is written before it is renamed into place: `.NAME.tmpPID` beside it (what
-/// `remove_temporaries` recognises as a leftover).
+/// Where a file is written before it is renamed into place: `.NAME.tmpPID-HOST` beside it
+/// (what `remove_temporaries` recognises as a leftover). The host keeps two machines' writes
+/// to a shared directory apart when their pids agree.
 pub fn temporary_path(path: &Path) -> PathBuf {
+    use std::sync::OnceLock;
+    static HOST: OnceLock<String> = OnceLock::new();
+    let host = HOST.get_or_init(|| lock::hostname().replace(['/', '\\'], "_"));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
+    path.with_file_name(format!(".{name}.tmp{}-{host}", std::process::id()))
 }
 
 /// Renames `from` to `to` and syncs the directory that now holds it.
