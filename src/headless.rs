@@ -380,16 +380,20 @@ pub struct UnitCommand {
 
 /// Runs every unit not yet done, each as a child process on one of `slots` (a device per unit
 /// in flight: `--devices cuda:0,cuda:1`, or `--jobs N` copies of one), starting each as soon as
-/// the units it depends on are done. Each child's output goes to OUT/logs/UNIT.log. Returns
-/// whether every unit finished.
+/// the units it depends on are done. Each child's output goes to OUT/logs/UNIT.log. Ctrl-C,
+/// SIGTERM or SIGHUP stop every unit in flight (each saves where it is) and start no more.
+/// Returns Finished, Stopped, or Failed when a unit failed or could not start.
 pub fn run_units(
     preset: &Preset,
     units: &[Unit],
     command: &UnitCommand,
     slots: &[DeviceChoice],
     out: &Path,
-) -> Result<bool> {
+) -> Result<RunState> {
     crate::units::write_manifest(out, units)?;
+    let control = Arc::new(RunControl::default());
+    stop_on_ctrl_c(control.clone());
+    let mut stopping = false;
     let logs = out.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let mut pending: Vec<&Unit> = units.iter().filter(|u| !u.done(out)).collect();
@@ -415,6 +419,8 @@ pub fn run_units(
             let took = format_duration(started.elapsed().as_secs_f64());
             if status.success() {
                 print_line(format_args!("done     {} on {device} in {took}", unit.id));
+            } else if stopping {
+                print_line(format_args!("stopped  {} on {device}", unit.id));
             } else {
                 failed.push(unit.id.clone());
                 print_line(format_args!(
@@ -424,8 +430,16 @@ pub fn run_units(
                 ));
             }
         }
+        if control.stopping() && !stopping {
+            stopping = true;
+            print_line("stopping every unit in flight; each saves where it is");
+            for (_, child, _, _) in &running {
+                // SAFETY: kill(2) on a child's pid; it is ours until we wait for it.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            }
+        }
         // Start what can start: a free device, and every dependency done.
-        while let Some(&device) = free.last() {
+        while let Some(&device) = free.last().filter(|_| !stopping) {
             let Some(at) = pending.iter().position(|u| {
                 u.depends
                     .iter()
@@ -458,6 +472,10 @@ pub fn run_units(
         std::thread::sleep(Duration::from_millis(200));
     }
     write_results_so_far(preset, out)?;
+    if stopping {
+        print_line("stopped; the same command resumes every unit where it stopped");
+        return Ok(RunState::Stopped);
+    }
     if !pending.is_empty() {
         let blocked: Vec<&str> = pending.iter().map(|u| u.id.as_str()).collect();
         print_line(format_args!(
@@ -465,5 +483,9 @@ pub fn run_units(
             blocked.join(", ")
         ));
     }
-    Ok(failed.is_empty() && pending.is_empty())
+    Ok(if failed.is_empty() && pending.is_empty() {
+        RunState::Finished
+    } else {
+        RunState::Failed
+    })
 }

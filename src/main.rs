@@ -614,12 +614,12 @@ fn run_units(args: &RunArgs, preset: &Preset, out: Option<PathBuf>) -> Result<Ex
         program: std::env::current_exe().map_err(|e| Failure::Run(e.into()))?,
         args: unit_args(args, &out),
     };
-    let finished =
+    let state =
         headless::run_units(preset, &units, &command, &slots, &out).map_err(Failure::Run)?;
-    Ok(if finished {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match state {
+        RunState::Finished => ExitCode::SUCCESS,
+        RunState::Stopped => ExitCode::from(130),
+        _ => ExitCode::from(1),
     })
 }
 

@@ -194,3 +194,68 @@ fn table5_trains_its_teacher_once() {
     assert!(comments.contains("The DenseNet-90-60 teacher is trained once"));
     assert!(!comments.contains("Each row trains its own"));
 }
+
+/// SIGTERM to a side-by-side run stops every unit in flight (each saves where it is) and
+/// starts no more; the same command then finishes the table as a sequential run would.
+#[test]
+fn a_stopped_side_by_side_run_stops_its_units_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let longer = TABLE
+        .replace("train_samples = 400", "train_samples = 1500")
+        .replace("epochs = 1,", "epochs = 3,");
+    std::fs::write(d.join("t.toml"), longer).unwrap();
+    let o = banbench(&["run", "t.toml", "--out", "sequential"], d);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let mut parent = Command::new(env!("CARGO_BIN_EXE_banbench"))
+        .args(["run", "t.toml", "--jobs", "2", "--out", "stopped"])
+        .current_dir(d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let training = d.join("stopped/CNN-4/main/progress.json");
+    while !training.exists() {
+        assert!(started.elapsed().as_secs() < 120, "no unit started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &parent.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = parent.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{log}");
+    assert!(log.contains("stopping every unit in flight"), "{log}");
+    // Every child has stopped and let go of its run directory.
+    for unit in ["CNN-4/main", "CNN-6/main"] {
+        assert!(
+            !d.join("stopped").join(unit).join("lock").exists(),
+            "{unit} still owned"
+        );
+    }
+    let o = banbench(&["run", "t.toml", "--jobs", "2", "--out", "stopped"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    let report = text(&banbench(&["report", "stopped"], d));
+    assert_eq!(
+        report.lines().filter(|l| l.ends_with("  done")).count(),
+        6,
+        "{report}"
+    );
+    // The teachers resumed within their first epoch train identically (the same training
+    // losses) but are evaluated differently afterwards: the tables are not compared until
+    // that is found and fixed (see CHANGELOG, Known issues).
+    let teachers = |name: &str| -> Vec<String> {
+        let run = banbench::run_dir::RunDir::open(&d.join(name).join("CNN-4/main")).unwrap();
+        run.metrics()
+            .unwrap()
+            .iter()
+            .filter(|r| r.generation == 0)
+            .map(|r| format!("{:.12}", r.train_loss))
+            .collect()
+    };
+    assert_eq!(teachers("stopped"), teachers("sequential"));
+}
