@@ -208,7 +208,7 @@ fn a_stopped_side_by_side_run_stops_its_units_and_resumes() {
     let o = banbench(&["run", "t.toml", "--out", "sequential"], d);
     assert!(o.status.success(), "{}", text(&o));
 
-    let mut parent = Command::new(env!("CARGO_BIN_EXE_banbench"))
+    let parent = Command::new(env!("CARGO_BIN_EXE_banbench"))
         .args(["run", "t.toml", "--jobs", "2", "--out", "stopped"])
         .current_dir(d)
         .stdout(std::process::Stdio::piped())
