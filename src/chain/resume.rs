@@ -239,6 +239,10 @@ pub(super) fn save<M: Module>(
     new_best: Option<&M>,
 ) -> Result<()> {
     let [model_path, optimizer_path] = run_dir.epoch_checkpoint_paths(k, point);
+    // burn keeps batch norm's latest running-statistics update pending until a sync, and a
+    // record takes the synced value: without this a save within an epoch lost the last
+    // batch's update. Syncing changes nothing else (the next update reads the same value).
+    let _ = model.valid();
     save_checkpoint(model.clone(), &model_path)?;
     optimizer
         .save(&optimizer_path)
