@@ -9,26 +9,12 @@ use banbench::experiment::Experiment;
 use banbench::run_dir::RunDir;
 use banbench::spec::Overrides;
 
+mod fixtures;
+
 /// Two seeds of a teacher and two BAN generations, 2 epochs each: seconds on a CPU.
-const STUDY: &str = r#"name = "tiny-study"
-seed = 1
-seeds = 2
-[data]
-source = "embedded"
-train_samples = 600
-test_samples = 200
-[teacher]
-arch = "cnn"
-width = 4
-[schedule]
-epochs = 2
-batch_size = 50
-lr = 0.05
-milestones = [1]
-[generations]
-count = 2
-control = "ban"
-"#;
+fn study() -> String {
+    fixtures::TINY_STUDY.replace("seeds = 3", "seeds = 2")
+}
 
 /// The generations' colours in the figures: the teacher black, then the Okabe-Ito palette.
 const COLOURS: [&str; 3] = ["#000000", "#0072B2", "#D55E00"];
@@ -109,7 +95,7 @@ fn assert_one_line_per_generation(figure: &str, generations: usize, epochs: usiz
 #[test]
 fn a_run_directory_gives_its_training_curves_and_gradient_split() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = train(tmp.path(), &STUDY.replace("seeds = 2\n", ""));
+    let run = train(tmp.path(), &study().replace("seeds = 2\n", ""));
     let printed = succeeds(&["plot", run.to_str().unwrap()]);
     let figures = run.join("figures");
     let written: Vec<&str> = printed.lines().collect();
@@ -170,7 +156,7 @@ fn a_run_directory_gives_its_training_curves_and_gradient_split() {
 #[test]
 fn a_study_directory_gives_each_rows_seeds_and_differences() {
     let tmp = tempfile::tempdir().unwrap();
-    let study = train(tmp.path(), STUDY);
+    let study = train(tmp.path(), &study());
     let figures = tmp.path().join("figs");
     let printed = succeeds(&[
         "plot",
@@ -229,7 +215,7 @@ fn a_study_directory_gives_each_rows_seeds_and_differences() {
 fn a_run_without_epochs_says_so_and_draws_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let preset = tmp.path().join("preset.toml");
-    let source = STUDY.replace("seeds = 2\n", "");
+    let source = study().replace("seeds = 2\n", "");
     let experiment = Experiment::parse(&source, &preset, &Overrides::default()).unwrap();
     let dir = tmp.path().join("fresh");
     RunDir::create(&dir, &experiment).unwrap();

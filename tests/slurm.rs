@@ -7,38 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const TABLE: &str = r#"
-[table]
-name = "slurm-table"
-title = "Two teachers, BAN and CWTM students of each"
-columns = ["Teacher", "BAN", "CWTM"]
-cells = { Teacher = "main:Teacher", BAN = "main:BAN-1", CWTM = "cwtm:BAN-1" }
-
-[base]
-seed = 1
-data = { source = "embedded", train_samples = 1500, test_samples = 300 }
-schedule = { epochs = 4, batch_size = 50, lr = 0.05, milestones = [3] }
-
-[profiles.full]
-description = "Small enough for a CI machine."
-
-[[chain]]
-name = "main"
-set = { generations = { count = 1, control = "ban" } }
-
-[[chain]]
-name = "cwtm"
-teacher_from = "main"
-set = { generations = { count = 1, control = "cwtm" } }
-
-[[row]]
-name = "CNN-4"
-set = { teacher = { arch = "cnn", width = 4 } }
-
-[[row]]
-name = "CNN-6"
-set = { teacher = { arch = "cnn", width = 6 } }
-"#;
+mod fixtures;
 
 fn run(program: &str, args: &[&str], cwd: &Path) -> Output {
     Command::new(program)
@@ -77,7 +46,17 @@ fn a_table_on_slurm_with_a_requeued_task_ends_as_a_sequential_run() {
     let banbench = env!("CARGO_BIN_EXE_banbench");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("t.toml"), TABLE).unwrap();
+    // Four epochs on 1,500 images: long enough for a task to be signalled while it trains.
+    let table = fixtures::TINY_TABLE
+        .replace(
+            "train_samples = 400, test_samples = 200",
+            "train_samples = 1500, test_samples = 300",
+        )
+        .replace(
+            "epochs = 1, batch_size = 50, lr = 0.05, milestones = []",
+            "epochs = 4, batch_size = 50, lr = 0.05, milestones = [3]",
+        );
+    std::fs::write(d.join("t.toml"), table).unwrap();
     let o = run(banbench, &["run", "t.toml", "--out", "sequential"], d);
     assert!(o.status.success(), "{}", text(&o));
 

@@ -10,26 +10,9 @@ use banbench::run_dir::records::{Metric, Task};
 use banbench::stats::{Paired, Summary};
 use banbench::study::{StudyPlan, StudyResults};
 
-const TINY: &str = r#"
-name = "tiny-study"
-seed = 1
-seeds = 3
-[data]
-source = "embedded"
-train_samples = 600
-test_samples = 200
-[teacher]
-arch = "cnn"
-width = 4
-[schedule]
-epochs = 2
-batch_size = 50
-lr = 0.05
-milestones = [1]
-[generations]
-count = 2
-control = "ban"
-"#;
+mod fixtures;
+
+use fixtures::TINY_STUDY as TINY;
 
 fn banbench(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_banbench"))

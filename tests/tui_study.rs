@@ -12,26 +12,9 @@ use std::time::{Duration, Instant};
 
 use tmux::Tmux;
 
-const TINY_STUDY: &str = r#"
-name = "tiny-study"
-seed = 1
-seeds = 3
-[data]
-source = "embedded"
-train_samples = 600
-test_samples = 200
-[teacher]
-arch = "cnn"
-width = 4
-[schedule]
-epochs = 2
-batch_size = 50
-lr = 0.05
-milestones = [1]
-[generations]
-count = 2
-control = "ban"
-"#;
+mod fixtures;
+
+use fixtures::TINY_STUDY;
 
 const EXE: &str = env!("CARGO_BIN_EXE_banbench");
 

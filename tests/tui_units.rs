@@ -17,32 +17,7 @@ use banbench::run_dir::records::RunState;
 use banbench::tui::screens::units::{UnitProgress, UnitState};
 use tmux::Tmux;
 
-const TINY_TABLE: &str = r#"
-[table]
-name = "tiny-table"
-title = "A tiny table: two teachers, BAN and CWTM students of each"
-columns = ["Teacher", "BAN", "CWTM"]
-cells = { Teacher = "main:Teacher", BAN = "main:BAN-1", CWTM = "cwtm:BAN-1" }
-[base]
-seed = 1
-data = { source = "embedded", train_samples = 1000, test_samples = 200 }
-schedule = { epochs = 3, batch_size = 50, lr = 0.05, milestones = [] }
-[profiles.full]
-description = "Tiny."
-[[chain]]
-name = "main"
-set = { generations = { count = 1, control = "ban" } }
-[[chain]]
-name = "cwtm"
-teacher_from = "main"
-set = { generations = { count = 1, control = "cwtm" } }
-[[row]]
-name = "CNN-4"
-set = { teacher = { arch = "cnn", width = 4 } }
-[[row]]
-name = "CNN-6"
-set = { teacher = { arch = "cnn", width = 6 } }
-"#;
+mod fixtures;
 
 const EXE: &str = env!("CARGO_BIN_EXE_banbench");
 
@@ -104,7 +79,11 @@ fn by_id<'a>(units: &'a [UnitProgress], id: &str) -> &'a UnitProgress {
 #[test]
 fn units_run_side_by_side_are_followed_until_the_table_is_done() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("t.toml"), TINY_TABLE).unwrap();
+    // Three epochs on 1,000 images: long enough to see two units in flight.
+    let table = fixtures::TINY_TABLE
+        .replace("train_samples = 400", "train_samples = 1000")
+        .replace("epochs = 1,", "epochs = 3,");
+    std::fs::write(dir.path().join("t.toml"), table).unwrap();
     let child = Command::new(EXE)
         .args(["run", "t.toml", "--jobs", "2", "--out", "shared"])
         .current_dir(dir.path())

@@ -5,38 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const TABLE: &str = r#"
-[table]
-name = "tiny-table"
-title = "A tiny table: two teachers, BAN and CWTM students of each"
-columns = ["Teacher", "BAN", "CWTM"]
-cells = { Teacher = "main:Teacher", BAN = "main:BAN-1", CWTM = "cwtm:BAN-1" }
+mod fixtures;
 
-[base]
-seed = 1
-data = { source = "embedded", train_samples = 400, test_samples = 200 }
-schedule = { epochs = 1, batch_size = 50, lr = 0.05, milestones = [] }
-
-[profiles.full]
-description = "Tiny."
-
-[[chain]]
-name = "main"
-set = { generations = { count = 1, control = "ban" } }
-
-[[chain]]
-name = "cwtm"
-teacher_from = "main"
-set = { generations = { count = 1, control = "cwtm" } }
-
-[[row]]
-name = "CNN-4"
-set = { teacher = { arch = "cnn", width = 4 } }
-
-[[row]]
-name = "CNN-6"
-set = { teacher = { arch = "cnn", width = 6 } }
-"#;
+use fixtures::TINY_TABLE as TABLE;
 
 fn banbench(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_banbench"))
