@@ -641,15 +641,7 @@ fn unit_args(args: &RunArgs, out: &Path) -> Vec<String> {
     flag("--profile", args.profile.clone());
     flag("--epochs", args.epochs.map(|e| e.to_string()));
     flag("--seed", args.seed.map(|s| s.to_string()));
-    flag(
-        "--seeds",
-        args.seeds.as_ref().map(|s| match s {
-            banbench::spec::Seeds::Count(n) => n.to_string(),
-            banbench::spec::Seeds::List(l) => {
-                l.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
-            }
-        }),
-    );
+    flag("--seeds", args.seeds.as_ref().map(ToString::to_string));
     flag(
         "--data",
         args.data.as_ref().map(|d| d.display().to_string()),

@@ -361,6 +361,19 @@ impl Seeds {
     }
 }
 
+/// As `--seeds` takes it: `5` or `1,2,3`.
+impl std::fmt::Display for Seeds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Seeds::Count(n) => write!(f, "{n}"),
+            Seeds::List(list) => {
+                let list: Vec<String> = list.iter().map(u64::to_string).collect();
+                f.write_str(&list.join(","))
+            }
+        }
+    }
+}
+
 impl std::str::FromStr for Seeds {
     type Err = String;
     /// `--seeds 5` or `--seeds 1,2,3`.
@@ -441,6 +454,14 @@ fn locate(source: &str, section: &str, key: &str, nth: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Child processes get `--seeds` as the parent read it.
+    #[test]
+    fn seeds_print_as_they_are_written() {
+        for text in ["5", "1,2,3"] {
+            assert_eq!(text.parse::<Seeds>().unwrap().to_string(), text);
+        }
+    }
 
     /// A minimal vision spec, which the tests of every spec file vary.
     pub(super) const MINIMAL: &str = r#"
