@@ -16,7 +16,7 @@ use crate::device::DeviceChoice;
 use crate::events::{Event, event_line, format_duration};
 use crate::experiment::{Experiment, Preset, TableRun};
 use crate::run_dir::records::{Results, RunState, Task, generation_label};
-use crate::run_dir::{RunDir, results_table, write_atomic};
+use crate::run_dir::{RunDir, lock, results_table, write_atomic};
 use crate::task::Loaded;
 use crate::units::Unit;
 use crate::worker::{self, RunControl};
@@ -107,7 +107,7 @@ pub fn run(
     run_dir: &RunDir,
 ) -> Result<Results> {
     let task = experiment.task();
-    let _lock = run_dir.lock()?;
+    let _lock = run_dir.lock(control.lock_patience())?;
     let worker = {
         let run_dir = run_dir.clone();
         worker::spawn(control, move |control, emit| {
@@ -234,12 +234,13 @@ pub fn run_study(
 fn write_study_plan(out: &Path, plan: &study::StudyPlan) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     match study::StudyPlan::read(out)? {
-        Some(old) if &old != plan => anyhow::bail!(
+        Some(old) if &old != plan => Err(crate::Refused(format!(
             "{} holds a study of other seeds or chains ({} seeds: {:?}); use another --out",
             out.display(),
             old.name,
             old.seeds
-        ),
+        ))
+        .into()),
         Some(_) => Ok(()),
         None => write_atomic(
             &study::StudyPlan::path(out),
@@ -293,11 +294,12 @@ pub fn run_unit(
     for dep in &unit.depends {
         let waiting = all.iter().find(|u| &u.id == dep);
         if !waiting.is_some_and(|u| u.done(out)) {
-            anyhow::bail!(
+            return Err(crate::Refused(format!(
                 "unit {} waits for unit {dep}, which is not done in {}",
                 unit.id,
                 out.display()
-            );
+            ))
+            .into());
         }
     }
     crate::units::write_manifest(out, all)?;
@@ -318,7 +320,10 @@ pub fn run_unit(
         ));
         RunState::Finished
     } else {
-        let mut control = RunControl::new(save_every);
+        // A unit may be a Slurm task requeued right after its former run was killed on
+        // another node, whose lock stays fresh until its heartbeat is `STALE_AFTER` old.
+        let patience = lock::STALE_AFTER + 2 * lock::HEARTBEAT_EVERY;
+        let mut control = RunControl::new(save_every).waiting_for_lock(patience);
         if unit.teacher_only {
             control = control.until_generation(0);
         }
@@ -371,6 +376,41 @@ pub fn write_results_so_far(preset: &Preset, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The units running as child processes: each with its device and when it started. Dropped
+/// with children still in it (an error ended the parent's loop), it stops them all and waits
+/// for each to save and exit, so that no unit is left running unwatched.
+struct InFlight<'a>(
+    Vec<(
+        &'a Unit,
+        std::process::Child,
+        DeviceChoice,
+        std::time::Instant,
+    )>,
+);
+
+impl InFlight<'_> {
+    /// Asks every unit in flight to save where it is and stop (SIGTERM, as Ctrl-C would).
+    fn stop_all(&self) {
+        for (_, child, _, _) in &self.0 {
+            // SAFETY: kill(2) on a child's pid; it is ours until we wait for it.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        self.stop_all();
+        for (unit, child, _, _) in &mut self.0 {
+            print_line(format_args!("waiting for {} to save and stop", unit.id));
+            let _ = child.wait();
+        }
+    }
+}
+
 /// How a parent process starts one unit as a child `banbench run ... --unit ID`: the program
 /// and the arguments every unit shares (the preset, its profile, seeds and overrides).
 pub struct UnitCommand {
@@ -399,8 +439,7 @@ pub fn run_units(
     let mut pending: Vec<&Unit> = units.iter().filter(|u| !u.done(out)).collect();
     let mut failed: Vec<String> = Vec::new();
     let mut free: Vec<DeviceChoice> = slots.iter().rev().copied().collect();
-    let mut running: Vec<(&Unit, std::process::Child, DeviceChoice, std::time::Instant)> =
-        Vec::new();
+    let mut running = InFlight(Vec::new());
     print_line(format_args!(
         "{} unit(s) to run ({} already done), {} at a time",
         pending.len(),
@@ -409,12 +448,12 @@ pub fn run_units(
     ));
     loop {
         let mut i = 0;
-        while i < running.len() {
-            let Some(status) = running[i].1.try_wait()? else {
+        while i < running.0.len() {
+            let Some(status) = running.0[i].1.try_wait()? else {
                 i += 1;
                 continue;
             };
-            let (unit, _, device, started) = running.swap_remove(i);
+            let (unit, _, device, started) = running.0.swap_remove(i);
             free.push(device);
             let took = format_duration(started.elapsed().as_secs_f64());
             if status.success() {
@@ -433,10 +472,7 @@ pub fn run_units(
         if control.stopping() && !stopping {
             stopping = true;
             print_line("stopping every unit in flight; each saves where it is");
-            for (_, child, _, _) in &running {
-                // SAFETY: kill(2) on a child's pid; it is ours until we wait for it.
-                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-            }
+            running.stop_all();
         }
         // Start what can start: a free device, and every dependency done.
         while let Some(&device) = free.last().filter(|_| !stopping) {
@@ -448,25 +484,42 @@ pub fn run_units(
                 break;
             };
             let unit = pending.remove(at);
+            let log = out.join(crate::units::log_path(&unit.id));
+            // A unit that cannot start fails alone: the others in flight go on, and what
+            // waits for it is left pending.
+            let child = std::fs::File::create(&log)
+                .and_then(|log| Ok((log.try_clone()?, log)))
+                .with_context(|| format!("creating {}", log.display()))
+                .and_then(|(stdout, stderr)| {
+                    std::process::Command::new(&command.program)
+                        .args(&command.args)
+                        .args(["--unit", &unit.id, "--device", &device.to_string()])
+                        .stdin(std::process::Stdio::null())
+                        .stdout(stdout)
+                        .stderr(stderr)
+                        .spawn()
+                        .with_context(|| format!("starting {}", command.program.display()))
+                });
+            let child = match child {
+                Ok(child) => child,
+                Err(e) => {
+                    failed.push(unit.id.clone());
+                    print_line(format_args!("failed   {} could not start: {e:#}", unit.id));
+                    continue;
+                }
+            };
             free.pop();
-            let log = std::fs::File::create(out.join(crate::units::log_path(&unit.id)))?;
-            let child = std::process::Command::new(&command.program)
-                .args(&command.args)
-                .args(["--unit", &unit.id, "--device", &device.to_string()])
-                .stdin(std::process::Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .with_context(|| format!("starting unit {}", unit.id))?;
             print_line(format_args!(
                 "started  {} on {device} (pid {}; {} in flight)",
                 unit.id,
                 child.id(),
-                running.len() + 1
+                running.0.len() + 1
             ));
-            running.push((unit, child, device, std::time::Instant::now()));
+            running
+                .0
+                .push((unit, child, device, std::time::Instant::now()));
         }
-        if running.is_empty() {
+        if running.0.is_empty() {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));

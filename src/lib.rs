@@ -30,3 +30,11 @@ pub mod task;
 pub mod tui;
 pub mod units;
 pub mod worker;
+
+/// Input refused after a command has started, once what it names has been found on disk (a
+/// study directory of other seeds, a unit whose dependencies are not done, a run directory of
+/// another spec): the caller's mistake, which the command line reports with exit code 2 like
+/// any other bad input.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);

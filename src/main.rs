@@ -195,7 +195,9 @@ struct SlurmArgs {
     /// Tasks of one array running at once.
     #[arg(long, value_name = "K")]
     max_parallel: Option<usize>,
-    /// Seconds before the time limit at which a task saves and requeues itself.
+    /// Seconds before the time limit at which a task saves and requeues itself. A save still
+    /// running after three quarters of them is requeued anyway, to resume from the last save
+    /// instead of ending TIMEOUT.
     #[arg(long, default_value_t = 120, value_name = "S")]
     signal_seconds: u32,
     /// Submit the scripts with sbatch (else print how).
@@ -325,8 +327,14 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(Failure::Input(e)) => fail(e, 2),
-        // A run directory another process owns is bad input too: choose another --out.
-        Err(Failure::Run(e)) if e.downcast_ref::<LockError>().is_some() => fail(e, 2),
+        // A run directory another process owns, or input refused once the run had found what
+        // it names on disk, is bad input too.
+        Err(Failure::Run(e))
+            if e.downcast_ref::<LockError>().is_some()
+                || e.downcast_ref::<banbench::Refused>().is_some() =>
+        {
+            fail(e, 2)
+        }
         Err(Failure::Run(e)) => fail(e, 1),
     }
 }
@@ -348,8 +356,32 @@ fn tui(target: Option<PathBuf>, device: DeviceChoice) -> Result<ExitCode, Failur
 /// Loads an experiment's data and checks that its models fit `device`'s memory, before hours of
 /// training start; a problem with either is bad input.
 fn load(place: &str, experiment: &Experiment, device: DeviceChoice) -> Result<Loaded, Failure> {
+    load_for(place, experiment, &[device])
+}
+
+/// [`load`] for units side by side on `slots`: the models must fit every slot's device, with
+/// the slots that share a device's memory (every CPU slot shares the host's) splitting it.
+fn load_for(
+    place: &str,
+    experiment: &Experiment,
+    slots: &[DeviceChoice],
+) -> Result<Loaded, Failure> {
+    let shares_memory = |a: DeviceChoice, b: DeviceChoice| match (a, b) {
+        (DeviceChoice::Cuda(x), DeviceChoice::Cuda(y)) => x == y,
+        (DeviceChoice::Cuda(_), _) | (_, DeviceChoice::Cuda(_)) => false,
+        _ => true,
+    };
     Loaded::new(experiment)
-        .and_then(|loaded| loaded.check_memory(device).map(|()| loaded))
+        .and_then(|loaded| {
+            for (i, &device) in slots.iter().enumerate() {
+                if slots[..i].contains(&device) {
+                    continue;
+                }
+                let sharing = slots.iter().filter(|&&s| shares_memory(s, device)).count();
+                loaded.check_memory(device, sharing)?;
+            }
+            Ok(loaded)
+        })
         .map_err(|e| {
             input(if place.is_empty() {
                 e
@@ -582,14 +614,7 @@ fn run_units(args: &RunArgs, preset: &Preset, out: Option<PathBuf>) -> Result<Ex
             )));
         };
         let state = headless::run_unit(preset, unit, &units, args.device, args.save_every, &out)
-            .map_err(|e| {
-                // A dependency not done is the caller's mistake, not a failed run.
-                if e.to_string().contains("which is not done") {
-                    input(e)
-                } else {
-                    Failure::Run(e)
-                }
-            })?;
+            .map_err(Failure::Run)?;
         // A teacher unit stops after the teacher, as asked; stopped before it, it is not done.
         let done = state == RunState::Finished || unit.done(&out);
         return Ok(if done {
@@ -597,9 +622,6 @@ fn run_units(args: &RunArgs, preset: &Preset, out: Option<PathBuf>) -> Result<Ex
         } else {
             ExitCode::from(130)
         });
-    }
-    for (place, experiment) in preset.experiments() {
-        load(&place, experiment, args.device)?;
     }
     let slots = match (&args.devices, args.jobs) {
         (Some(devices), _) => devices.clone(),
@@ -609,6 +631,9 @@ fn run_units(args: &RunArgs, preset: &Preset, out: Option<PathBuf>) -> Result<Ex
     };
     for d in &slots {
         d.open().map_err(|e| input(anyhow!(e)))?;
+    }
+    for (place, experiment) in preset.experiments() {
+        load_for(&place, experiment, &slots)?;
     }
     let command = headless::UnitCommand {
         program: std::env::current_exe().map_err(|e| Failure::Run(e.into()))?,

@@ -49,6 +49,12 @@ pub fn levels(units: &[Unit]) -> Vec<Vec<&Unit>> {
     out
 }
 
+/// Seconds a task gives its run to save after the signal before requeueing regardless: three
+/// quarters of the warning, leaving the rest for the requeue itself.
+fn save_grace(signal_seconds: u32) -> u32 {
+    (signal_seconds * 3 / 4).max(1)
+}
+
 /// `text` quoted for a POSIX shell.
 fn quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
@@ -97,11 +103,25 @@ pub fn script(
     s.push_str("unit=${units[$SLURM_ARRAY_TASK_ID]}\n");
     let command: Vec<String> = command.iter().map(|a| quoted(a)).collect();
     // The trap comes first: a signal before it would kill the shell and orphan the run.
-    s.push_str(
+    let grace = save_grace(options.signal_seconds);
+    let _ = write!(
+        s,
         "# Before the time limit: the run saves at the next batch and stops (SIGTERM), and the\n\
-         # task goes back in the queue to resume where it stopped.\n\
-         trap 'echo \"banbench: time limit near; saving $unit and requeueing\"; kill -TERM \"$child\"; wait \"$child\"; \
-         scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"; exit 0' USR1\n",
+         # task goes back in the queue to resume where it stopped. A save that outlasts {grace} s\n\
+         # is requeued anyway, since at the limit Slurm would end the task TIMEOUT for good: it\n\
+         # then resumes from its last save (`--save-every`).\n\
+         task=\"${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\"\n\
+         on_time_limit() {{\n\
+         \x20   echo \"banbench: time limit near; saving $unit and requeueing\"\n\
+         \x20   kill -TERM \"$child\"\n\
+         \x20   ( sleep {grace}; echo \"banbench: the save outlasted {grace} s; requeueing from the last save\"; scontrol requeue \"$task\" ) &\n\
+         \x20   watchdog=$!\n\
+         \x20   wait \"$child\"\n\
+         \x20   kill \"$watchdog\" 2>/dev/null\n\
+         \x20   scontrol requeue \"$task\"\n\
+         \x20   exit 0\n\
+         }}\n\
+         trap on_time_limit USR1\n"
     );
     let _ = writeln!(s, "{} --unit \"$unit\" &", command.join(" "));
     s.push_str("child=$!\nwait \"$child\"\n");
@@ -173,6 +193,110 @@ pub fn submit(scripts: &[PathBuf]) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::experiment::Experiment;
+
+    /// Runs a level's script under bash as Slurm would start array task 0, with `run` standing
+    /// in for banbench and a `scontrol` that records its arguments; sends USR1 once the stand-in
+    /// runs. Returns the script's output and what scontrol was asked.
+    fn time_limit_reached(run: &str, signal_seconds: u32) -> (String, String) {
+        use std::os::unix::process::CommandExt;
+        use std::process::{Command, Stdio};
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let fake = d.join("bin");
+        std::fs::create_dir(&fake).unwrap();
+        let asked = d.join("scontrol.args");
+        let scontrol = fake.join("scontrol");
+        std::fs::write(
+            &scontrol,
+            format!("#!/bin/sh\necho \"$@\" >> {}\n", asked.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &scontrol,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let unit = Unit {
+            id: "ROW/main".into(),
+            dir: "ROW/main".into(),
+            experiment: Experiment::parse(
+                include_str!("../presets/quick.toml"),
+                Path::new("quick.toml"),
+                &Default::default(),
+            )
+            .unwrap(),
+            teacher_only: false,
+            adopts: None,
+            depends: vec![],
+            cost: None,
+        };
+        let started = d.join("started");
+        let command: Vec<String> = [
+            "sh",
+            "-c",
+            &format!("touch {}; {run}", started.display()),
+            "stand-in",
+        ]
+        .map(String::from)
+        .to_vec();
+        let options = SlurmOptions {
+            signal_seconds,
+            ..Default::default()
+        };
+        let script = d.join("level-0.sbatch");
+        std::fs::write(
+            &script,
+            super::script("t", 0, &[&unit], &command, d, &options),
+        )
+        .unwrap();
+        let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
+        let bash = Command::new("bash")
+            .arg(&script)
+            .process_group(0)
+            .env("PATH", path)
+            .env("SLURM_ARRAY_JOB_ID", "7")
+            .env("SLURM_ARRAY_TASK_ID", "0")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !started.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(bash.id() as libc::pid_t, libc::SIGUSR1) };
+        while !asked.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The real requeue ends the task (every process of it); here the test does.
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: kill(2) on the process group our child leads.
+        unsafe { libc::kill(-(bash.id() as libc::pid_t), libc::SIGKILL) };
+        let output = bash.wait_with_output().unwrap();
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            std::fs::read_to_string(&asked).unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn a_task_near_its_time_limit_stops_its_run_then_requeues_itself() {
+        // The stand-in stops at SIGTERM as banbench does once it has saved.
+        let (out, asked) = time_limit_reached("sleep 30", 40);
+        assert!(out.contains("time limit near; saving ROW/main"), "{out}");
+        assert!(!out.contains("outlasted"), "{out}");
+        assert_eq!(asked, "requeue 7_0\n");
+    }
+
+    #[test]
+    fn a_save_that_outlasts_the_warning_is_requeued_anyway() {
+        // A stand-in that ignores SIGTERM: its save never ends.
+        let (out, asked) = time_limit_reached("trap '' TERM; sleep 30", 2);
+        assert!(out.contains("the save outlasted 1 s"), "{out}");
+        assert_eq!(asked, "requeue 7_0\n");
+    }
 
     #[test]
     fn quoting_survives_quotes_and_spaces() {

@@ -20,6 +20,8 @@ pub struct RunControl {
     save_every: Duration,
     /// Stop after this generation (a teacher unit trains generation 0 alone).
     last_generation: Option<usize>,
+    /// How long to wait for the run directory's lock while another process holds it.
+    lock_patience: Duration,
 }
 
 /// Saves within an epoch come this often by default: a kill loses at most this much work, and
@@ -39,6 +41,7 @@ impl RunControl {
             pause: AtomicBool::new(false),
             save_every,
             last_generation: None,
+            lock_patience: Duration::ZERO,
         }
     }
     /// The same, stopping once generation `k` is saved.
@@ -50,6 +53,16 @@ impl RunControl {
     }
     pub fn last_generation(&self) -> Option<usize> {
         self.last_generation
+    }
+    /// The same, waiting up to `patience` for a run directory another process holds.
+    pub fn waiting_for_lock(self, patience: Duration) -> RunControl {
+        RunControl {
+            lock_patience: patience,
+            ..self
+        }
+    }
+    pub fn lock_patience(&self) -> Duration {
+        self.lock_patience
     }
     /// How long training goes between saves within an epoch (each epoch's end is saved too).
     pub fn save_every(&self) -> Duration {

@@ -147,7 +147,7 @@ fn a_study_trains_every_seed_and_compares_each_row_with_the_teacher() {
         &["run", "tiny.toml", "--seeds", "4", "--out", "study"],
         dir.path(),
     );
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("holds a study of other seeds"),
         "{}",

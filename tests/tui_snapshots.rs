@@ -444,7 +444,8 @@ fn study_results() -> StudyResults {
                 versus: (label != "Teacher").then(|| Versus {
                     paired: Paired::of(&a, &b).unwrap(),
                     holm_p: None,
-                    mcnemar: vec![None; 3],
+                    // Seeds without the row have no predictions to test.
+                    mcnemar: values.iter().map(|v| v.map(|_| mcnemar(30, 12))).collect(),
                 }),
             }
         })
@@ -470,6 +471,14 @@ fn study_results() -> StudyResults {
         }],
         comparisons: 3,
     }
+}
+
+/// McNemar's test of a row right on `a_only` test samples where the teacher is wrong, and
+/// wrong on `b_only` where it is right.
+fn mcnemar(a_only: usize, b_only: usize) -> stats::McNemar {
+    let a: Vec<bool> = (0..a_only + b_only).map(|i| i < a_only).collect();
+    let b: Vec<bool> = a.iter().map(|right| !right).collect();
+    stats::mcnemar(&a, &b).unwrap()
 }
 
 /// The app on the Study screen of [`study_results`], as the runtime feeds it.
@@ -509,6 +518,20 @@ fn study_with_a_significant_row_and_a_missing_seed() {
         screen.contains("p (t)") && screen.contains("Holm"),
         "{screen}"
     );
+    assert_snapshot!(screen);
+}
+
+/// `n` shows McNemar's p against the reference in the seeds' columns.
+#[test]
+fn study_mcnemar_by_seed() {
+    let mut app = study_app();
+    assert_eq!(app.update(key(KeyCode::Char('n'))), vec![]);
+    let screen = render(&app, 120, 24);
+    assert!(
+        screen.contains("McNemar p by seed · Δ against Teacher"),
+        "{screen}"
+    );
+    assert!(screen.contains("0.008"), "{screen}");
     assert_snapshot!(screen);
 }
 

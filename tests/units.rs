@@ -221,3 +221,59 @@ fn a_stopped_side_by_side_run_stops_its_units_and_resumes() {
         table_of(&d.join("sequential"))
     );
 }
+
+/// A unit whose log cannot be created fails alone: the others run to the end, what waits for
+/// it is not started, and the parent says so and exits 1; the same command, once the path is
+/// free, runs what is left.
+#[test]
+fn a_unit_that_cannot_start_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("t.toml"), TABLE).unwrap();
+    // A directory where the unit's log file would go.
+    let blocked = d.join("out/logs/CNN-4_main_teacher.log");
+    std::fs::create_dir_all(&blocked).unwrap();
+    let o = banbench(&["run", "t.toml", "--jobs", "2", "--out", "out"], d);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("failed   CNN-4/main:teacher could not start: creating "),
+        "{out}"
+    );
+    assert!(
+        out.contains("not started, waiting for failed units: CNN-4/main, CNN-4/cwtm"),
+        "{out}"
+    );
+    for id in ["CNN-6/main:teacher", "CNN-6/main", "CNN-6/cwtm"] {
+        assert!(
+            out.contains(&format!("done     {id} on flex")),
+            "{id}: {out}"
+        );
+    }
+
+    std::fs::remove_dir(&blocked).unwrap();
+    let o = banbench(&["run", "t.toml", "--jobs", "2", "--out", "out"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("3 unit(s) to run (3 already done)"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Units side by side on one CPU share its memory: a chain that fits the machine once is
+/// refused for 10,000 copies of it, before anything starts, naming the share.
+#[test]
+fn side_by_side_units_must_fit_the_memory_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("t.toml"), TABLE).unwrap();
+    let o = banbench(&["run", "t.toml", "--jobs", "10000", "--out", "out"], d);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("for each of 10000 units side by side on flex"),
+        "{}",
+        text(&o)
+    );
+    assert!(!d.join("out/logs").exists(), "something started");
+}

@@ -193,6 +193,37 @@ impl RunLock {
     }
 }
 
+impl RunLock {
+    /// [`RunLock::acquire`], giving an owner that still looks alive up to `patience` to release
+    /// the lock or fall silent; `waiting` hears of the owner once, when the wait begins. A Slurm
+    /// task requeued onto another node right after a hard kill finds its former run's lock
+    /// fresh for up to `STALE_AFTER`, so a unit waits a little longer than that.
+    pub fn acquire_waiting(
+        root: &Path,
+        patience: Duration,
+        mut waiting: impl FnMut(&LockError),
+    ) -> Result<Acquired, LockError> {
+        let deadline = std::time::Instant::now() + patience;
+        let mut told = false;
+        loop {
+            match RunLock::acquire(root) {
+                Err(held @ LockError::Held { .. }) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(held);
+                    }
+                    if !told {
+                        waiting(&held);
+                        told = true;
+                    }
+                    thread::sleep(left.min(HEARTBEAT_EVERY));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
 impl Drop for RunLock {
     fn drop(&mut self) {
         let _ = self.stop.send(());
@@ -427,6 +458,38 @@ mod tests {
             RunLock::acquire(dir.path()).unwrap().took_over,
             Some(remote)
         );
+    }
+
+    #[test]
+    fn a_patient_acquire_waits_for_another_host_to_fall_silent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (remote, json) = someone("elsewhere.invalid", 4242);
+        // Killed hard STALE_AFTER - 3 s ago: its last beat, and the lock itself, are that old.
+        let silent = STALE_AFTER - Duration::from_secs(3);
+        write_lock(dir.path(), &json, silent);
+        let beat = unix_secs(SystemTime::now()) - silent.as_secs();
+        fs::write(dir.path().join(HEARTBEAT), beat.to_string()).unwrap();
+        assert_eq!(held(dir.path()).0, remote);
+
+        let mut told = Vec::new();
+        let waited = std::time::Instant::now();
+        let acquired =
+            RunLock::acquire_waiting(dir.path(), STALE_AFTER, |held| told.push(held.to_string()))
+                .unwrap();
+        assert_eq!(acquired.took_over, Some(remote));
+        assert!(waited.elapsed() >= Duration::from_secs(2), "did not wait");
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(told[0].contains("pid 4242 on host elsewhere.invalid"));
+    }
+
+    #[test]
+    fn a_patient_acquire_gives_up_on_an_owner_that_keeps_beating() {
+        let dir = tempfile::tempdir().unwrap();
+        let _owner = RunLock::acquire(dir.path()).unwrap();
+        let waited = std::time::Instant::now();
+        let err = RunLock::acquire_waiting(dir.path(), Duration::from_millis(300), |_| {});
+        assert!(matches!(err, Err(LockError::Held { .. })));
+        assert!(waited.elapsed() >= Duration::from_millis(300));
     }
 
     #[test]

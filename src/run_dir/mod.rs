@@ -25,6 +25,7 @@ pub mod records;
 use std::fs;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -200,17 +201,19 @@ impl RunDir {
                 )
             })?;
             if &existing != experiment {
-                bail!(
+                return Err(crate::Refused(format!(
                     "{}: holds a run of another spec; choose another --out directory, or give \
                      the same spec and options to resume it",
                     root.display()
-                );
+                ))
+                .into());
             }
         } else if root.is_dir() && !only_leftovers(root)? {
-            bail!(
+            return Err(crate::Refused(format!(
                 "{}: exists and is not empty; choose another --out directory",
                 root.display()
-            );
+            ))
+            .into());
         }
         for sub in ["checkpoints", "logits"] {
             fs::create_dir_all(root.join(sub))
@@ -222,10 +225,16 @@ impl RunDir {
     }
 
     /// Takes the directory for this process, the one writer (printing a note when it takes
-    /// over the lock of a writer that is gone); the directory is free again when the lock is
-    /// dropped.
-    pub fn lock(&self) -> Result<lock::RunLock> {
-        let acquired = lock::RunLock::acquire(&self.root)?;
+    /// over the lock of a writer that is gone), giving a writer that looks alive `patience` to
+    /// go; the directory is free again when the lock is dropped.
+    pub fn lock(&self, patience: Duration) -> Result<lock::RunLock> {
+        let acquired = lock::RunLock::acquire_waiting(&self.root, patience, |held| {
+            let _ = writeln!(
+                io::stderr(),
+                "banbench: {held}; waiting up to {} s for it to stop or fall silent",
+                patience.as_secs()
+            );
+        })?;
         if let Some(previous) = acquired.took_over {
             let _ = writeln!(
                 io::stderr(),

@@ -37,16 +37,22 @@ impl Loaded {
     }
 
     /// Refuses a chain whose models and batches would need more memory than `device` has free
-    /// (an estimate), naming the data and the field to change.
-    pub fn check_memory(&self, device: DeviceChoice) -> Result<()> {
+    /// (an estimate), naming the data and the field to change. `units` runs share the device side by side (`run --jobs N` on one CPU), each with its
+    /// part of the free memory.
+    pub fn check_memory(&self, device: DeviceChoice, units: usize) -> Result<()> {
         let Some(free) = device.free_memory() else {
             return Ok(());
         };
+        let share = free / units.max(1) as u64;
         let (place, checked) = match self {
-            Loaded::Vision(t) => (t.dataset(), t.check_memory(free)),
-            Loaded::Language(t) => (t.dataset(), t.check_memory(free)),
+            Loaded::Vision(t) => (t.dataset(), t.check_memory(share)),
+            Loaded::Language(t) => (t.dataset(), t.check_memory(share)),
         };
-        checked.map_err(|m| anyhow::anyhow!("{place}: schedule.batch_size: {m} on {device}"))
+        let on = match units {
+            0 | 1 => format!("on {device}"),
+            n => format!("for each of {n} units side by side on {device}"),
+        };
+        checked.map_err(|m| anyhow::anyhow!("{place}: schedule.batch_size: {m} {on}"))
     }
 
     /// The loaded data in one line, as `check` shows it.

@@ -64,8 +64,8 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("Runs", "r", "rescan runs/"),
     (
         "Study",
-        "r, m (R, M)",
-        "next (previous) reference row, metric",
+        "r, m (R, M), n",
+        "next (prev.) reference, metric; McNemar by seed",
     ),
     (
         "Study",
@@ -370,9 +370,9 @@ fn draw_footer(
                 Screen::Ensembles => "Space toggle  a averaging  m pin  u unpin",
                 Screen::Runs => "Enter open  r rescan",
                 Screen::Study if app.study.as_ref().is_some_and(|s| s.plan.places.len() > 1) => {
-                    "r/R reference  m/M metric  Up/Down chain  Enter follow seed"
+                    "r/R reference  m/M metric  n McNemar  Up/Down chain  Enter follow seed"
                 }
-                Screen::Study => "r/R reference  m/M metric  Enter follow seed",
+                Screen::Study => "r/R reference  m/M metric  n McNemar  Enter follow seed",
                 Screen::Units => "Up/Down unit  Enter follow  PgUp/PgDn table",
                 Screen::Run | Screen::Generations => "",
             };

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use crossterm::event::KeyCode;
 
-use crate::run_dir::records::{Metric, generation_label};
+use crate::run_dir::records::{Metric, Task, generation_label};
 use crate::study::{StudyPlan, StudyResults, seed_dir};
 use crate::tui::app::Effect;
 
@@ -139,6 +139,9 @@ pub struct StudyView {
     pub error: Option<String>,
     /// The chain shown (a table study has several).
     pub chain: usize,
+    /// What the per-seed columns show: the metric's values, or McNemar's test of each row's
+    /// test-set predictions against the reference's, seed by seed.
+    pub mcnemar: bool,
     /// The last computation asked for, and the one `results` or `error` answer: answers can
     /// arrive out of order, and only a newer one replaces what is shown.
     asked: u64,
@@ -158,6 +161,7 @@ impl StudyView {
             results: None,
             error: None,
             chain: 0,
+            mcnemar: false,
             asked: 0,
             answered: 0,
         }
@@ -269,6 +273,15 @@ impl StudyView {
                 self.metric = metrics[step(c == 'm', metrics.len(), i)];
                 Ok(vec![self.collect()])
             }
+            KeyCode::Char('n') => {
+                if !self.mcnemar && self.plan.task != Task::Vision {
+                    return Err("McNemar's test needs test-set predictions, and a language \
+                                model's saved outputs hold only the target token's probability"
+                        .into());
+                }
+                self.mcnemar = !self.mcnemar;
+                Ok(Vec::new())
+            }
             KeyCode::Up | KeyCode::Char('k') => {
                 self.chain = self.chain.saturating_sub(1);
                 Ok(Vec::new())
@@ -289,7 +302,6 @@ impl StudyView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run_dir::records::Task;
     use crate::study::results::{ChainStudy, StudyRow};
 
     fn view() -> StudyView {
@@ -363,6 +375,19 @@ mod tests {
         assert_eq!(back, (4, "Ens*2".into(), Metric::Top1Error));
         let metric = asked(study.on_key(KeyCode::Char('M')).unwrap());
         assert_eq!(metric, (5, "Ens*2".into(), Metric::Ece));
+    }
+
+    #[test]
+    fn n_switches_the_seed_columns_to_mcnemar_where_there_are_predictions() {
+        let mut study = view();
+        assert_eq!(study.on_key(KeyCode::Char('n')), Ok(Vec::new()));
+        assert!(study.mcnemar);
+        study.on_key(KeyCode::Char('n')).unwrap();
+        assert!(!study.mcnemar);
+        study.plan.task = Task::Language;
+        let refused = study.on_key(KeyCode::Char('n')).unwrap_err();
+        assert!(refused.contains("target token's probability"), "{refused}");
+        assert!(!study.mcnemar);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 
 use super::{StudyView, seeds_line};
 use crate::run_dir::records::Metric;
+use crate::stats::McNemar;
 use crate::study::results::{ALPHA, ChainStudy, StudyResults, StudyRow};
 use crate::tui::frame::{Theme, truncate, wrap_lines};
 
@@ -64,18 +65,19 @@ pub fn draw(frame: &mut Frame, area: Rect, study: &StudyView, theme: &Theme) {
         );
         return;
     };
-    let table = ChainTable::new(results, chain, width);
+    let table = ChainTable::new(results, chain, width, study.mcnemar);
     let plot_beside = width.saturating_sub(table.width()) >= PLOT_BESIDE_MIN + 2;
-    let notes = notes(results, width, theme);
+    let notes = notes(results, width, study.mcnemar, theme);
     let [body, notes_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(notes.len() as u16)]).areas(rest);
     // Header and borders around the rows.
     let height = chain.rows.len() as u16 + 3;
-    let mut title = format!(
-        " {} by seed · Δ against {} ",
-        what(results.metric),
-        results.reference
-    );
+    let by_seed = if study.mcnemar {
+        "McNemar p by seed".to_string()
+    } else {
+        format!("{} by seed", what(results.metric))
+    };
+    let mut title = format!(" {by_seed} · Δ against {} ", results.reference);
     if results.chains.len() > 1 {
         title = format!(
             " {} ({}/{}) ·{title}",
@@ -125,10 +127,18 @@ fn what(metric: Metric) -> &'static str {
 }
 
 /// What the columns and the plot's marks mean, in as few lines as the width allows.
-fn notes(results: &StudyResults, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+fn notes(results: &StudyResults, width: usize, mcnemar: bool, theme: &Theme) -> Vec<Line<'static>> {
     let reference = &results.reference;
+    let by_seed = if mcnemar {
+        format!(
+            "Seeds: McNemar's exact test of the row's test-set predictions against \
+             {reference}'s, p uncorrected (n: back to values). "
+        )
+    } else {
+        String::new()
+    };
     let text = format!(
-        "Over the seeds: mean ± sd, 95% CI (Student's t); – none yet. Δ ref: row − \
+        "{by_seed}Over the seeds: mean ± sd, 95% CI (Student's t); – none yet. Δ ref: row − \
          {reference} by seed; p (t): paired t-test; Holm: over {} comparisons; * Holm p < \
          {ALPHA}. • seed (2: two) ┼ mean ├─┤ CI ┊ {reference} mean.",
         results.comparisons
@@ -169,12 +179,12 @@ struct ChainTable {
 impl ChainTable {
     /// Per-seed columns where they fit in `width`, else one column of how many seeds have a
     /// value (the strip plot shows them).
-    fn new(results: &StudyResults, chain: &ChainStudy, width: usize) -> ChainTable {
-        let with_seeds = ChainTable::build(results, chain, true);
+    fn new(results: &StudyResults, chain: &ChainStudy, width: usize, mcnemar: bool) -> ChainTable {
+        let with_seeds = ChainTable::build(results, chain, true, mcnemar);
         let mut table = if with_seeds.width() <= width {
             with_seeds
         } else {
-            ChainTable::build(results, chain, false)
+            ChainTable::build(results, chain, false, mcnemar)
         };
         // Still too wide: the row names give way, down to a few characters.
         let excess = table.width().saturating_sub(width);
@@ -186,10 +196,17 @@ impl ChainTable {
         table
     }
 
-    fn build(results: &StudyResults, chain: &ChainStudy, per_seed: bool) -> ChainTable {
+    fn build(
+        results: &StudyResults,
+        chain: &ChainStudy,
+        per_seed: bool,
+        mcnemar: bool,
+    ) -> ChainTable {
         let mut header = vec!["Row".to_string()];
         if per_seed {
             header.extend(results.seeds.iter().map(|s| format!("seed {s}")));
+        } else if mcnemar {
+            header.push(format!("p<{ALPHA}"));
         } else {
             header.push("n".into());
         }
@@ -197,7 +214,7 @@ impl ChainTable {
         let rows: Vec<Vec<String>> = chain
             .rows
             .iter()
-            .map(|row| ChainTable::cells(results, row, per_seed))
+            .map(|row| ChainTable::cells(results, row, per_seed, mcnemar))
             .collect();
         let marks = chain
             .rows
@@ -223,18 +240,39 @@ impl ChainTable {
         }
     }
 
-    fn cells(results: &StudyResults, row: &StudyRow, per_seed: bool) -> Vec<String> {
+    /// A row's cells. Per seed: the metric's value, or with `mcnemar` the p of McNemar's test
+    /// against the reference; folded into one column: how many seeds have a value, or how
+    /// many of those tested differ at `ALPHA`.
+    fn cells(results: &StudyResults, row: &StudyRow, per_seed: bool, mcnemar: bool) -> Vec<String> {
         let metric = results.metric;
         let mut cells = vec![row.label.clone()];
-        if per_seed {
-            cells.extend(
+        let tests: &[Option<McNemar>] = row.versus.as_ref().map_or(&[], |v| &v.mcnemar);
+        let test = |i: usize| tests.get(i).copied().flatten();
+        let reference = row.label == results.reference;
+        match (per_seed, mcnemar) {
+            (true, false) => cells.extend(
                 row.values
                     .iter()
                     .map(|v| v.map_or("–".into(), |v| metric.format(v))),
-            );
-        } else {
-            let n = row.values.iter().flatten().count();
-            cells.push(format!("{n}/{}", row.values.len()));
+            ),
+            (true, true) => cells.extend((0..results.seeds.len()).map(|i| match test(i) {
+                _ if reference => "ref".into(),
+                Some(t) => p_value(Some(t.p)),
+                None => "–".into(),
+            })),
+            (false, false) => {
+                let n = row.values.iter().flatten().count();
+                cells.push(format!("{n}/{}", row.values.len()));
+            }
+            (false, true) => {
+                let tested: Vec<McNemar> = tests.iter().flatten().copied().collect();
+                let differ = tested.iter().filter(|t| t.p < ALPHA).count();
+                cells.push(if reference {
+                    "ref".into()
+                } else {
+                    format!("{differ}/{}", tested.len())
+                });
+            }
         }
         let (mean, ci) = match row.summary {
             None => ("–".into(), "–".into()),
