@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use crate::device::DeviceChoice;
 use crate::events::{Event, event_line, format_duration};
 use crate::experiment::{Experiment, Preset, TableRun};
-use crate::run_dir::records::{Results, RunState, Task, generation_label};
+use crate::run_dir::records::{EpochRecord, Results, RunState, Task, generation_label};
 use crate::run_dir::{RunDir, lock, results_table, write_atomic};
 use crate::task::Loaded;
 use crate::units::Unit;
@@ -93,6 +93,13 @@ fn print_events(events: impl IntoIterator<Item = Event>, task: Task) {
         }
         if let Some(text) = event_line(&event, task) {
             print_line(text);
+        }
+        // The log of a run says where each epoch's time went (the TUI shows the latest).
+        if let Event::Epoch(EpochRecord {
+            time: Some(time), ..
+        }) = &event
+        {
+            print_line(format_args!("         time {}", time.describe()));
         }
     }
 }

@@ -112,6 +112,18 @@ fn run_tiny_on(device: &str) {
 
     let metrics = run.metrics().unwrap();
     assert_eq!(metrics.len(), 2, "one record per epoch per generation");
+    // Every epoch says where its time went; only a student's includes a teacher's forward.
+    for r in &metrics {
+        let time = r.time.expect("the epoch's time split");
+        assert!(time.steps > 0.0 && time.evaluation > 0.0, "{time:?}");
+        assert!(
+            time.total() <= r.seconds + time.evaluation + time.writes + 0.5,
+            "{time:?} against {} s of training",
+            r.seconds
+        );
+        assert_eq!(time.teacher > 0.0, r.generation > 0, "{time:?}");
+    }
+    assert_eq!(stdout.matches("         time ").count(), 2, "{stdout}");
     assert!(run.checkpoint_path(0).exists() && run.checkpoint_path(1).exists());
     for f in ["spec.toml", "results.md", "metrics.jsonl"] {
         assert!(out.join(f).exists(), "{f}");

@@ -81,6 +81,7 @@ fn lm_record(generation: usize, epoch: usize) -> EpochRecord {
         seconds: 4.0 * epoch as f64,
         eta_seconds: 40.0 - 4.0 * (3 * generation + epoch) as f64,
         gradient: None,
+        time: None,
     }
 }
 

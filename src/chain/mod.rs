@@ -28,8 +28,8 @@ use crate::distill::GradientSplit;
 use crate::events::{Event, Progress};
 use crate::experiment::Experiment;
 use crate::run_dir::records::{
-    Agreements, EnsembleResult, EpochRecord, GenerationResult, Results, RunState, Scores,
-    generation_label,
+    Agreements, EnsembleResult, EpochRecord, EpochTime, GenerationResult, Results, RunState,
+    Scores, generation_label,
 };
 use crate::run_dir::{EpochSums, Request, ResumePoint, RunDir, WithinEpoch};
 use crate::seeds;
@@ -57,6 +57,10 @@ pub struct EpochTrain {
     pub perplexity: Option<f64>,
     /// The two halves of the distillation gradient, with a teacher.
     pub gradient: Option<GradientSplit>,
+    /// Where the batches' time went (steps, teacher, data, saves within the epoch).
+    pub time: EpochTime,
+    /// Seconds spent paused, which no part of the time counts.
+    pub paused_seconds: f64,
 }
 
 impl EpochTrain {
@@ -68,6 +72,8 @@ impl EpochTrain {
             samples: sums.samples,
             perplexity: sums.label_nll.map(|nll| (nll / n).exp()),
             gradient: None,
+            time: EpochTime::default(),
+            paused_seconds: 0.0,
         }
     }
 }
@@ -81,6 +87,9 @@ pub struct BatchTrain {
     /// With a teacher: the batch's gradient-split sums, on the device
     /// (`distill::gradient_split_sums`), added over the epoch and read once at its end.
     pub gradient: Option<Tensor<1>>,
+    /// Seconds of the step spent making the batch, and in the teacher's forward pass.
+    pub data_seconds: f64,
+    pub teacher_seconds: f64,
 }
 
 /// An epoch's model on the held-out splits (eval mode).
@@ -484,7 +493,10 @@ fn train_generation<T: Trainer>(
     };
     let mut last_save = Instant::now();
     let mut last: Option<T::Model> = None;
+    // The previous epoch's record and resume point, which count in this epoch's time.
+    let mut closing_writes = 0.0;
     for epoch in first_epoch..epochs {
+        let epoch_started = Instant::now();
         let earlier: Vec<EpochRecord> = history
             .iter()
             .filter(|r| r.generation == k)
@@ -508,8 +520,17 @@ fn train_generation<T: Trainer>(
         };
         model = next;
 
+        let eval_started = Instant::now();
         let eval_model = model.valid();
         let eval = trainer.evaluate_epoch(&eval_model, &chain.device)?;
+        let mut time = EpochTime {
+            evaluation: eval_started.elapsed().as_secs_f64(),
+            ..train.time
+        };
+        let named = time.total();
+        time.writes += closing_writes;
+        time.other =
+            (epoch_started.elapsed().as_secs_f64() - train.paused_seconds - named).max(0.0);
         let record = EpochRecord {
             generation: k,
             epoch: epoch + 1,
@@ -527,6 +548,7 @@ fn train_generation<T: Trainer>(
             seconds: generation.seconds(),
             eta_seconds: eta(chain, k, epoch + 1),
             gradient: train.gradient,
+            time: Some(time),
         };
         let improved = match (trainer.selection(), eval.validation_perplexity) {
             (Selection::BestValidation, Some(v)) if best.as_ref().is_none_or(|b| v < b.2) => {
@@ -539,6 +561,7 @@ fn train_generation<T: Trainer>(
                 false
             }
         };
+        let closing = Instant::now();
         history.push(record.clone());
         chain.run_dir.write_metrics(history)?;
         // The epoch's record first, then what resuming after it needs: a kill in between
@@ -553,6 +576,7 @@ fn train_generation<T: Trainer>(
             resume::save(chain.run_dir, k, &point, &model, &optimizer, new_best)?;
             last_save = Instant::now();
         }
+        closing_writes = closing.elapsed().as_secs_f64();
         emit(Event::Epoch(record));
     }
     let (model, best_epoch) = match (best, last) {
@@ -609,12 +633,15 @@ fn train_epoch<T: Trainer>(
         n => n as f64 / epoch_started.elapsed().as_secs_f64(),
     };
     let mut last_progress = Instant::now();
+    let mut time = EpochTime::default();
+    let mut paused_seconds = 0.0;
     for (b, batch) in batches.iter().enumerate().skip(first) {
         // Each batch draws from a seed of its own, so a run resumed at any batch draws what
         // an uninterrupted one does.
         let seed = seeds::batch_seed(generation.seed, epoch, b);
         chain.device.seed(seed);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let step_started = Instant::now();
         let (next, step) = trainer.train_batch(
             k,
             batch,
@@ -627,6 +654,10 @@ fn train_epoch<T: Trainer>(
             &mut carry,
         )?;
         model = next;
+        let step_seconds = step_started.elapsed().as_secs_f64();
+        time.data += step.data_seconds;
+        time.teacher += step.teacher_seconds;
+        time.steps += (step_seconds - step.data_seconds - step.teacher_seconds).max(0.0);
         if !step.loss.is_finite() {
             bail!(
                 "{}",
@@ -656,7 +687,9 @@ fn train_epoch<T: Trainer>(
                 samples_per_sec: samples_per_sec(&sums),
                 paused: false,
             };
+            let waiting = Instant::now();
             stop = wait_while_paused(chain, &progress, emit);
+            paused_seconds += waiting.elapsed().as_secs_f64();
             if !stop {
                 emit(Event::Progress(progress));
             }
@@ -675,7 +708,9 @@ fn train_epoch<T: Trainer>(
                     gradient: gradient.clone().map(read_floats).transpose()?,
                 }),
             };
+            let saving = Instant::now();
             resume::save(chain.run_dir, k, &point, &model, optimizer, None)?;
+            time.writes += saving.elapsed().as_secs_f64();
             *last_save = Instant::now();
         }
         if stop {
@@ -696,6 +731,8 @@ fn train_epoch<T: Trainer>(
         model,
         EpochTrain {
             gradient,
+            time,
+            paused_seconds,
             ..EpochTrain::from_sums(sums)
         },
         samples_per_sec(&sums),

@@ -172,6 +172,58 @@ pub struct EpochRecord {
     /// trained with a teacher).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gradient: Option<GradientSplit>,
+    /// Where the epoch's wall time went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<EpochTime>,
+}
+
+/// Where an epoch's wall time went, in seconds, from the end of the previous epoch's record
+/// to this one (pauses left out; after a resume within the epoch, the part this process
+/// trained). On CUDA, kernels run asynchronously: a part is the host's time until the next
+/// part waits for the device, so the teacher's share shows only where its results are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochTime {
+    /// The student's training steps: forward, loss, backward, the optimiser's step.
+    pub steps: f64,
+    /// The teacher's forward passes.
+    pub teacher: f64,
+    /// Making the batches: reading, augmenting and normalising images, cutting windows.
+    pub data: f64,
+    /// Evaluating the epoch's model on the held-out splits.
+    pub evaluation: f64,
+    /// Saves: within the epoch, and the previous epoch's record and resume point.
+    pub writes: f64,
+    /// The rest: progress reports, reading the gradient split, bookkeeping.
+    pub other: f64,
+}
+
+impl EpochTime {
+    pub fn total(&self) -> f64 {
+        self.steps + self.teacher + self.data + self.evaluation + self.writes + self.other
+    }
+
+    /// Each part with its name, in the order they are shown.
+    pub fn parts(&self) -> [(&'static str, f64); 6] {
+        [
+            ("steps", self.steps),
+            ("teacher", self.teacher),
+            ("data", self.data),
+            ("eval", self.evaluation),
+            ("writes", self.writes),
+            ("other", self.other),
+        ]
+    }
+
+    /// "12.3 s: steps 78%, teacher 12%, data 4%, eval 5%, writes 1%, other 0%".
+    pub fn describe(&self) -> String {
+        let total = self.total();
+        let shares: Vec<String> = self
+            .parts()
+            .iter()
+            .map(|(name, s)| format!("{name} {:.0}%", 100.0 * s / total.max(f64::MIN_POSITIVE)))
+            .collect();
+        format!("{total:.1} s: {}", shares.join(", "))
+    }
 }
 
 /// A finished generation as results.json stores it.

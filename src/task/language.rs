@@ -4,6 +4,8 @@
 //! schedule, and each test token's target probability. A generation is its best-validation
 //! checkpoint; test perplexity never selects anything. The generation loop is `crate::chain`'s.
 
+use std::time::Instant;
+
 use anyhow::Result;
 use burn::module::{ModuleVisitor, Param};
 use burn::nn::LstmState;
@@ -338,16 +340,23 @@ impl Trainer for LanguageTrainer {
         _rng: &mut ChaCha8Rng,
         carried: &mut Carried,
     ) -> Result<(LanguageModel, BatchTrain)> {
+        let data_started = Instant::now();
         let (inputs, targets) = window_tensors(&self.train.window(window), device);
+        let data_seconds = data_started.elapsed().as_secs_f64();
         let tokens = targets.dims()[0];
         // The teacher runs in eval mode without autodiff, carrying its own state; its per-token
         // logits over the whole vocabulary enter the loss as constants.
+        let teacher_started = Instant::now();
         let teacher_logits = teacher.map(|t| {
             let (logits, next) =
                 t.forward(inputs.clone().without_autodiff(), carried.teacher.take());
             carried.teacher = Some(next);
             logits
         });
+        let teacher_seconds = match teacher_logits {
+            Some(_) => teacher_started.elapsed().as_secs_f64(),
+            None => 0.0,
+        };
         let (logits, next) = model.forward(inputs, carried.student.take());
         carried.student = Some(model::detach(next));
         let label_nll: f32 = label_loss(logits.clone().detach(), targets.clone()).into_scalar();
@@ -388,6 +397,8 @@ impl Trainer for LanguageTrainer {
                 loss,
                 sums,
                 gradient,
+                data_seconds,
+                teacher_seconds,
             },
         ))
     }

@@ -3,6 +3,8 @@
 //! top-5 error, NLL and ECE. The generation loop itself is `crate::chain`'s.
 
 use anyhow::{Context, Result};
+use std::time::Instant;
+
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
@@ -259,11 +261,15 @@ impl Trainer for VisionTrainer {
                 loss: 0.0,
                 sums: EpochSums::default(),
                 gradient: None,
+                data_seconds: 0.0,
+                teacher_seconds: 0.0,
             };
             return Ok((model, skipped));
         }
+        let data_started = Instant::now();
         let (images, labels) =
             images_and_labels(&self.batcher, &self.data.train, indices, Some(rng), device);
+        let data_seconds = data_started.elapsed().as_secs_f64();
         let control = self.control_of(k);
         let step = train_step(model, optimizer, images, labels, teacher, control, lr, rng);
         let sums = EpochSums {
@@ -276,6 +282,8 @@ impl Trainer for VisionTrainer {
             loss: step.loss,
             sums,
             gradient: step.gradient,
+            data_seconds,
+            teacher_seconds: step.teacher_seconds,
         };
         Ok((step.model, train))
     }
@@ -358,6 +366,8 @@ pub struct Step {
     pub correct: usize,
     /// With a teacher: the batch's gradient-split sums at the control's temperature.
     pub gradient: Option<Tensor<1>>,
+    /// Seconds of the teacher's forward pass (0 without one).
+    pub teacher_seconds: f64,
 }
 
 /// One SGD step of a student on one batch.
@@ -375,9 +385,14 @@ pub fn train_step(
     let batch = labels.dims()[0];
     // The teacher runs in eval mode without autodiff; its logits enter the loss as constants.
     // A student on labels alone needs none.
+    let teacher_started = Instant::now();
     let teacher_logits = teacher
         .filter(|_| control.needs_teacher())
         .map(|t| t.forward(images.clone().without_autodiff()));
+    let teacher_seconds = match teacher_logits {
+        Some(_) => teacher_started.elapsed().as_secs_f64(),
+        None => 0.0,
+    };
     let logits = model.forward(images);
     let predictions = logits.clone().argmax(1).reshape([batch]);
     let gradient = match (&teacher_logits, control.temperature()) {
@@ -398,6 +413,7 @@ pub fn train_step(
         loss: loss.into_scalar(),
         correct: correct as usize,
         gradient,
+        teacher_seconds,
     }
 }
 

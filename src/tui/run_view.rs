@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use crate::events::{Event, Progress, event_line};
 use crate::experiment::Experiment;
 use crate::run_dir::records::{
-    EnsembleResult, EpochRecord, GenerationResult, GradientSplit, Results, RunState, Task,
+    EnsembleResult, EpochRecord, EpochTime, GenerationResult, GradientSplit, Results, RunState,
+    Task,
 };
 
 /// A run directory's records, read by the runtime.
@@ -247,6 +248,11 @@ impl RunView {
             .rev()
             .filter(|r| r.generation == k)
             .find_map(|r| r.gradient)
+    }
+
+    /// Where the latest epoch's time went.
+    pub fn epoch_time(&self) -> Option<EpochTime> {
+        self.epochs.iter().rev().find_map(|r| r.time)
     }
 
     pub fn samples_per_sec(&self) -> Option<f64> {

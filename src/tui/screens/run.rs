@@ -16,9 +16,11 @@ use crate::tui::run_view::RunView;
 use crate::tui::screens::setup::thousands;
 
 pub fn draw(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
+    // The last epoch's time split gets a line under the gauges once there is one.
+    let gauge_lines = 4 + u16::from(run.epoch_time().is_some());
     let [charts, gauges, log] = Layout::vertical([
         Constraint::Fill(1),
-        Constraint::Length(4),
+        Constraint::Length(gauge_lines),
         Constraint::Length(5),
     ])
     .areas(area);
@@ -168,7 +170,7 @@ fn draw_gauges(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
         _ => String::new(),
     };
     let run_text = format!("{:.0}%{eta}", 100.0 * run.run_fraction());
-    let rows = Layout::vertical([Constraint::Length(1); 4]).split(area);
+    let rows = Layout::vertical(vec![Constraint::Length(1); area.height as usize]).split(area);
     for (i, (name, ratio, text)) in [
         ("Epoch", run.epoch_fraction(), epoch_text),
         ("Generation", run.generation_fraction(), generation_text),
@@ -228,6 +230,10 @@ fn draw_gauges(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
         line.push(Span::styled("  PAUSED (p resumes)", theme.bad()));
     }
     frame.render_widget(Paragraph::new(Line::from(line)), rows[3]);
+    if let Some(time) = run.epoch_time().filter(|_| rows.len() > 4) {
+        let text = format!("last epoch {}", time.describe());
+        frame.render_widget(Paragraph::new(Span::styled(text, theme.dim())), rows[4]);
+    }
 }
 
 /// The distillation gradient in a few words: the share of its squared size off the true class
