@@ -11,7 +11,7 @@ use banbench::experiment::{Experiment, Preset, TableRun};
 use banbench::run_dir::lock::LockError;
 use banbench::run_dir::records::{RunState, generation_label, members_label};
 use banbench::run_dir::{RunDir, results_table};
-use banbench::spec::{Overrides, Spec};
+use banbench::spec::Overrides;
 use banbench::task::Loaded;
 use banbench::worker::RunControl;
 use banbench::{arch, data, headless, lm, study, table, units};
@@ -65,15 +65,39 @@ enum Command {
         #[arg(long, default_value = "flex", value_name = "DEVICE")]
         device: DeviceChoice,
     },
-    /// Measure training and inference throughput (images/s) of a preset's models on a device.
+    /// Measure training and inference throughput of a preset's models on a device: images/s
+    /// for a vision preset, target tokens/s for a language model.
+    ///
+    /// Three kinds of step, each timed around the code `banbench run` runs: a teacher's training
+    /// step on labels; a student's training step on the preset's control (BAN, BAN+L, ...) with
+    /// its teacher's eval-mode forward; and inference, one evaluation pass in eval mode (the
+    /// test split of a vision preset; validation and test of a language model). A training step
+    /// includes making the batch from the preset's data (augmentation too), the loss, backward,
+    /// the SGD step and the step's diagnostics; weights are fresh, which does not change speed.
+    ///
+    /// bench/side-by-side.sh runs this (--json) and bench/reference.py, the same models in
+    /// PyTorch eager, in alternating rounds and prints their ratio per step kind; bench/presets/
+    /// holds the presets measured in the README.
+    #[command(verbatim_doc_comment)]
     Bench {
-        /// The preset whose models, batch size and data are measured.
+        /// The preset (one chain) whose models, batch size and data are measured.
         preset: PathBuf,
+        /// flex, tch-cpu or cuda[:N] (LibTorch needs a build with --features tch).
         #[arg(long, default_value = "flex", value_name = "DEVICE")]
         device: DeviceChoice,
-        /// Timed batches per measurement (after three warm-up batches).
+        /// Timed training batches per kind, after three untimed warm-up batches (inference
+        /// times one pass after an untimed one).
         #[arg(long, default_value_t = 20, value_name = "N")]
         steps: usize,
+        /// Directory of the data files, replacing the preset's `data.path` (`corpus.path` for
+        /// a language model).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// One JSON object per step kind on stdout instead of the table: preset, device, kind
+        /// (train-labels, train-ban, inference), model, parameters, control, unit (images or
+        /// tokens), batch, batches, samples, seconds, per_sec.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a table or study on a Slurm cluster: writes sbatch scripts into OUT/slurm/, one job
     /// array per dependency level chained with `afterok`, each array task one unit
@@ -311,7 +335,9 @@ fn main() -> ExitCode {
             preset,
             device,
             steps,
-        }) => bench(&preset, device, steps),
+            data,
+            json,
+        }) => bench(&preset, device, steps, data, json),
         Some(Command::Report { run_dir }) => report(&run_dir),
         Some(Command::Plot { dir, out }) => {
             banbench::plot::plot(&dir, out.as_deref(), &mut |line| say!("{line}"))
@@ -908,27 +934,42 @@ fn synthetic_cifar(dir: &Path, seed: u64) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench(preset: &Path, device: DeviceChoice, steps: usize) -> Result<ExitCode, Failure> {
-    let spec: Spec = match Preset::load(preset, None, &Overrides::default()).map_err(input)? {
-        Preset::Chain(Experiment::Vision(spec)) => *spec,
-        _ => {
-            return Err(input(anyhow!(
-                "{}: bench measures vision presets of one chain; a language-model run prints its tokens/s every epoch",
-                preset.display()
-            )));
-        }
+fn bench(
+    preset: &Path,
+    device: DeviceChoice,
+    steps: usize,
+    data: Option<PathBuf>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let overrides = Overrides {
+        data,
+        ..Default::default()
+    };
+    let Preset::Chain(experiment) = Preset::load(preset, None, &overrides).map_err(input)? else {
+        return Err(input(anyhow!(
+            "{}: bench measures a preset of one chain, not a table (bench/presets/ has one per architecture)",
+            preset.display()
+        )));
     };
     device
         .open()
         .map_err(|e| Failure::Input(anyhow::anyhow!(e)))?;
-    let data = banbench::task::vision::load_data(&spec).map_err(Failure::Input)?;
-    say!(
-        "{}: batch {}, device {device}, {steps} timed batches",
-        spec.name,
-        spec.schedule.batch_size
-    );
-    for t in banbench::bench::run(&spec, &data, device, steps.max(1)).map_err(Failure::Run)? {
-        say!("  {:>8.0} img/s  {}", t.images_per_sec, t.what);
+    let bench = banbench::bench::Bench::load(&experiment).map_err(Failure::Input)?;
+    let steps = steps.max(1);
+    if !json {
+        say!(
+            "{}: batch {}, device {device}, {steps} timed batches after {} warm-up ones",
+            experiment.name(),
+            experiment.batch_size(),
+            banbench::bench::WARM_UP
+        );
+    }
+    for t in bench.run(device, steps).map_err(Failure::Run)? {
+        if json {
+            say!("{}", t.json(experiment.name(), device));
+        } else {
+            say!("  {}", t.line());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
