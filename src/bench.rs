@@ -16,10 +16,7 @@ use serde::Serialize;
 
 use crate::chain::Trainer;
 use crate::device::DeviceChoice;
-use crate::experiment::Experiment;
-use crate::lm::corpus::{Batches, load_corpus};
-use crate::task::language::LanguageTrainer;
-use crate::task::vision::{VisionTrainer, load_data};
+use crate::task::Loaded;
 
 /// Warm-up batches before timing: LibTorch spends its first steps starting thread pools and
 /// allocating buffers.
@@ -121,54 +118,13 @@ impl Throughput {
     }
 }
 
-/// A preset's chain with its data loaded, ready to time.
-pub struct Bench {
-    task: Task,
-    /// Images, or target tokens, of one evaluation pass.
-    evaluated: usize,
-}
-
-enum Task {
-    Vision(Box<VisionTrainer>),
-    Language(Box<LanguageTrainer>),
-}
-
-impl Bench {
-    /// Loads the experiment's data set or corpus; a missing or broken file is the error.
-    pub fn load(experiment: &Experiment) -> Result<Bench> {
-        Ok(match experiment {
-            Experiment::Vision(spec) => {
-                let data = load_data(spec)?;
-                let evaluated = data.test.len() + data.validation.as_ref().map_or(0, |v| v.len());
-                Bench {
-                    task: Task::Vision(Box::new(VisionTrainer::new(spec, data))),
-                    evaluated,
-                }
-            }
-            Experiment::Language(spec) => {
-                let corpus = load_corpus(spec)?;
-                let s = &spec.schedule;
-                // A language model's evaluation reads the validation and the test split.
-                let mut evaluated = 0;
-                for split in [&corpus.valid, &corpus.test] {
-                    evaluated += Batches::new(split, s.eval_batch_size, s.bptt)?.targets();
-                }
-                Bench {
-                    task: Task::Language(Box::new(LanguageTrainer::new(spec, corpus)?)),
-                    evaluated,
-                }
-            }
-        })
-    }
-
-    /// Times `steps` training batches of each kind (after [`WARM_UP`] untimed ones) and one
-    /// evaluation pass (after an untimed one) on `device`.
-    pub fn run(&self, device: DeviceChoice, steps: usize) -> Result<Vec<Throughput>> {
-        let device = device.open().map_err(anyhow::Error::msg)?;
-        match &self.task {
-            Task::Vision(t) => measure(t.as_ref(), &device, steps, self.evaluated, Unit::Images),
-            Task::Language(t) => measure(t.as_ref(), &device, steps, self.evaluated, Unit::Tokens),
-        }
+/// Times `steps` training batches of each kind (after [`WARM_UP`] untimed ones) and one
+/// evaluation pass (after an untimed one) of a loaded chain on `device`.
+pub fn run(loaded: &Loaded, device: DeviceChoice, steps: usize) -> Result<Vec<Throughput>> {
+    let device = device.open().map_err(anyhow::Error::msg)?;
+    match loaded {
+        Loaded::Vision(t) => measure(t.as_ref(), &device, steps, Unit::Images),
+        Loaded::Language(t) => measure(t.as_ref(), &device, steps, Unit::Tokens),
     }
 }
 
@@ -176,9 +132,9 @@ fn measure<T: Trainer>(
     trainer: &T,
     device: &Device,
     steps: usize,
-    evaluated: usize,
     unit: Unit,
 ) -> Result<Vec<Throughput>> {
+    let evaluated = trainer.evaluated_samples();
     let experiment = trainer.experiment();
     let train_device = device.clone().autodiff();
     let mut rng = ChaCha8Rng::seed_from_u64(experiment.seed());
@@ -257,15 +213,18 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::experiment::Experiment;
     use crate::spec::Overrides;
 
     fn bench(source: &str, steps: usize) -> Vec<Throughput> {
         let experiment =
             Experiment::parse(source, Path::new("bench.toml"), &Overrides::default()).unwrap();
-        Bench::load(&experiment)
-            .unwrap()
-            .run(DeviceChoice::Flex, steps)
-            .unwrap()
+        run(
+            &Loaded::new(&experiment).unwrap(),
+            DeviceChoice::Flex,
+            steps,
+        )
+        .unwrap()
     }
 
     fn json(t: &Throughput) -> serde_json::Value {

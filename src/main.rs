@@ -954,7 +954,7 @@ fn bench(
     device
         .open()
         .map_err(|e| Failure::Input(anyhow::anyhow!(e)))?;
-    let bench = banbench::bench::Bench::load(&experiment).map_err(Failure::Input)?;
+    let loaded = Loaded::new(&experiment).map_err(Failure::Input)?;
     let steps = steps.max(1);
     if !json {
         say!(
@@ -964,7 +964,7 @@ fn bench(
             banbench::bench::WARM_UP
         );
     }
-    for t in bench.run(device, steps).map_err(Failure::Run)? {
+    for t in banbench::bench::run(&loaded, device, steps).map_err(Failure::Run)? {
         if json {
             say!("{}", t.json(experiment.name(), device));
         } else {

@@ -116,6 +116,8 @@ pub trait Trainer {
     fn dataset(&self) -> String;
     /// Test images, or test target tokens.
     fn test_samples(&self) -> usize;
+    /// Images, or target tokens, that one [`evaluate_epoch`](Trainer::evaluate_epoch) reads.
+    fn evaluated_samples(&self) -> usize;
     /// Floats of a generation's saved test outputs.
     fn output_len(&self) -> usize;
     fn vocabulary(&self) -> Option<usize> {

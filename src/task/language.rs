@@ -205,6 +205,7 @@ pub struct LanguageTrainer {
     experiment: Experiment,
     corpus: Corpus,
     train: Batches,
+    valid_tokens: usize,
     test_tokens: usize,
 }
 
@@ -213,6 +214,7 @@ impl LanguageTrainer {
         let s = &spec.schedule;
         Ok(LanguageTrainer {
             train: Batches::new(&corpus.train, s.batch_size, s.bptt)?,
+            valid_tokens: Batches::new(&corpus.valid, s.eval_batch_size, s.bptt)?.targets(),
             test_tokens: Batches::new(&corpus.test, s.eval_batch_size, s.bptt)?.targets(),
             experiment: Experiment::Language(Box::new(spec.clone())),
             corpus,
@@ -261,6 +263,10 @@ impl Trainer for LanguageTrainer {
     }
     fn test_samples(&self) -> usize {
         self.test_tokens
+    }
+    /// Evaluation reads the validation and the test split.
+    fn evaluated_samples(&self) -> usize {
+        self.valid_tokens + self.test_tokens
     }
     fn output_len(&self) -> usize {
         self.test_tokens

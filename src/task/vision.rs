@@ -179,6 +179,9 @@ impl Trainer for VisionTrainer {
     fn test_samples(&self) -> usize {
         self.data.test.len()
     }
+    fn evaluated_samples(&self) -> usize {
+        self.data.test.len() + self.data.validation.as_ref().map_or(0, |v| v.len())
+    }
     fn output_len(&self) -> usize {
         self.data.test.len() * self.data.shape.classes
     }
