@@ -151,14 +151,26 @@ fn bad_lm_specs_name_the_field() {
         "{}",
         stderr(&out)
     );
+}
+
+/// `bench` measures a language model in target tokens per second, each step kind a line.
+#[test]
+fn bench_times_a_language_model_in_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path());
     let valid = tiny_preset(dir.path(), &c, "cnn-lstm");
-    let out = banbench(&["bench", valid.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("bench measures vision presets"),
-        "{}",
-        stderr(&out)
-    );
+    let out = banbench(&["bench", valid.to_str().unwrap(), "--steps", "1", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let kinds: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            let line: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(line["unit"], "tokens", "{l}");
+            line["kind"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(kinds, ["train-labels", "train-ban", "inference"]);
 }
 
 fn run_tiny(arch: &str) {
