@@ -140,12 +140,12 @@ fn measure<T: Trainer>(
     let mut rng = ChaCha8Rng::seed_from_u64(experiment.seed());
     // The teacher as a chain hands it to generation 1: made on the autodiff device, then
     // evaluated (`valid()`) on the plain one. Its weights do not matter for speed.
-    let teacher = trainer.new_model(0, &train_device, None)?.valid();
-    let lr = trainer.learning_rate(0, &[]);
+    let teacher = trainer.new_model(0, 0, &train_device, None)?.valid();
+    let lr = trainer.learning_rate(0, 0, &[]);
     let mut out = Vec::new();
     for (kind, k) in [(Kind::TrainLabels, 0), (Kind::TrainBan, 1)] {
         let teacher = (k > 0).then_some(&teacher);
-        let mut model = trainer.new_model(k, &train_device, teacher)?;
+        let mut model = trainer.new_model(k, 0, &train_device, teacher)?;
         let mut optimizer = trainer.new_optimizer();
         // The first batches of an epoch, in training order; a longer measurement starts the
         // epoch again, as the next epoch would (a language model's states from zero).
@@ -162,6 +162,7 @@ fn measure<T: Trainer>(
             let (next, train) = trainer
                 .train_batch(
                     k,
+                    0,
                     batch,
                     &train_device,
                     model,

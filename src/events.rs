@@ -117,6 +117,9 @@ pub fn epoch_line(r: &EpochRecord, task: Task) -> String {
         task.sample_unit(),
         format_duration(r.eta_seconds)
     ));
+    if let Some(stage) = &r.stage {
+        line.push_str(&format!("  [{stage}]"));
+    }
     line
 }
 
@@ -220,13 +223,21 @@ pub fn non_finite_loss_message(
     let mut fallback = format!("lower schedule.lr (now {})", setting(lr));
     match experiment {
         Experiment::Vision(spec) => {
+            // A first stage (FitNets' hint, FSP's) trains at a rate of its own.
+            if let Some((name, 1)) = experiment.stage_of(generation, epoch - 1) {
+                let table = if name == "hint" { "fitnets" } else { "fsp" };
+                fallback = format!("lower generations.{table}.lr (now {})", setting(lr));
+            }
             let control = if generation == 0 {
                 Control::Label
             } else {
                 spec.generations.control_of(generation)
             };
             let (name, temperature) = match control {
-                Control::Label | Control::Cwtm | Control::LogitsL2 => (None, None),
+                Control::Label | Control::Cwtm | Control::LogitsL2 | Control::Fsp { .. } => {
+                    (None, None)
+                }
+                Control::Fitnets { temperature, .. } => (Some("FitNets"), Some(temperature)),
                 Control::Ban { temperature } => (Some("BAN"), Some(temperature)),
                 Control::BanL { temperature } => (Some("BAN+L"), Some(temperature)),
                 Control::Dkpp { temperature } => (Some("DKPP"), Some(temperature)),

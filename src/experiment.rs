@@ -143,6 +143,34 @@ impl Experiment {
         }
     }
 
+    /// Epochs of generation `k`: more than `epochs` for a two-stage control (FitNets, FSP),
+    /// whose first stage trains before the schedule.
+    pub fn epochs_of(&self, k: usize) -> usize {
+        match self {
+            Experiment::Vision(s) => s.epochs_of(k),
+            Experiment::Language(s) => s.schedule.epochs,
+        }
+    }
+
+    /// Epochs of generations `0..k` together.
+    pub fn epochs_before(&self, k: usize) -> usize {
+        (0..k).map(|g| self.epochs_of(g)).sum()
+    }
+
+    /// The stage `epoch` (0-based) of generation `k` belongs to, for a two-stage control: its
+    /// name and number ("hint", 1; then "KD", 2).
+    pub fn stage_of(&self, k: usize, epoch: usize) -> Option<(&'static str, usize)> {
+        let Experiment::Vision(s) = self else {
+            return None;
+        };
+        let stage = (k > 0).then(|| s.generations.control_of(k).first_stage())??;
+        Some(if epoch < stage.epochs {
+            (stage.name, 1)
+        } else {
+            (stage.then, 2)
+        })
+    }
+
     pub fn batch_size(&self) -> usize {
         match self {
             Experiment::Vision(s) => s.schedule.batch_size,

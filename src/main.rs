@@ -754,8 +754,16 @@ fn check(
 fn plan(experiment: &Experiment, loaded: &Loaded) -> String {
     let mut out = format!("  {}\n", loaded.summary());
     for k in 0..=experiment.students() {
+        // A two-stage control's first stage trains before the schedule.
+        let first = match experiment {
+            Experiment::Vision(spec) if k > 0 => spec.generations.control_of(k).first_stage(),
+            _ => None,
+        };
+        let stage = first.map_or(String::new(), |s| {
+            format!(", after {} epoch(s) of {} at lr {}", s.epochs, s.name, s.lr)
+        });
         out.push_str(&format!(
-            "  {:<9} {} ({} parameters), trained on {}\n",
+            "  {:<9} {} ({} parameters), trained on {}{stage}\n",
             generation_label(k),
             experiment.model_of(k),
             loaded.parameters(k),

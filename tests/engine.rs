@@ -354,3 +354,95 @@ fn logit_matching_trains_a_student() {
     let epochs = run.metrics().unwrap();
     assert!(epochs.iter().all(|r| r.gradient.is_none()));
 }
+
+/// FitNets and FSP run their two stages inside one generation: the first stage's epochs at its
+/// own rate, named in metrics.jsonl and the log, then the schedule's; FitNets' student bridges a
+/// DenseNet teacher's channels to a ResNet's through its regressor, which the finished student
+/// no longer carries (its checkpoint loads into a plain model as the next teacher).
+#[test]
+fn two_stage_controls_train_their_stages_in_one_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let convnets = TINY
+        .replace(
+            "arch = \"mlp\"\nhidden = [64]",
+            "arch = \"densenet-bc\"\ndepth = 10\ngrowth = 4\n[student]\narch = \"preact-resnet\"\ndepth = 8",
+        )
+        .replace("epochs = 1\n", "epochs = 2\n")
+        .replace("count = 1", "count = 2");
+    for (name, control, first, second) in [
+        (
+            "fitnets",
+            // The summed squared distance of two unnormalised maps: a small step.
+            "control = \"fitnets\"\ntemperature = 4.0\nfitnets = { epochs = 2, lr = 0.00002 }",
+            "hint",
+            "KD",
+        ),
+        (
+            "fsp",
+            "control = \"fsp\"\nfsp = { epochs = 2, lr = 0.0005 }",
+            "FSP",
+            "labels",
+        ),
+    ] {
+        let mut text = convnets.replace("control = \"ban+l\"", control);
+        if name == "fsp" {
+            // FSP pairs equal sections: born-again CNNs, as in presets/controls-quick.toml.
+            text = text.replace(
+                "arch = \"densenet-bc\"\ndepth = 10\ngrowth = 4\n[student]\narch = \"preact-resnet\"\ndepth = 8",
+                "arch = \"cnn\"\nwidth = 4",
+            );
+        }
+        let preset = write(dir.path(), &format!("{name}.toml"), &text);
+        let out = dir.path().join(name);
+        let o = banbench(&[
+            "run",
+            preset.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let log = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr(&o);
+        assert!(
+            log.contains(&format!(
+                "BAN-1: stage 1 of 2 ({first}) from epoch 1, 2 epoch(s) at lr"
+            )) && log.contains(&format!("BAN-2: stage 2 of 2 ({second}) from epoch 3")),
+            "{name}: {log}"
+        );
+        let run = RunDir::open(&out).unwrap();
+        let epochs = run.metrics().unwrap();
+        let student: Vec<_> = epochs.iter().filter(|r| r.generation == 1).collect();
+        assert_eq!(student.len(), 4, "{name}");
+        let stages: Vec<_> = student
+            .iter()
+            .map(|r| r.stage.as_ref().map(|s| (s.number, s.name.clone())))
+            .collect();
+        assert_eq!(
+            stages,
+            [1, 1, 2, 2].map(|n| Some((n, if n == 1 { first } else { second }.to_string()))),
+            "{name}"
+        );
+        assert!(
+            student
+                .iter()
+                .all(|r| r.epochs == 4 && r.train_loss.is_finite())
+        );
+        assert!(student[0].lr < 0.05 && student[2].lr == 0.05, "{name}");
+        // Only FitNets' KD stage reads a distribution, so only it measures the gradient split.
+        let split: Vec<bool> = student.iter().map(|r| r.gradient.is_some()).collect();
+        let expected = if name == "fitnets" {
+            [false, false, true, true]
+        } else {
+            [false; 4]
+        };
+        assert_eq!(split, expected, "{name}");
+        assert!(
+            epochs
+                .iter()
+                .filter(|r| r.generation == 0)
+                .all(|r| r.stage.is_none())
+        );
+        let results = run.results().unwrap().unwrap();
+        assert_eq!(results.state, RunState::Finished);
+        assert_eq!(results.generations.len(), 3, "{name}");
+    }
+}

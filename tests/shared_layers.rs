@@ -7,7 +7,7 @@ use std::path::Path;
 
 use banbench::arch::Shape;
 use banbench::models::Classifier;
-use banbench::spec::{Control, ControlKind, ModelSpec, Overrides, ResidualUnit, Schedule, Spec};
+use banbench::spec::{Control, ModelSpec, Overrides, ResidualUnit, Schedule, Spec};
 use banbench::task::vision::{sgd, train_step};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
@@ -121,7 +121,7 @@ fn shared_layers_stay_the_teachers_while_the_rest_learns() {
     );
     let labels =
         Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 3], [4]), &train_device);
-    let control = Control::new(ControlKind::Ban, 1.0, 0.9);
+    let control = Control::Ban { temperature: 1.0 };
     let step = train_step(
         student,
         &mut optimizer,

@@ -264,7 +264,7 @@ fn help_opens_and_any_key_closes_it_without_acting() {
 #[test]
 fn enter_starts_the_composed_experiment_with_its_overrides() {
     let mut app = app();
-    for _ in 0..10 {
+    for _ in 0..12 {
         app.update(key(KeyCode::Down));
     }
     assert_eq!(
@@ -321,7 +321,7 @@ fn an_invalid_combination_is_explained_before_enter_and_enter_refuses_it() {
 #[test]
 fn an_unavailable_device_blocks_the_start() {
     let mut app = app();
-    for _ in 0..12 {
+    for _ in 0..14 {
         app.update(key(KeyCode::Down));
     }
     app.update(key(KeyCode::Right));
@@ -335,6 +335,52 @@ fn an_unavailable_device_blocks_the_start() {
             .contains("LibTorch")
     );
     assert_eq!(app.update(key(KeyCode::Enter)), vec![]);
+}
+
+/// Picking FitNets or FSP in Setup gives it a first stage to edit (its epochs) and its
+/// sections, and the composed spec is valid; another control drops them again.
+#[test]
+fn setup_offers_the_two_stage_controls_with_their_stage_and_sections() {
+    use banbench::spec::ControlKind;
+    use banbench::tui::screens::setup::Field;
+    let mut app = app();
+    for _ in 0..7 {
+        app.update(key(KeyCode::Down));
+    }
+    assert_eq!(app.setup.current_field(), Field::Control);
+    while draft(&app).generations.control != ControlKind::Fitnets {
+        app.update(key(KeyCode::Right));
+    }
+    assert!(app.setup.check.spec.is_ok(), "{:?}", app.setup.check.spec);
+    let stage = draft(&app)
+        .generations
+        .fitnets
+        .expect("FitNets gets its stage");
+    assert!(
+        app.setup
+            .value(Field::Stage)
+            .starts_with(&format!("{} epochs of hint at lr", stage.epochs))
+    );
+    assert_eq!(app.setup.value(Field::Section), "hint 2 -> guided 2");
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Right));
+    assert_eq!(
+        draft(&app).generations.fitnets.unwrap().epochs,
+        stage.epochs + 1
+    );
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Right));
+    assert_eq!(app.setup.value(Field::Section), "hint 3 -> guided 3");
+    assert!(app.setup.check.spec.is_ok(), "{:?}", app.setup.check.spec);
+    for _ in 0..3 {
+        app.update(key(KeyCode::Up));
+    }
+    app.update(key(KeyCode::Right)); // FSP
+    assert_eq!(draft(&app).generations.control, ControlKind::Fsp);
+    assert!(draft(&app).generations.fitnets.is_none());
+    assert_eq!(app.setup.value(Field::Section), "flow of sections all");
+    assert!(app.setup.check.spec.is_ok(), "{:?}", app.setup.check.spec);
 }
 
 #[test]
@@ -358,7 +404,7 @@ fn fewer_generations_drop_the_ensembles_they_leave_behind() {
         panic!("the tiny preset is a vision spec")
     };
     spec.ensembles = tiny_spec().ensembles();
-    for _ in 0..9 {
+    for _ in 0..11 {
         app.update(key(KeyCode::Down));
     }
     app.update(key(KeyCode::Left)); // 2 -> 1 generation

@@ -82,6 +82,7 @@ fn lm_record(generation: usize, epoch: usize) -> EpochRecord {
         eta_seconds: 40.0 - 4.0 * (3 * generation + epoch) as f64,
         gradient: None,
         time: None,
+        stage: None,
     }
 }
 

@@ -12,6 +12,9 @@ pub mod densenet;
 pub mod language;
 mod mlp;
 pub mod preact_resnet;
+mod sections;
+
+pub use sections::{SectionShape, check_pairing, sections};
 
 use densenet::DensenetLayout;
 use preact_resnet::PreactLayout;

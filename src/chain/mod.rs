@@ -29,7 +29,7 @@ use crate::events::{Event, Progress};
 use crate::experiment::Experiment;
 use crate::run_dir::records::{
     Agreements, EnsembleResult, EpochRecord, EpochTime, GenerationResult, Results, RunState,
-    Scores, generation_label,
+    Scores, Stage, generation_label,
 };
 use crate::run_dir::{EpochSums, Request, ResumePoint, RunDir, WithinEpoch};
 use crate::seeds;
@@ -130,25 +130,34 @@ pub trait Trainer {
     fn prepare(&self, run_dir: &RunDir) -> Result<Vec<String>>;
     /// Trainable parameters of generation `k`'s model.
     fn parameters(&self, k: usize) -> usize;
-    /// A freshly initialised generation `k` on `device`; a student may take layers of its
-    /// `teacher`.
+    /// A freshly initialised generation `k` on `device`, shaped as it trains from `epoch`
+    /// (0-based) on: a FitNets student carries its regressor through its hint stage (saves
+    /// load into this shape; a finished generation's `epoch` is its epochs). A student may
+    /// take layers of its `teacher`.
     fn new_model(
         &self,
         k: usize,
+        epoch: usize,
         device: &Device,
         teacher: Option<&Self::Model>,
     ) -> Result<Self::Model>;
+    /// Generation `k`'s model as its next stage starts from it (a two-stage control).
+    fn next_stage(&self, _k: usize, model: Self::Model) -> Self::Model {
+        model
+    }
     fn new_optimizer(&self) -> ModuleOptimizer;
-    /// The learning rate of `epoch` (0-based), given this generation's `earlier` epochs.
-    fn learning_rate(&self, epoch: usize, earlier: &[EpochRecord]) -> f64;
+    /// The learning rate of generation `k`'s `epoch` (0-based), given its `earlier` epochs.
+    fn learning_rate(&self, k: usize, epoch: usize, earlier: &[EpochRecord]) -> f64;
     /// The batches of generation `k`'s `epoch` (0-based), in training order.
     fn epoch_batches(&self, k: usize, epoch: usize) -> Vec<Self::Batch>;
-    /// One SGD step of generation `k` on `batch`, on `device` (the autodiff one). `rng` is
-    /// seeded for this batch alone; `carry` is what the previous batch of the epoch left.
+    /// One SGD step of generation `k` in `epoch` (0-based) on `batch`, on `device` (the
+    /// autodiff one). `rng` is seeded for this batch alone; `carry` is what the previous batch
+    /// of the epoch left.
     #[allow(clippy::too_many_arguments)]
     fn train_batch(
         &self,
         k: usize,
+        epoch: usize,
         batch: &Self::Batch,
         device: &Device,
         model: Self::Model,
@@ -239,14 +248,13 @@ pub fn run<T: Trainer>(
     for k in (0..=experiment.students()).filter(|&k| k != finished) {
         run_dir.remove_epoch_checkpoints(k, None);
     }
-    let epochs = experiment.epochs();
     let chain = Chain {
         trainer,
         device,
         run_dir,
         control,
         started: Instant::now(),
-        resumed_epochs: Cell::new(finished * epochs),
+        resumed_epochs: Cell::new(experiment.epochs_before(finished)),
     };
     emit(Event::Started {
         task,
@@ -254,7 +262,7 @@ pub fn run<T: Trainer>(
         dataset: trainer.dataset(),
         device: device_choice.to_string(),
         generations: experiment.students() + 1,
-        epochs,
+        epochs: experiment.epochs(),
         batches_per_epoch: trainer.batches_per_epoch(),
         resumed: (0..finished).collect(),
     });
@@ -267,7 +275,7 @@ pub fn run<T: Trainer>(
         if k < finished {
             // Only the last finished generation is needed, as the next one's teacher.
             if k + 1 == finished && k < experiment.students() {
-                let model = trainer.new_model(k, &chain.device, None)?;
+                let model = trainer.new_model(k, experiment.epochs_of(k), &chain.device, None)?;
                 teacher = Some(load_checkpoint(model, &run_dir.checkpoint_path(k))?.valid());
             }
             continue;
@@ -444,7 +452,7 @@ fn train_generation<T: Trainer>(
         None => (
             0,
             None,
-            trainer.new_model(k, &train_device, teacher)?,
+            trainer.new_model(k, 0, &train_device, teacher)?,
             trainer.new_optimizer(),
             None,
         ),
@@ -456,7 +464,7 @@ fn train_generation<T: Trainer>(
         control: experiment.control_of(k),
         parameters: trainer.parameters(k),
     });
-    let epochs = experiment.epochs();
+    let epochs = experiment.epochs_of(k);
     if first_epoch > 0 || within.is_some() {
         chain
             .resumed_epochs
@@ -504,7 +512,20 @@ fn train_generation<T: Trainer>(
             .filter(|r| r.generation == k)
             .cloned()
             .collect();
-        let lr = trainer.learning_rate(epoch, &earlier);
+        let lr = trainer.learning_rate(k, epoch, &earlier);
+        let stage = experiment.stage_of(k, epoch);
+        if let Some((name, number)) = stage
+            && (epoch == first_epoch || stage != experiment.stage_of(k, epoch - 1))
+        {
+            let left = (epoch..epochs)
+                .take_while(|&e| experiment.stage_of(k, e) == stage)
+                .count();
+            emit(Event::log(format!(
+                "{}: stage {number} of 2 ({name}) from epoch {}, {left} epoch(s) at lr {lr}",
+                generation_label(k),
+                epoch + 1
+            )));
+        }
         let best_so_far = best.as_ref().map(|(_, e, v)| (*e, *v));
         let Some((next, train, samples_per_sec)) = train_epoch(
             &generation,
@@ -551,6 +572,10 @@ fn train_generation<T: Trainer>(
             eta_seconds: eta(chain, k, epoch + 1),
             gradient: train.gradient,
             time: Some(time),
+            stage: stage.map(|(name, number)| Stage {
+                number,
+                name: name.into(),
+            }),
         };
         let improved = match (trainer.selection(), eval.validation_perplexity) {
             (Selection::BestValidation, Some(v)) if best.as_ref().is_none_or(|b| v < b.2) => {
@@ -566,6 +591,12 @@ fn train_generation<T: Trainer>(
         let closing = Instant::now();
         history.push(record.clone());
         chain.run_dir.write_metrics(history)?;
+        // A new stage starts from the stage's model (FitNets drops its regressor) with an
+        // optimizer of its own; the save below is already the new stage's.
+        if stage.is_some() && epoch + 1 < epochs && experiment.stage_of(k, epoch + 1) != stage {
+            model = trainer.next_stage(k, model);
+            optimizer = trainer.new_optimizer();
+        }
         // The epoch's record first, then what resuming after it needs: a kill in between
         // repeats the epoch, never skips it.
         if epoch + 1 < epochs {
@@ -646,6 +677,7 @@ fn train_epoch<T: Trainer>(
         let step_started = Instant::now();
         let (next, step) = trainer.train_batch(
             k,
+            epoch,
             batch,
             &generation.train_device,
             model,
@@ -785,12 +817,11 @@ fn wait_while_paused<T: Trainer>(
     }
 }
 
-/// Seconds left in the run, from the pace so far (epochs of all generations cost about the same).
+/// Seconds left in the run, from the pace so far (all epochs cost about the same).
 fn eta<T: Trainer>(chain: &Chain<T>, generation: usize, epochs_done: usize) -> f64 {
     let experiment = chain.trainer.experiment();
-    let per_gen = experiment.epochs();
-    let total = (experiment.students() + 1) * per_gen;
-    let done = generation * per_gen + epochs_done;
+    let total = experiment.epochs_before(experiment.students() + 1);
+    let done = experiment.epochs_before(generation) + epochs_done;
     let elapsed = chain.started.elapsed().as_secs_f64();
     // Resumed epochs took no time in this process: count only epochs run here.
     let run_here = done.saturating_sub(chain.resumed_epochs.get());

@@ -73,7 +73,7 @@ pub(super) fn results<T: Trainer>(
             break;
         }
         let model = match trainer
-            .new_model(k, device, None)
+            .new_model(k, trainer.experiment().epochs_of(k), device, None)
             .and_then(|m| load_checkpoint(m, &path))
         {
             Ok(model) => model.valid(),
@@ -127,7 +127,7 @@ pub(super) fn verify_finished<T: Trainer>(
         }
         let checked = run_dir
             .read_outputs(results.task, k, trainer.output_len())
-            .and_then(|_| trainer.new_model(k, device, None))
+            .and_then(|_| trainer.new_model(k, trainer.experiment().epochs_of(k), device, None))
             .and_then(|m| load_checkpoint(m, &run_dir.checkpoint_path(k)));
         if let Err(e) = checked {
             notes.push(format!(
@@ -197,7 +197,10 @@ fn load<T: Trainer>(
 ) -> Result<Resumed<T::Model>> {
     let [model_path, optimizer_path] = run_dir.epoch_checkpoint_paths(k, &point);
     let train_device = device.clone().autodiff();
-    let model = load_checkpoint(trainer.new_model(k, &train_device, teacher)?, &model_path)?;
+    let model = load_checkpoint(
+        trainer.new_model(k, point.epoch, &train_device, teacher)?,
+        &model_path,
+    )?;
     let optimizer = trainer
         .new_optimizer()
         .load(&optimizer_path)
@@ -213,7 +216,7 @@ fn load<T: Trainer>(
     let best = match point.best {
         Some((epoch, validation)) => {
             let path = run_dir.best_checkpoint_path(k, epoch);
-            let model = load_checkpoint(trainer.new_model(k, device, None)?, &path)?;
+            let model = load_checkpoint(trainer.new_model(k, epoch, device, None)?, &path)?;
             Some((model.valid(), epoch, validation))
         }
         None => None,

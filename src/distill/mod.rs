@@ -12,17 +12,22 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::spec::Control;
 
+mod features;
 mod gradient;
+pub use features::{fsp_loss, fsp_matrix, hint_loss};
 pub use gradient::{GradientSplit, gradient_split_sums, split_slot};
 
-/// The training loss of one batch. `teacher_logits` must be present when
-/// [`needs_teacher`](Control::needs_teacher); `rng` drives DKPP's permutations.
+/// The training loss of one batch on the logits. `teacher_logits` must be present when
+/// [`reads_teacher_logits`](Control::reads_teacher_logits); `rng` drives DKPP's permutations;
+/// `progress` (0 at the schedule's first epoch, 1 at its last) anneals FitNets' lambda. The
+/// feature losses of the two-stage controls' first stages are in `features`.
 pub fn loss(
     control: Control,
     student_logits: Tensor<2>,
     teacher_logits: Option<Tensor<2>>,
     labels: Tensor<1, Int>,
     rng: &mut ChaCha8Rng,
+    progress: f64,
 ) -> Tensor<1> {
     let teacher = || {
         teacher_logits
@@ -39,6 +44,18 @@ pub fn loss(
             kd_loss(student_logits, teacher(), labels, temperature, alpha)
         }
         Control::LogitsL2 => logits_l2_loss(student_logits, teacher()),
+        Control::Fitnets {
+            temperature,
+            fitnets,
+        } => fitnets_kd_loss(
+            student_logits,
+            teacher(),
+            labels,
+            temperature,
+            fitnets.lambda_at(progress),
+        ),
+        // After its FSP stage, FSP trains on labels alone (Yim et al. 2017, Section 4).
+        Control::Fsp { .. } => label_loss(student_logits, labels),
     }
 }
 
@@ -187,6 +204,20 @@ pub fn kd_loss(
     let soft =
         ban_loss(student_logits.clone(), teacher_logits, temperature) * (temperature * temperature);
     soft * alpha + label_loss(student_logits, labels) * (1.0 - alpha)
+}
+
+/// FitNets' second stage (Romero et al., ICLR 2015, Eq. 2): knowledge distillation with the
+/// labels at full weight and the soft term weighted by lambda, L = H(y, P_S) + lambda
+/// H(P_T^tau, P_S^tau), without Hinton's tau^2 factor.
+pub fn fitnets_kd_loss(
+    student_logits: Tensor<2>,
+    teacher_logits: Tensor<2>,
+    labels: Tensor<1, Int>,
+    temperature: f64,
+    lambda: f64,
+) -> Tensor<1> {
+    let soft = ban_loss(student_logits.clone(), teacher_logits, temperature) * lambda;
+    label_loss(student_logits, labels) + soft
 }
 
 /// Ba & Caruana (NIPS 2014), "Do Deep Nets Really Need to be Deep?", Section 2.2: the student

@@ -86,16 +86,22 @@ impl LstmLm {
     }
 }
 
-/// y = t * relu(W_h x) + (1 - t) * x with t = sigmoid(W_t x) (Srivastava et al. 2015; Kim et al.).
+/// y = t * relu(W_h x) + (1 - t) * x with t = sigmoid(W_t x + GATE_OFFSET) (Srivastava et al.
+/// 2015; Kim et al.).
 #[derive(Module, Debug)]
 struct Highway {
     transform: Linear,
     gate: Linear,
 }
 
+/// Kim et al.'s constant added to the transform gate's input (HighwayMLP.lua, `bias = -2`):
+/// the gate starts near sigmoid(-2) = 0.12, so a fresh highway layer mostly carries its input
+/// through, as Srivastava et al. recommend.
+const GATE_OFFSET: f64 = -2.0;
+
 impl Highway {
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let t = sigmoid(self.gate.forward(x.clone()));
+        let t = sigmoid(self.gate.forward(x.clone()).add_scalar(GATE_OFFSET));
         let h = relu(self.transform.forward(x.clone()));
         t.clone() * h + (t.neg() + 1.0) * x
     }
@@ -272,6 +278,29 @@ mod tests {
 
     fn words(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("w{i}")).collect()
+    }
+
+    /// With every weight and bias 0, only the gate's offset acts: t = sigmoid(-2), so the
+    /// layer passes (1 - t) of its input, 0.881, as Kim et al.'s does at its start.
+    #[test]
+    fn a_fresh_highway_gate_mostly_carries_its_input() {
+        let device = Device::flex();
+        let zero = |n| {
+            LinearConfig::new(n, n)
+                .with_initializer(burn::nn::Initializer::Zeros)
+                .init(&device)
+        };
+        let layer = Highway {
+            transform: zero(2),
+            gate: zero(2),
+        };
+        let x = Tensor::<2>::from_data(TensorData::new(vec![1f32, -2.0], [1, 2]), &device);
+        let y: Vec<f32> = layer.forward(x).into_data().try_into_vec().unwrap();
+        let carry = 1.0 - 1.0 / (1.0 + 2f32.exp());
+        assert!(
+            (y[0] - carry).abs() < 1e-6 && (y[1] + 2.0 * carry).abs() < 1e-6,
+            "{y:?}"
+        );
     }
 
     /// Kim et al.'s code initialises every parameter uniform in [-init, init]

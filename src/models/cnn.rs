@@ -3,6 +3,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
+use super::Sections;
 use crate::arch::Shape;
 use crate::arch::cnn::{convs, pools_after};
 
@@ -41,6 +42,8 @@ pub struct Cnn {
     pool: MaxPool2d,
     head_pool: AdaptiveAvgPool2d,
     pub(super) output: Linear,
+    /// FitNets' regressor during its hint stage (`Classifier::with_regressor`).
+    pub(super) regressor: Option<Conv2d>,
 }
 
 impl Cnn {
@@ -53,13 +56,19 @@ impl Cnn {
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             head_pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             output: LinearConfig::new(4 * width, shape.classes).init(device),
+            regressor: None,
         }
     }
 
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+    /// A section ends at each max pool and at the last block.
+    pub(super) fn forward(&self, images: Tensor<4>, sections: &mut Sections) -> Tensor<2> {
         let mut x = images;
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(x);
+            sections.layer(&x);
+            if pools_after(i) || i + 1 == self.blocks.len() {
+                sections.end(&x);
+            }
             if pools_after(i) {
                 x = self.pool.forward(x);
             }

@@ -7,7 +7,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgP
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, Relu};
 use burn::prelude::*;
 
-use super::conv;
+use super::{Sections, conv};
 use crate::arch::Shape;
 use crate::arch::densenet::DensenetLayout;
 
@@ -76,6 +76,8 @@ pub struct Densenet {
     activation: Relu,
     pool: AdaptiveAvgPool2d,
     pub(super) output: Linear,
+    /// FitNets' regressor during its hint stage (`Classifier::with_regressor`).
+    pub(super) regressor: Option<Conv2d>,
 }
 
 impl Densenet {
@@ -111,15 +113,19 @@ impl Densenet {
             activation: Relu::new(),
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             output: LinearConfig::new(channels, shape.classes).init(device),
+            regressor: None,
         }
     }
 
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+    /// A section is a dense block, before its transition.
+    pub(super) fn forward(&self, images: Tensor<4>, sections: &mut Sections) -> Tensor<2> {
         let mut x = self.stem.forward(images);
         for (b, block) in self.blocks.iter().enumerate() {
             for layer in &block.layers {
                 x = layer.forward(x);
+                sections.layer(&x);
             }
+            sections.end(&x);
             if let Some(transition) = self.transitions.get(b) {
                 x = transition.forward(x);
             }

@@ -3,7 +3,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, Relu};
 use burn::prelude::*;
 
-use super::conv;
+use super::{Sections, conv};
 use crate::arch::Shape;
 use crate::arch::preact_resnet::{PreactLayout, UnitPlan};
 
@@ -41,6 +41,11 @@ impl PreactUnit {
         }
     }
 
+    /// Whether the unit downsamples (the first of a stage after the first).
+    fn strides(&self) -> bool {
+        self.convs[0].stride[0] > 1
+    }
+
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let last = self.convs.len() - 1;
         let mut out = x.clone();
@@ -72,6 +77,8 @@ pub struct PreactResnet {
     activation: Relu,
     pool: AdaptiveAvgPool2d,
     pub(super) output: Linear,
+    /// FitNets' regressor during its hint stage (`Classifier::with_regressor`).
+    pub(super) regressor: Option<Conv2d>,
 }
 
 impl PreactResnet {
@@ -88,14 +95,21 @@ impl PreactResnet {
             activation: Relu::new(),
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             output: LinearConfig::new(channels, shape.classes).init(device),
+            regressor: None,
         }
     }
 
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+    /// A section is a stage: it ends before each unit that strides, and at the last unit.
+    pub(super) fn forward(&self, images: Tensor<4>, sections: &mut Sections) -> Tensor<2> {
         let mut x = self.stem.forward(images);
-        for unit in &self.units {
+        for (i, unit) in self.units.iter().enumerate() {
+            if i > 0 && unit.strides() {
+                sections.end(&x);
+            }
             x = unit.forward(x);
+            sections.layer(&x);
         }
+        sections.end(&x);
         let x = self.activation.forward(self.norm.forward(x));
         let x: Tensor<2> = self.pool.forward(x).flatten(1, 3);
         self.output.forward(x)

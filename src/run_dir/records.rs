@@ -175,6 +175,23 @@ pub struct EpochRecord {
     /// Where the epoch's wall time went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<EpochTime>,
+    /// The stage of a two-stage control (FitNets, FSP) the epoch trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+}
+
+/// One of a two-stage control's stages: 1 trains on features (FitNets' hint, FSP's flow)
+/// before the schedule, 2 is the schedule's epochs (KD, labels).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    pub number: usize,
+    pub name: String,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stage {} of 2 ({})", self.number, self.name)
+    }
 }
 
 /// Where an epoch's wall time went, in seconds, from the end of the previous epoch's record

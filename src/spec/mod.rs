@@ -7,6 +7,7 @@
 //! `validate` pass checks what types cannot (ranges, cross-field rules) and reports the line of
 //! the offending key by looking it up in the source text.
 
+mod feature_controls;
 mod model;
 mod vision;
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use feature_controls::{FirstStage, FitnetsSpec, FspSpec, SectionSet};
 pub use model::{ModelSpec, ResidualUnit};
 pub use vision::{
     Cifar100Labels, Control, ControlKind, DataSource, DataSpec, Generations, Schedule, Spec,

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::feature_controls::{
+    FirstStage, FitnetsSpec, FspSpec, MAX_SECTIONS, SectionSet, check_stage,
+};
 use super::{
     EnsembleSpec, ModelSpec, Overrides, Seeds, SpecError, check_ensembles, check_name,
     check_paper_label, check_paper_value, ensembles_or_default, from_toml,
@@ -147,30 +150,90 @@ pub enum ControlKind {
     Kd,
     /// Ba & Caruana 2014: regress the teacher's logits.
     LogitsL2,
+    /// Romero et al. 2015: a hint stage on a middle section, then KD.
+    Fitnets,
+    /// Yim et al. 2017: an FSP stage matching the flow between sections' maps, then labels.
+    Fsp,
 }
 
 /// How a generation learns from labels and its predecessor.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Control {
     Label,
-    Ban { temperature: f64 },
-    BanL { temperature: f64 },
+    Ban {
+        temperature: f64,
+    },
+    BanL {
+        temperature: f64,
+    },
     Cwtm,
-    Dkpp { temperature: f64 },
-    Kd { temperature: f64, alpha: f64 },
+    Dkpp {
+        temperature: f64,
+    },
+    Kd {
+        temperature: f64,
+        alpha: f64,
+    },
     LogitsL2,
+    /// The KD stage's soft term is read at `temperature`.
+    Fitnets {
+        temperature: f64,
+        fitnets: FitnetsSpec,
+    },
+    Fsp {
+        sections: SectionSet,
+        epochs: usize,
+        lr: f64,
+    },
 }
 
 impl Control {
-    pub fn new(kind: ControlKind, temperature: f64, alpha: f64) -> Control {
+    /// `kind` with the parameters `generations` gives it.
+    pub fn new(kind: ControlKind, generations: &Generations) -> Control {
+        let temperature = generations.temperature;
         match kind {
             ControlKind::Label => Control::Label,
             ControlKind::Ban => Control::Ban { temperature },
             ControlKind::BanL => Control::BanL { temperature },
             ControlKind::Cwtm => Control::Cwtm,
             ControlKind::Dkpp => Control::Dkpp { temperature },
-            ControlKind::Kd => Control::Kd { temperature, alpha },
+            ControlKind::Kd => Control::Kd {
+                temperature,
+                alpha: generations.kd_alpha,
+            },
             ControlKind::LogitsL2 => Control::LogitsL2,
+            ControlKind::Fitnets => Control::Fitnets {
+                temperature,
+                fitnets: generations.fitnets.unwrap_or_default(),
+            },
+            ControlKind::Fsp => {
+                let fsp = generations.fsp.clone().unwrap_or_default();
+                Control::Fsp {
+                    // Validation refuses a section number beyond the set's.
+                    sections: SectionSet::new(&fsp.sections).unwrap_or_default(),
+                    epochs: fsp.epochs,
+                    lr: fsp.lr,
+                }
+            }
+        }
+    }
+
+    /// The stage that trains before the schedule's epochs, for the two-stage controls.
+    pub fn first_stage(&self) -> Option<FirstStage> {
+        match *self {
+            Control::Fitnets { fitnets, .. } => Some(FirstStage {
+                name: "hint",
+                then: "KD",
+                epochs: fitnets.epochs,
+                lr: fitnets.lr,
+            }),
+            Control::Fsp { epochs, lr, .. } => Some(FirstStage {
+                name: "FSP",
+                then: "labels",
+                epochs,
+                lr,
+            }),
+            _ => None,
         }
     }
 
@@ -179,17 +242,24 @@ impl Control {
         !matches!(self, Control::Label)
     }
 
+    /// Whether the loss on the logits reads the teacher's logits (FSP's reads only its
+    /// features, in the first stage).
+    pub fn reads_teacher_logits(&self) -> bool {
+        !matches!(self, Control::Label | Control::Fsp { .. })
+    }
+
     /// The temperature at which the teacher's distribution enters the loss, where it does
     /// (CWTM reads the teacher's confidence at 1); the gradient split is measured at it.
     pub fn temperature(&self) -> Option<f64> {
         match *self {
-            // Logit matching reads no distribution.
-            Control::Label | Control::LogitsL2 => None,
+            // Logit matching reads no distribution; FSP's stages read features, then labels.
+            Control::Label | Control::LogitsL2 | Control::Fsp { .. } => None,
             Control::Cwtm => Some(1.0),
             Control::Ban { temperature }
             | Control::BanL { temperature }
             | Control::Dkpp { temperature }
-            | Control::Kd { temperature, .. } => Some(temperature),
+            | Control::Kd { temperature, .. }
+            | Control::Fitnets { temperature, .. } => Some(temperature),
         }
     }
 
@@ -220,6 +290,8 @@ impl Control {
                 format!("KD T={} a={alpha}", number(*temperature))
             }
             Control::LogitsL2 => "logits-L2".into(),
+            Control::Fitnets { temperature, .. } => format!("FitNets{}", t(temperature)),
+            Control::Fsp { .. } => "FSP".into(),
         }
     }
 }
@@ -244,6 +316,12 @@ pub struct Generations {
     /// initialising its own (the BAN paper's cross-architecture students, Table 5).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub share_teacher_layers: bool,
+    /// FitNets' sections, hint stage and KD weights (`control = "fitnets"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitnets: Option<FitnetsSpec>,
+    /// FSP's sections and stage (`control = "fsp"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fsp: Option<FspSpec>,
 }
 
 fn default_temperature() -> f64 {
@@ -254,14 +332,22 @@ fn default_kd_alpha() -> f64 {
 }
 
 impl Generations {
-    /// The control generation `k` (>= 1) trains with.
-    pub fn control_of(&self, k: usize) -> Control {
-        let kind = self
-            .per_generation
+    /// The kind of control generation `k` (>= 1) trains with.
+    pub fn kind_of(&self, k: usize) -> ControlKind {
+        self.per_generation
             .get(k.wrapping_sub(1))
             .copied()
-            .unwrap_or(self.control);
-        Control::new(kind, self.temperature, self.kd_alpha)
+            .unwrap_or(self.control)
+    }
+
+    /// The control generation `k` (>= 1) trains with.
+    pub fn control_of(&self, k: usize) -> Control {
+        Control::new(self.kind_of(k), self)
+    }
+
+    /// Whether any student generation trains with `kind`.
+    pub fn uses(&self, kind: ControlKind) -> bool {
+        (1..=self.count).any(|k| self.kind_of(k) == kind)
     }
 }
 
@@ -523,10 +609,83 @@ impl Spec {
                 ),
             ));
         }
+        self.check_feature_controls()
+            .map_err(|(key, message)| ("generations", key, message))?;
         if g.share_teacher_layers && g.count > 0 {
             // Generation 1 shares with the teacher; later ones with a student like themselves.
             if let Some(message) = crate::arch::sharing_mismatch(&self.teacher, self.student()) {
                 return Err(("generations", "share_teacher_layers", message));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Spec {
+    /// Epochs of generation `k`: a two-stage control's first stage, then the schedule's.
+    pub fn epochs_of(&self, k: usize) -> usize {
+        let first = match k {
+            0 => None,
+            k => self.generations.control_of(k).first_stage(),
+        };
+        self.schedule.epochs + first.map_or(0, |stage| stage.epochs)
+    }
+
+    /// The learning rate of generation `k`'s `epoch` (0-based): a first stage's own, then the
+    /// schedule's from its first epoch.
+    pub fn lr_of(&self, k: usize, epoch: usize) -> f64 {
+        let first = (k > 0)
+            .then(|| self.generations.control_of(k).first_stage())
+            .flatten();
+        match first {
+            Some(stage) if epoch < stage.epochs => stage.lr,
+            _ => self.schedule.lr_at(epoch - first.map_or(0, |s| s.epochs)),
+        }
+    }
+
+    /// FitNets' and FSP's parameters, and that every teacher-student pair of the chain has the
+    /// sections they read (`arch::check_pairing`); errors are (key, message).
+    fn check_feature_controls(&self) -> Result<(), (&'static str, String)> {
+        let g = &self.generations;
+        if let Some(fsp) = &g.fsp
+            && let Err(s) = SectionSet::new(&fsp.sections)
+        {
+            return Err((
+                "fsp.sections",
+                format!("section {s} is not one of 1..={MAX_SECTIONS}"),
+            ));
+        }
+        if let Some(f) = &g.fitnets
+            && !f.lambda.iter().all(|l| l.is_finite() && *l >= 0.0)
+        {
+            return Err((
+                "fitnets.lambda",
+                format!("expected two weights >= 0, found {:?}", f.lambda),
+            ));
+        }
+        for (kind, table, given) in [
+            (ControlKind::Fitnets, "fitnets", g.fitnets.is_some()),
+            (ControlKind::Fsp, "fsp", g.fsp.is_some()),
+        ] {
+            if given && !g.uses(kind) {
+                return Err((
+                    table,
+                    format!(
+                        "no generation trains with control = \"{table}\", which is what [generations.{table}] sets up"
+                    ),
+                ));
+            }
+            let shape = crate::data::shape_of(&self.data);
+            for k in (1..=g.count).filter(|&k| g.kind_of(k) == kind) {
+                let control = g.control_of(k);
+                let stage = control.first_stage().expect("a two-stage control");
+                check_stage(table, stage.epochs, stage.lr)?;
+                crate::arch::check_pairing(
+                    &control,
+                    self.model_of(k - 1),
+                    self.model_of(k),
+                    shape,
+                )?;
             }
         }
         Ok(())

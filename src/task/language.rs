@@ -293,6 +293,7 @@ impl Trainer for LanguageTrainer {
     fn new_model(
         &self,
         _k: usize,
+        _epoch: usize,
         device: &Device,
         _teacher: Option<&LanguageModel>,
     ) -> Result<LanguageModel> {
@@ -314,7 +315,7 @@ impl Trainer for LanguageTrainer {
 
     /// The paper's plateau schedule: lr x factor after every epoch whose validation perplexity
     /// did not improve (by at least the threshold, for the CNN-LSTM) on the best before it.
-    fn learning_rate(&self, _epoch: usize, earlier: &[EpochRecord]) -> f64 {
+    fn learning_rate(&self, _k: usize, _epoch: usize, earlier: &[EpochRecord]) -> f64 {
         let s = &self.spec().schedule;
         let mut lr = s.lr;
         let mut best: Option<f64> = None;
@@ -337,6 +338,7 @@ impl Trainer for LanguageTrainer {
     fn train_batch(
         &self,
         _k: usize,
+        _epoch: usize,
         &window: &usize,
         device: &Device,
         model: LanguageModel,

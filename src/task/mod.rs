@@ -1,6 +1,7 @@
 //! The two tasks a chain of generations can learn, each a [`Trainer`](crate::chain::Trainer)
 //! for the one generation loop in `crate::chain`.
 
+mod first_stage;
 pub mod language;
 pub mod vision;
 

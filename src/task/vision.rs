@@ -22,7 +22,8 @@ use crate::experiment::Experiment;
 use crate::models::Classifier;
 use crate::run_dir::records::{EpochRecord, Scores};
 use crate::run_dir::{EpochSums, RunDir, TestLabels};
-use crate::spec::{Averaging, Cifar100Labels, Control, DataSource, Schedule, Spec};
+use crate::spec::{Averaging, Cifar100Labels, Control, DataSource, FirstStage, Schedule, Spec};
+use crate::task::first_stage::first_stage_step;
 
 /// The data one run trains and evaluates on, after subsets and the validation split.
 #[derive(Clone)]
@@ -147,6 +148,18 @@ impl VisionTrainer {
         }
     }
 
+    /// Generation `k`'s first stage, for a two-stage control.
+    fn first_stage(&self, k: usize) -> Option<FirstStage> {
+        self.control_of(k).first_stage()
+    }
+
+    /// The stage (number, name) `epoch` of generation `k` trains, for a two-stage control.
+    fn stage(&self, k: usize, epoch: usize) -> Option<(usize, &'static str)> {
+        self.experiment
+            .stage_of(k, epoch)
+            .map(|(name, number)| (number, name))
+    }
+
     fn logits(&self, model: &Classifier, set: &ImageSet, device: &Device) -> Logits {
         predict(
             model,
@@ -211,11 +224,23 @@ impl Trainer for VisionTrainer {
     fn new_model(
         &self,
         k: usize,
+        epoch: usize,
         device: &Device,
         teacher: Option<&Classifier>,
     ) -> Result<Classifier> {
         let spec = self.spec();
-        let model = Classifier::new(spec.model_of(k), self.data.shape, device);
+        let mut model = Classifier::new(spec.model_of(k), self.data.shape, device);
+        // FitNets' student carries its regressor until its hint stage is over.
+        if let (Control::Fitnets { fitnets, .. }, Some((1, _))) =
+            (self.control_of(k), self.stage(k, epoch))
+        {
+            let [guided, hint] = [
+                (spec.model_of(k), fitnets.guided),
+                (spec.model_of(k - 1), fitnets.hint),
+            ]
+            .map(|(model, n)| arch::sections(model, self.data.shape)[n - 1].last);
+            model = model.with_regressor(Some(crate::models::hint_regressor(guided, hint, device)));
+        }
         match teacher {
             Some(teacher) if spec.generations.share_teacher_layers => {
                 model.with_shared(teacher, device).with_context(|| {
@@ -230,12 +255,16 @@ impl Trainer for VisionTrainer {
         }
     }
 
+    fn next_stage(&self, _k: usize, model: Classifier) -> Classifier {
+        model.with_regressor(None)
+    }
+
     fn new_optimizer(&self) -> ModuleOptimizer {
         sgd(&self.spec().schedule)
     }
 
-    fn learning_rate(&self, epoch: usize, _earlier: &[EpochRecord]) -> f64 {
-        self.spec().schedule.lr_at(epoch)
+    fn learning_rate(&self, k: usize, epoch: usize, _earlier: &[EpochRecord]) -> f64 {
+        self.spec().lr_of(k, epoch)
     }
 
     fn epoch_batches(&self, k: usize, epoch: usize) -> Vec<Vec<usize>> {
@@ -249,6 +278,7 @@ impl Trainer for VisionTrainer {
     fn train_batch(
         &self,
         k: usize,
+        epoch: usize,
         indices: &Vec<usize>,
         device: &Device,
         model: Classifier,
@@ -274,7 +304,18 @@ impl Trainer for VisionTrainer {
             images_and_labels(&self.batcher, &self.data.train, indices, Some(rng), device);
         let data_seconds = data_started.elapsed().as_secs_f64();
         let control = self.control_of(k);
-        let step = train_step(model, optimizer, images, labels, teacher, control, lr, rng);
+        let step = match (self.stage(k, epoch), teacher) {
+            (Some((1, _)), Some(teacher)) => {
+                first_stage_step(model, optimizer, images, labels, teacher, control, lr)
+            }
+            _ => {
+                // Through the schedule's epochs, for FitNets' lambda.
+                let done = epoch - self.first_stage(k).map_or(0, |s| s.epochs);
+                let progress = done as f64 / (self.spec().schedule.epochs - 1).max(1) as f64;
+                let control = StepControl { control, progress };
+                train_step(model, optimizer, images, labels, teacher, control, lr, rng)
+            }
+        };
         let sums = EpochSums {
             loss: step.loss as f64 * indices.len() as f64,
             label_nll: None,
@@ -373,7 +414,24 @@ pub struct Step {
     pub teacher_seconds: f64,
 }
 
-/// One SGD step of a student on one batch.
+/// A control as one step applies it: `progress` through the schedule's epochs (0 to 1) anneals
+/// FitNets' lambda.
+#[derive(Debug, Clone, Copy)]
+pub struct StepControl {
+    pub control: Control,
+    pub progress: f64,
+}
+
+impl From<Control> for StepControl {
+    fn from(control: Control) -> StepControl {
+        StepControl {
+            control,
+            progress: 0.0,
+        }
+    }
+}
+
+/// One SGD step of a student on one batch, with a loss on the logits.
 #[allow(clippy::too_many_arguments)]
 pub fn train_step(
     model: Classifier,
@@ -381,16 +439,17 @@ pub fn train_step(
     images: Tensor<4>,
     labels: Tensor<1, Int>,
     teacher: Option<&Classifier>,
-    control: Control,
+    control: impl Into<StepControl>,
     lr: f64,
     rng: &mut ChaCha8Rng,
 ) -> Step {
+    let StepControl { control, progress } = control.into();
     let batch = labels.dims()[0];
     // The teacher runs in eval mode without autodiff; its logits enter the loss as constants.
-    // A student on labels alone needs none.
+    // A student on labels alone (or FSP's after its stage) needs none.
     let teacher_started = Instant::now();
     let teacher_logits = teacher
-        .filter(|_| control.needs_teacher())
+        .filter(|_| control.reads_teacher_logits())
         .map(|t| t.forward(images.clone().without_autodiff()));
     let teacher_seconds = match teacher_logits {
         Some(_) => teacher_started.elapsed().as_secs_f64(),
@@ -407,7 +466,14 @@ pub fn train_step(
         )),
         _ => None,
     };
-    let loss = distill::loss(control, logits, teacher_logits, labels.clone(), rng);
+    let loss = distill::loss(
+        control,
+        logits,
+        teacher_logits,
+        labels.clone(),
+        rng,
+        progress,
+    );
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let model = optimizer.step(lr, model, grads);
     let correct: i64 = predictions.equal(labels).int().sum().into_scalar();

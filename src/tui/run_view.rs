@@ -151,8 +151,30 @@ impl RunView {
         self.experiment.students() + 1
     }
 
+    /// Epochs of the generation in training (or of the last one): a two-stage control's
+    /// generations have more.
     pub fn epochs_per_generation(&self) -> usize {
-        self.experiment.epochs()
+        let k = self
+            .current
+            .as_ref()
+            .map_or(self.generations.len().saturating_sub(1), |c| c.generation);
+        self.experiment.epochs_of(k)
+    }
+
+    /// The most epochs any generation of the run has, for the curves' axis.
+    pub fn most_epochs(&self) -> usize {
+        (0..self.total_generations())
+            .map(|k| self.experiment.epochs_of(k))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The stage the generation in training is in, for a two-stage control ("hint", "KD").
+    pub fn current_stage(&self) -> Option<&'static str> {
+        let c = self.current.as_ref()?;
+        self.experiment
+            .stage_of(c.generation, self.current_epochs_done())
+            .map(|(name, _)| name)
     }
 
     /// Whether the run is training now: it says so and its owner lives.
@@ -220,21 +242,21 @@ impl RunView {
         if self.state == RunState::Finished {
             return 1.0;
         }
-        let per = self.epochs_per_generation().max(1) as f64;
-        let done = self.generations.len() as f64 * per
+        let e = &self.experiment;
+        let done = e.epochs_before(self.generations.len()) as f64
             + if self.current.is_some() {
                 self.current_epochs_done() as f64 + self.epoch_fraction()
             } else {
                 0.0
             };
-        (done / (self.total_generations() as f64 * per)).min(1.0)
+        (done / e.epochs_before(self.total_generations()).max(1) as f64).min(1.0)
     }
 
     /// The learning rate of the epoch in training, else of the last one recorded.
     pub fn learning_rate(&self) -> Option<f64> {
         match (&self.current, &self.experiment) {
-            (Some(_), Experiment::Vision(spec)) => {
-                Some(spec.schedule.lr_at(self.current_epochs_done()))
+            (Some(c), Experiment::Vision(spec)) => {
+                Some(spec.lr_of(c.generation, self.current_epochs_done()))
             }
             // A plateau schedule: the last recorded rate holds until the next record.
             _ => self.epochs.last().map(|r| r.lr),

@@ -128,6 +128,7 @@ pub fn record(generation: usize, epoch: usize, loss: f64, test_error: f64) -> Ep
             writes: 0.02,
             other: 0.02,
         }),
+        stage: None,
     }
 }
 

@@ -108,7 +108,7 @@ fn draw_curves(
     // A flat curve still gets a visible range.
     let pad = ((hi - lo) * 0.05).max(hi.abs() * 0.01).max(1e-3);
     let (lo, hi) = ((lo - pad).max(0.0), hi + pad);
-    let epochs = run.epochs_per_generation().max(1) as f64;
+    let epochs = run.most_epochs().max(1) as f64;
     let datasets: Vec<Dataset> = series
         .iter()
         .map(|(k, points)| {
@@ -144,15 +144,18 @@ fn draw_curves(
 fn draw_gauges(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
     let epochs = run.epochs_per_generation();
     let generations = run.total_generations();
+    let stage = run
+        .current_stage()
+        .map_or(String::new(), |name| format!(" {name}"));
     let epoch_text = match (&run.current, &run.progress) {
         (Some(c), Some(p)) if p.generation == c.generation => {
             format!(
-                "epoch {}/{epochs}, batch {}/{}",
+                "epoch {}/{epochs}{stage}, batch {}/{}",
                 p.epoch, p.batch, p.batches
             )
         }
         (Some(_), _) => format!(
-            "epoch {}/{epochs}",
+            "epoch {}/{epochs}{stage}",
             (run.current_epochs_done() + 1).min(epochs)
         ),
         (None, _) => "-".into(),

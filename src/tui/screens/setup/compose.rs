@@ -2,18 +2,20 @@
 //! architectures and their sizes, controls, temperatures, subset sizes) and the edit one step
 //! makes to a vision spec.
 
-use crate::spec::{Cifar100Labels, ControlKind, DataSource, ModelSpec, Spec};
+use crate::spec::{Cifar100Labels, ControlKind, DataSource, FitnetsSpec, FspSpec, ModelSpec, Spec};
 
 use super::Field;
 
 pub(super) const ARCHS: [&str; 5] = ["mlp", "cnn", "preact-resnet", "wide-resnet", "densenet-bc"];
-pub(super) const CONTROLS: [ControlKind; 7] = [
+pub(super) const CONTROLS: [ControlKind; 9] = [
     ControlKind::Ban,
     ControlKind::BanL,
     ControlKind::Cwtm,
     ControlKind::Dkpp,
     ControlKind::Kd,
     ControlKind::LogitsL2,
+    ControlKind::Fitnets,
+    ControlKind::Fsp,
     ControlKind::Label,
 ];
 pub(super) const TEMPERATURES: [f64; 8] = [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0];
@@ -153,6 +155,41 @@ pub(super) fn edit_experiment(spec: &mut Spec, field: Field, delta: i32) {
             spec.generations.control =
                 CONTROLS[step_in(&CONTROLS, &spec.generations.control, delta)];
             spec.generations.per_generation.clear();
+            set_up_stages(spec);
+        }
+        Field::Stage => {
+            let g = &mut spec.generations;
+            if let Some(f) = &mut g.fitnets {
+                f.epochs = step(f.epochs, delta, 10_001).max(1);
+            }
+            if let Some(f) = &mut g.fsp {
+                f.epochs = step(f.epochs, delta, 10_001).max(1);
+            }
+        }
+        Field::Section => {
+            let shape = crate::data::shape_of(&spec.data);
+            let count = [&spec.teacher, spec.student()]
+                .map(|m| crate::arch::sections(m, shape).len())
+                .into_iter()
+                .min()
+                .unwrap_or(0);
+            let g = &mut spec.generations;
+            if let Some(f) = &mut g.fitnets {
+                // The same section of both: the usual pairing of equal-depth stages.
+                f.hint = step(f.hint, delta, count + 1).max(1);
+                f.guided = f.hint;
+            }
+            if let Some(f) = &mut g.fsp {
+                // All sections first, then each one alone.
+                let current = match f.sections.as_slice() {
+                    [one] => *one,
+                    _ => 0,
+                };
+                f.sections = match step(current, delta, count + 1) {
+                    0 => Vec::new(),
+                    n => vec![n],
+                };
+            }
         }
         Field::Temperature => {
             spec.generations.temperature =
@@ -160,6 +197,28 @@ pub(super) fn edit_experiment(spec: &mut Spec, field: Field, delta: i32) {
         }
         Field::Preset | Field::Generations | Field::Epochs | Field::Seed | Field::Device => {}
     }
+}
+
+/// Gives a two-stage control its table when it is picked (a first stage of a quarter of the
+/// schedule's epochs at its lr, the middle sections) and drops the table of one no longer used.
+fn set_up_stages(spec: &mut Spec) {
+    let epochs = (spec.schedule.epochs / 4).max(1);
+    let lr = spec.schedule.lr;
+    let g = &mut spec.generations;
+    g.fitnets = g.uses(ControlKind::Fitnets).then(|| {
+        g.fitnets.unwrap_or(FitnetsSpec {
+            epochs,
+            lr,
+            ..FitnetsSpec::default()
+        })
+    });
+    g.fsp = g.uses(ControlKind::Fsp).then(|| {
+        g.fsp.clone().unwrap_or(FspSpec {
+            sections: Vec::new(),
+            epochs,
+            lr,
+        })
+    });
 }
 
 #[cfg(test)]

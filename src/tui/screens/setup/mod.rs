@@ -16,7 +16,7 @@ use crate::data;
 use crate::device::DeviceChoice;
 use crate::experiment::Experiment;
 use crate::lm::spec::LmSpec;
-use crate::spec::{ControlKind, Overrides, Spec};
+use crate::spec::{Control, ControlKind, Overrides, Spec};
 
 /// A preset file and its parsed spec (or why it does not parse).
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +59,10 @@ pub enum Field {
     StudentSize,
     Control,
     Temperature,
+    /// A two-stage control's first stage: its epochs (its lr is the schedule's).
+    Stage,
+    /// FitNets' hint and guided section, or FSP's sections.
+    Section,
     Generations,
     Epochs,
     Seed,
@@ -66,7 +70,7 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 13] = [
+    pub const ALL: [Field; 15] = [
         Field::Preset,
         Field::Dataset,
         Field::TrainSamples,
@@ -76,6 +80,8 @@ impl Field {
         Field::StudentSize,
         Field::Control,
         Field::Temperature,
+        Field::Stage,
+        Field::Section,
         Field::Generations,
         Field::Epochs,
         Field::Seed,
@@ -93,6 +99,8 @@ impl Field {
             Field::StudentSize => "Student size",
             Field::Control => "Control",
             Field::Temperature => "Temperature",
+            Field::Stage => "First stage",
+            Field::Section => "Sections",
             Field::Generations => "Generations",
             Field::Epochs => "Epochs",
             Field::Seed => "Seed",
@@ -363,6 +371,20 @@ impl Setup {
                 Field::StudentSize => spec.student().to_string(),
                 Field::Control => spec.generations.control_of(1).name(),
                 Field::Temperature => format!("{}", spec.generations.temperature),
+                Field::Stage => match spec.generations.control_of(1).first_stage() {
+                    Some(stage) => format!(
+                        "{} epochs of {} at lr {}, then {}",
+                        stage.epochs, stage.name, stage.lr, stage.then
+                    ),
+                    None => "none (one stage)".into(),
+                },
+                Field::Section => match spec.generations.control_of(1) {
+                    Control::Fitnets { fitnets, .. } => {
+                        format!("hint {} -> guided {}", fitnets.hint, fitnets.guided)
+                    }
+                    Control::Fsp { sections, .. } => format!("flow of sections {sections}"),
+                    _ => "none (reads the logits)".into(),
+                },
                 _ => unreachable!("task-neutral fields are handled above"),
             },
             (_, Some(Experiment::Language(spec))) => match field {
@@ -379,6 +401,8 @@ impl Setup {
                 Field::TeacherSize | Field::StudentSize => spec.model.to_string(),
                 Field::Control => spec.generations.control.clone(),
                 Field::Temperature => "1".into(),
+                Field::Stage => "none (one stage)".into(),
+                Field::Section => "none".into(),
                 _ => unreachable!("task-neutral fields are handled above"),
             },
         }
@@ -401,9 +425,11 @@ impl Setup {
                 None => "checking".into(),
             },
             (Field::Temperature, Experiment::Vision(spec)) => match spec.generations.control {
-                ControlKind::Label | ControlKind::Cwtm | ControlKind::LogitsL2 => {
-                    "unused by this control".into()
-                }
+                ControlKind::Label
+                | ControlKind::Cwtm
+                | ControlKind::LogitsL2
+                | ControlKind::Fsp => "unused by this control".into(),
+                ControlKind::Fitnets => "of the KD stage".into(),
                 ControlKind::Kd => format!("alpha {}", spec.generations.kd_alpha),
                 _ => String::new(),
             },
