@@ -293,3 +293,68 @@ fn a_directory_left_by_a_crash_before_its_spec_is_resumable() {
         "stale temporaries are removed"
     );
 }
+
+/// A FitNets student killed in its hint stage, and again once its KD stage has begun (its
+/// regressor dropped, a new optimizer), resumes each time into the right shape of model and
+/// ends with the logits and metrics of an uninterrupted run.
+#[test]
+fn a_two_stage_student_killed_in_either_stage_resumes_with_identical_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = FIVE_EPOCHS
+        .replace("train_samples = 2000", "train_samples = 600")
+        .replace("epochs = 5", "epochs = 2")
+        .replace("milestones = [3]", "milestones = []")
+        .replace("width = 6", "width = 4")
+        .replace(
+            "control = \"dkpp\"",
+            "control = \"fitnets\"\nfitnets = { epochs = 2, lr = 0.0005 }",
+        );
+    std::fs::write(dir.path().join("five.toml"), text).unwrap();
+    run_to_the_end(dir.path(), "whole");
+    let killed = dir.path().join("killed");
+    let saved = killed.join("checkpoints/gen-1.resume.json");
+    // Epoch 1 is in the hint stage; epoch 2 is saved once the KD stage has begun.
+    for epoch in ["\"epoch\": 1", "\"epoch\": 2"] {
+        let mut run = Command::new(env!("CARGO_BIN_EXE_banbench"))
+            .args(["run", "five.toml", "--out", "killed", "--save-every", "0s"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !std::fs::read_to_string(&saved).is_ok_and(|t| t.contains(epoch)) {
+            assert!(
+                start.elapsed() < Duration::from_secs(300),
+                "never saved {epoch}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        run.kill().unwrap();
+        run.wait().unwrap();
+    }
+    let o = run_to_the_end(dir.path(), "killed");
+    // It resumed in the KD stage from the save, not from scratch.
+    let log = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        log.contains("resuming BAN-1 at epoch 3") && !log.contains("starts over"),
+        "{log}"
+    );
+    let dir_of = |name: &str| RunDir::open(&dir.path().join(name)).unwrap();
+    let (whole, resumed) = (dir_of("whole"), dir_of("killed"));
+    let a = std::fs::read(whole.outputs_path(Task::Vision, 1)).unwrap();
+    let b = std::fs::read(resumed.outputs_path(Task::Vision, 1)).unwrap();
+    assert!(a == b, "BAN-1's logits differ after the resumes");
+    assert_eq!(
+        scores(&results(&whole.root)),
+        scores(&results(&resumed.root))
+    );
+    let stages: Vec<Option<usize>> = resumed
+        .metrics()
+        .unwrap()
+        .iter()
+        .filter(|r| r.generation == 1)
+        .map(|r| r.stage.as_ref().map(|s| s.number))
+        .collect();
+    assert_eq!(stages, [Some(1), Some(1), Some(2), Some(2)]);
+}
