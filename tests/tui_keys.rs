@@ -9,7 +9,7 @@ use banbench::events::{Event, Progress};
 use banbench::experiment::Experiment;
 use banbench::run_dir::records::{Metric, RunState};
 use banbench::spec::{Averaging, DataSource};
-use banbench::tui::app::{Effect, Exit, Msg, Overlay, Screen, Signal};
+use banbench::tui::app::{App, Effect, Exit, Msg, Overlay, Screen, Signal};
 use banbench::tui::run_view::Owner;
 use banbench::tui::screens::ensembles::Outcome;
 use crossterm::event::KeyCode;
@@ -381,6 +381,34 @@ fn setup_offers_the_two_stage_controls_with_their_stage_and_sections() {
     assert!(draft(&app).generations.fitnets.is_none());
     assert_eq!(app.setup.value(Field::Section), "flow of sections all");
     assert!(app.setup.check.spec.is_ok(), "{:?}", app.setup.check.spec);
+}
+
+/// A table preset is listed in Setup; Enter runs it as units (`banbench run PRESET --jobs 1`)
+/// on the device picked, instead of refusing it for having no single chain to edit.
+#[test]
+fn enter_on_a_table_preset_starts_it_as_units() {
+    let table = banbench::tui::preset_entry(PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/presets/controls-quick.toml"
+    )));
+    assert!(table.table);
+    assert!(
+        table
+            .spec
+            .as_ref()
+            .unwrap_err()
+            .contains("a table of 8 chain(s)")
+    );
+    let mut app = App::new(vec![table.clone()], DeviceChoice::Flex, false);
+    app.update(Msg::Devices(vec![(DeviceChoice::Flex, Ok(()))]));
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Effect::StartTable {
+            preset: table.path,
+            device: DeviceChoice::Flex,
+        }]
+    );
+    assert!(app.launching);
 }
 
 #[test]

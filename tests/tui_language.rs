@@ -311,6 +311,7 @@ fn language_setup(
             path: PathBuf::from("presets/lm/tiny-lm.toml"),
             spec: Ok(lm()),
             corpus: Some(corpus),
+            table: false,
         }],
         banbench::device::DeviceChoice::Flex,
     )

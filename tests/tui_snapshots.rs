@@ -54,7 +54,7 @@ fn setup_cross_architecture_with_hinton_kd() {
 #[test]
 fn setup_unavailable_device() {
     let mut app = app();
-    for _ in 0..12 {
+    for _ in 0..14 {
         app.update(key(KeyCode::Down));
     }
     app.update(key(KeyCode::Right));

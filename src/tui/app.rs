@@ -175,6 +175,12 @@ pub enum Effect {
         experiment: Experiment,
         device: DeviceChoice,
     },
+    /// Run the table preset at `preset` as units, one at a time, in a detached process, and
+    /// follow its directory of units.
+    StartTable {
+        preset: PathBuf,
+        device: DeviceChoice,
+    },
     /// Ask the followed run to pause (true) or go on (false), through its control file.
     Pause(bool),
     /// Ask the followed run to stop after its current batch.
@@ -356,6 +362,8 @@ impl App {
                 study,
             } => {
                 let mut view = UnitsView::new(dir.clone(), units, table);
+                // A table started here is followed from now on.
+                self.launching = false;
                 self.screen = Screen::Units;
                 self.status = None;
                 // A study run as units: its statistics on the Study screen too.
@@ -617,6 +625,19 @@ impl App {
         if self.launching {
             self.status = Some("a run is starting".into());
             return Vec::new();
+        }
+        if let Some(preset) = self
+            .setup
+            .presets
+            .get(self.setup.preset)
+            .filter(|p| p.table)
+        {
+            self.launching = true;
+            self.status = Some(format!("starting {}", preset.name()));
+            return vec![Effect::StartTable {
+                preset: preset.path.clone(),
+                device: self.setup.device,
+            }];
         }
         match &self.setup.check.spec {
             Ok(experiment) => {

@@ -37,21 +37,16 @@ pub use runtime::run;
 /// The quick preset, compiled in so that the Setup screen has one even outside the repository.
 const BUILT_IN_QUICK: &str = include_str!("../../presets/quick.toml");
 
-/// The single-chain presets under `dir` (recursively), vision and language models alike, those
+/// The presets under `dir` (recursively), vision and language models and tables alike, those
 /// directly in `dir` first (the quick preset, which runs on the embedded data, leads), then by
-/// path; a preset that does not parse is listed with its error. Table presets (several chains)
-/// run headless (`banbench run`).
+/// whether it is a table, then by path; a preset that does not parse is listed with its error.
 pub fn load_presets(dir: &Path) -> Vec<PresetEntry> {
     let mut files = Vec::new();
     collect_toml(dir, &mut files);
     files.sort_by_key(|path| (path.components().count(), path.clone()));
-    let mut presets: Vec<PresetEntry> = files
-        .into_iter()
-        .filter_map(|path| {
-            let preset = Preset::load(&path, None, &Overrides::default());
-            (!matches!(preset, Ok(Preset::Table(_)))).then(|| entry(path, preset))
-        })
-        .collect();
+    let mut presets: Vec<PresetEntry> = files.into_iter().map(preset_entry).collect();
+    // Single chains before tables at each depth, so that the quick preset leads.
+    presets.sort_by_key(|p| (p.path.components().count(), p.table, p.path.clone()));
     if presets.is_empty() {
         let path = PathBuf::from("<built-in>/quick.toml");
         let spec = Experiment::parse(BUILT_IN_QUICK, &path, &Overrides::default())
@@ -60,6 +55,7 @@ pub fn load_presets(dir: &Path) -> Vec<PresetEntry> {
             path,
             spec,
             corpus: None,
+            table: false,
         });
     }
     presets
@@ -75,16 +71,17 @@ pub fn preset_entry(path: PathBuf) -> PresetEntry {
 fn entry(path: PathBuf, preset: Result<Preset>) -> PresetEntry {
     let spec = match preset {
         Ok(Preset::Chain(experiment)) => Ok(experiment),
-        Ok(Preset::Table(_)) => {
+        Ok(Preset::Table(table)) => {
+            let chains = table.chains.len();
             let why = format!(
-                "{}: a paper table preset (several chains): run it with `banbench run {}`",
-                path.display(),
+                "a table of {chains} chain(s): Enter runs it as units, one at a time (`banbench run {} --jobs 1`), and follows them",
                 path.display()
             );
             return PresetEntry {
                 path,
                 spec: Err(why),
                 corpus: None,
+                table: true,
             };
         }
         Err(e) => Err(format!("{e:#}")),
@@ -101,7 +98,12 @@ fn entry(path: PathBuf, preset: Result<Preset>) -> PresetEntry {
         ),
         _ => None,
     };
-    PresetEntry { path, spec, corpus }
+    PresetEntry {
+        path,
+        spec,
+        corpus,
+        table: false,
+    }
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -291,6 +291,12 @@ impl Loop {
                     Err(e) => Msg::LaunchFailed(format!("{e:#}")),
                 }]
             }
+            Effect::StartTable { preset, device } => {
+                match launch_table(&preset, device, &self.tx) {
+                    Ok(out) => self.perform(Effect::OpenUnits(out), app),
+                    Err(e) => vec![Msg::LaunchFailed(format!("{e:#}"))],
+                }
+            }
             Effect::Pause(paused) => request(if paused { Request::Pause } else { Request::Run })
                 .into_iter()
                 .collect(),
@@ -404,17 +410,69 @@ fn launch(
     device: DeviceChoice,
     tx: &UnboundedSender<Msg>,
 ) -> Result<PathBuf> {
-    use std::os::unix::process::CommandExt;
     let dir = tui::new_run_dir(experiment)?;
-    let log = std::fs::File::create(dir.log_path())
-        .with_context(|| format!("creating {}", dir.log_path().display()))?;
+    let root = dir.root.clone();
+    let args = [
+        "run".into(),
+        root.clone().into_os_string(),
+        "--device".into(),
+        device.to_string().into(),
+    ];
+    spawn_detached(&args, &root, &dir.log_path(), tx)?;
+    Ok(root)
+}
+
+/// Starts the table preset at `preset` as `banbench run PRESET --out DIR --jobs 1` (detached,
+/// like `launch`, its output in DIR/run.log) into a new directory under runs/, and returns
+/// that directory once its units.json is written.
+fn launch_table(preset: &Path, device: DeviceChoice, tx: &UnboundedSender<Msg>) -> Result<PathBuf> {
+    let name = preset
+        .file_stem()
+        .map_or("table".into(), |s| s.to_string_lossy().into_owned());
+    let out = crate::run_dir::new_default_dir(Path::new("runs"), &name)?;
+    let args = [
+        "run".into(),
+        preset.as_os_str().to_owned(),
+        "--out".into(),
+        out.clone().into_os_string(),
+        "--jobs".into(),
+        "1".into(),
+        "--device".into(),
+        device.to_string().into(),
+    ];
+    let log = out.join("run.log");
+    spawn_detached(&args, &out, &log, tx)?;
+    let started = std::time::Instant::now();
+    while units::read_manifest(&out)?.is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            anyhow::bail!(
+                "{}: no units.json after a minute; its log: {}",
+                out.display(),
+                text.trim()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(out)
+}
+
+/// Spawns `banbench ARGS` in a session of its own (setsid), its output in `log`, so that it
+/// goes on when this window quits or its terminal hangs up; `tx` hears when it exits, as the
+/// process of `root`.
+fn spawn_detached(
+    args: &[std::ffi::OsString],
+    root: &Path,
+    log_path: &Path,
+    tx: &UnboundedSender<Msg>,
+) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::File::create(log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
     let exe = std::env::current_exe().context("finding the banbench executable")?;
     let mut command = std::process::Command::new(exe);
     command
-        .arg("run")
-        .arg(&dir.root)
-        .arg("--device")
-        .arg(device.to_string())
+        .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -429,7 +487,7 @@ fn launch(
     }
     let mut child = command.spawn().context("starting the run process")?;
     // Reap it when it ends, so a finished run leaves no zombie while this window stays open.
-    let (tx, root, log) = (tx.clone(), dir.root.clone(), dir.log_path());
+    let (tx, root, log) = (tx.clone(), root.to_path_buf(), log_path.to_path_buf());
     std::thread::spawn(move || {
         let code = child.wait().ok().and_then(|s| s.code());
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -441,5 +499,5 @@ fn launch(
             log_tail,
         });
     });
-    Ok(dir.root)
+    Ok(())
 }

@@ -70,6 +70,7 @@ pub fn app() -> App {
         path: PathBuf::from("presets/tiny.toml"),
         spec: Ok(tiny()),
         corpus: None,
+        table: false,
     }];
     let mut app = App::new(presets, DeviceChoice::Flex, false);
     app.update(Msg::Devices(vec![

@@ -26,6 +26,9 @@ pub struct PresetEntry {
     /// A language-model preset's corpus as read when the preset was listed (or why it could
     /// not be read): what its parameter count and cost depend on.
     pub corpus: Option<Result<CorpusFacts, String>>,
+    /// A table preset (several chains, which `spec` says in its place): Enter runs it as
+    /// units and follows them.
+    pub table: bool,
 }
 
 /// What a language-model preset's parameter count and cost depend on.

@@ -70,9 +70,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             cost.unit
         )));
     }
+    let table = preset.is_some_and(|p| p.table);
     lines.push(match (&setup.check.spec, app.launching) {
         (_, true) => Line::styled("Starting...", theme.accent()),
         (Ok(_), false) => Line::styled("Ready: Enter starts.", theme.good()),
+        // A table's chains are its own: the form has nothing of it to edit.
+        (Err(why), false) if table => Line::styled(format!("Ready: {why}."), theme.good()),
         (Err(why), false) => Line::styled(format!("Cannot start: {why}"), theme.bad()),
     });
     let title = preset.map_or_else(
