@@ -110,9 +110,14 @@ pub fn epoch_line(r: &EpochRecord, task: Task) -> String {
             ));
         }
     }
+    // A first stage's small rate (FitNets', FSP's) in exponent form rather than as 0.0000.
+    let lr = if r.lr > 0.0 && r.lr < 1e-3 {
+        format!("{:.1e}", r.lr)
+    } else {
+        format!("{:.4}", r.lr)
+    };
     line.push_str(&format!(
-        "  lr {:.4}  {:.0} {}  ETA {}",
-        r.lr,
+        "  lr {lr}  {:.0} {}  ETA {}",
         r.samples_per_sec,
         task.sample_unit(),
         format_duration(r.eta_seconds)
