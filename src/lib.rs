@@ -15,6 +15,7 @@ pub mod distill;
 pub mod ensemble;
 pub mod events;
 pub mod experiment;
+pub mod gpu;
 pub mod headless;
 pub mod lm;
 pub mod models;

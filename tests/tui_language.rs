@@ -159,6 +159,7 @@ fn watched() -> App {
         events: Vec::new(),
         progress: None,
         owner: alive(),
+        gpu: None,
     });
     app
 }
@@ -420,6 +421,7 @@ fn a_language_run_started_here_follows_events_and_its_run_directory() {
         events: Vec::new(),
         progress: run.progress.clone(),
         owner: Owner::None,
+        gpu: None,
     });
     let view = app.run.as_ref().unwrap();
     assert_eq!(view.state, RunState::Failed);

@@ -68,6 +68,20 @@ fn run_training_the_first_student() {
     assert_snapshot!(at(&app));
 }
 
+/// On a GPU the Run screen adds its utilisation and memory under the time split.
+#[test]
+fn run_on_a_gpu_shows_its_utilisation_and_memory() {
+    let mut app = app();
+    live(&mut app, 4, 2);
+    app.run.as_mut().unwrap().gpu = Some(banbench::gpu::GpuReading {
+        index: 0,
+        busy_percent: 87,
+        used_bytes: 21_400_000_000,
+        total_bytes: 143_800_000_000,
+    });
+    assert_snapshot!(at(&app));
+}
+
 #[test]
 fn run_paused_with_the_eta_counted_down() {
     let mut app = app();
@@ -134,6 +148,7 @@ fn run_watched_from_another_session() {
         events: Vec::new(),
         progress: None,
         owner: alive(),
+        gpu: None,
     });
     assert!(app.run.as_ref().unwrap().is_live_running());
     assert_snapshot!(at(&app));

@@ -5,11 +5,11 @@
 
 use std::time::Instant;
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::tensor::Int;
 
-use super::vision::Step;
+use super::vision::{Step, sgd_step};
 use crate::distill;
 use crate::models::{Classifier, Section};
 use crate::spec::Control;
@@ -54,14 +54,8 @@ pub fn first_stage_step(
         other => unreachable!("{} has no first stage", other.name()),
     };
     let predictions = logits.argmax(1).reshape([batch]);
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
-    let model = optimizer.step(lr, model, grads);
-    let correct: i64 = predictions.equal(labels).int().sum().into_scalar();
     Step {
-        model,
-        loss: loss.into_scalar(),
-        correct: correct as usize,
-        gradient: None,
         teacher_seconds,
+        ..sgd_step(model, optimizer, loss, predictions, labels, lr)
     }
 }

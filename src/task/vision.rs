@@ -474,6 +474,22 @@ pub fn train_step(
         rng,
         progress,
     );
+    let mut step = sgd_step(model, optimizer, loss, predictions, labels, lr);
+    step.gradient = gradient;
+    step.teacher_seconds = teacher_seconds;
+    step
+}
+
+/// The step itself, for every loss: backward, the optimiser's update, and how many of the
+/// batch's `predictions` were right.
+pub(super) fn sgd_step(
+    model: Classifier,
+    optimizer: &mut ModuleOptimizer,
+    loss: Tensor<1>,
+    predictions: Tensor<1, Int>,
+    labels: Tensor<1, Int>,
+    lr: f64,
+) -> Step {
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let model = optimizer.step(lr, model, grads);
     let correct: i64 = predictions.equal(labels).int().sum().into_scalar();
@@ -481,8 +497,8 @@ pub fn train_step(
         model,
         loss: loss.into_scalar(),
         correct: correct as usize,
-        gradient,
-        teacher_seconds,
+        gradient: None,
+        teacher_seconds: 0.0,
     }
 }
 

@@ -14,6 +14,7 @@ use crate::device::DeviceChoice;
 use crate::ensemble::Logits;
 use crate::events::{Event, Progress};
 use crate::experiment::Experiment;
+use crate::gpu::GpuReading;
 use crate::run_dir::TestLabels;
 use crate::run_dir::records::{Metric, RunState, Task};
 use crate::study::{StudyPlan, StudyResults};
@@ -111,6 +112,8 @@ pub enum Msg {
         events: Vec<Event>,
         progress: Option<Progress>,
         owner: Owner,
+        /// The run's GPU, read through NVML, when it trains on one.
+        gpu: Option<GpuReading>,
     },
     /// The run process this window started has exited, with its exit code (None: a signal)
     /// and the end of its log.
@@ -308,9 +311,11 @@ impl App {
                 events,
                 progress,
                 owner,
+                gpu,
             } => {
                 if let Some(run) = self.run.as_mut() {
                     run.apply(snapshot);
+                    run.gpu = gpu.filter(|_| run.is_live_running());
                     for event in events {
                         run.on_event(event);
                     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::events::{Event, Progress, event_line};
 use crate::experiment::Experiment;
+use crate::gpu::GpuReading;
 use crate::run_dir::records::{
     EnsembleResult, EpochRecord, EpochTime, GenerationResult, GradientSplit, Results, RunState,
     Task,
@@ -66,6 +67,8 @@ pub struct RunView {
     pub error: Option<String>,
     /// Whether events.jsonl has been heard from (an older run directory has none).
     pub heard_events: bool,
+    /// The GPU the run trains on, as last read, while it trains.
+    pub gpu: Option<GpuReading>,
 }
 
 impl RunView {
@@ -90,6 +93,7 @@ impl RunView {
             log: Vec::new(),
             error: None,
             heard_events: false,
+            gpu: None,
         };
         view.apply(snapshot);
         view

@@ -257,11 +257,17 @@ impl Loop {
         let snapshot = tui::read_snapshot(&followed.dir)?;
         let (events, offset) = followed.dir.events_since(followed.offset)?;
         followed.offset = offset;
+        // The run's device, from its results (written when it starts).
+        let device = snapshot.results.as_ref().map(|r| r.device.as_str());
+        let gpu = device
+            .and_then(crate::gpu::index_of)
+            .and_then(crate::gpu::read);
         Ok(Msg::Polled {
             snapshot,
             events,
             progress: followed.dir.progress(),
             owner: tui::owner(&followed.dir),
+            gpu,
         })
     }
 

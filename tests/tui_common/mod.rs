@@ -286,6 +286,7 @@ impl FakeRun {
             events: std::mem::take(&mut self.unread),
             progress: self.progress.clone(),
             owner: self.owner.clone(),
+            gpu: None,
         })
     }
 

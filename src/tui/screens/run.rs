@@ -10,14 +10,16 @@ use ratatui::widgets::{
 };
 
 use crate::events::format_duration;
+use crate::gpu::GpuReading;
 use crate::run_dir::records::{EpochRecord, GradientSplit, RunState, Task, generation_label};
 use crate::tui::frame::Theme;
 use crate::tui::run_view::RunView;
 use crate::tui::screens::setup::thousands;
 
 pub fn draw(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
-    // The last epoch's time split gets a line under the gauges once there is one.
-    let gauge_lines = 4 + u16::from(run.epoch_time().is_some());
+    // The last epoch's time split gets a line under the gauges once there is one, and a run
+    // on a GPU its utilisation and memory.
+    let gauge_lines = 4 + u16::from(run.epoch_time().is_some()) + u16::from(run.gpu.is_some());
     let [charts, gauges, log] = Layout::vertical([
         Constraint::Fill(1),
         Constraint::Length(gauge_lines),
@@ -233,9 +235,13 @@ fn draw_gauges(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
         line.push(Span::styled("  PAUSED (p resumes)", theme.bad()));
     }
     frame.render_widget(Paragraph::new(Line::from(line)), rows[3]);
-    if let Some(time) = run.epoch_time().filter(|_| rows.len() > 4) {
-        let text = format!("last epoch {}", time.describe());
-        frame.render_widget(Paragraph::new(Span::styled(text, theme.dim())), rows[4]);
+    let extra = [
+        run.epoch_time()
+            .map(|time| format!("last epoch {}", time.describe())),
+        run.gpu.as_ref().map(GpuReading::describe),
+    ];
+    for (text, row) in extra.into_iter().flatten().zip(rows.iter().skip(4)) {
+        frame.render_widget(Paragraph::new(Span::styled(text, theme.dim())), *row);
     }
 }
 
