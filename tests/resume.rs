@@ -78,6 +78,29 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Runs five.toml in `cwd` into `killed`, saving after every batch, and kills it (-9) as soon
+/// as BAN-1's resume point reads as `saved` wants.
+fn kill_once_saved(cwd: &Path, saved: impl Fn(&str) -> bool) {
+    let mut run = Command::new(env!("CARGO_BIN_EXE_banbench"))
+        .args(["run", "five.toml", "--out", "killed", "--save-every", "0s"])
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let point = cwd.join("killed/checkpoints/gen-1.resume.json");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&point).is_ok_and(|t| saved(&t)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "BAN-1 never saved what was waited for"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+}
+
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("five.toml"), FIVE_EPOCHS).unwrap();
@@ -156,26 +179,8 @@ fn a_kill_between_two_batches_resumes_at_that_batch_with_identical_results() {
     let dir = setup();
     run_to_the_end(dir.path(), "whole");
 
-    let mut run = Command::new(env!("CARGO_BIN_EXE_banbench"))
-        .args(["run", "five.toml", "--out", "killed", "--save-every", "0s"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let killed = dir.path().join("killed");
-    let start = Instant::now();
-    let saved = killed.join("checkpoints/gen-1.resume.json");
-    let within_third = |t: String| t.contains("\"epoch\": 2") && t.contains("\"within\"");
-    while !std::fs::read_to_string(&saved).is_ok_and(within_third) {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "BAN-1 never saved within its third epoch"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    run.kill().unwrap();
-    run.wait().unwrap();
+    let within_third = |t: &str| t.contains("\"epoch\": 2") && t.contains("\"within\"");
+    kill_once_saved(dir.path(), within_third);
 
     let o = run_to_the_end(dir.path(), "killed");
     let log = String::from_utf8_lossy(&o.stdout);
@@ -311,27 +316,9 @@ fn a_two_stage_student_killed_in_either_stage_resumes_with_identical_results() {
         );
     std::fs::write(dir.path().join("five.toml"), text).unwrap();
     run_to_the_end(dir.path(), "whole");
-    let killed = dir.path().join("killed");
-    let saved = killed.join("checkpoints/gen-1.resume.json");
     // Epoch 1 is in the hint stage; epoch 2 is saved once the KD stage has begun.
     for epoch in ["\"epoch\": 1", "\"epoch\": 2"] {
-        let mut run = Command::new(env!("CARGO_BIN_EXE_banbench"))
-            .args(["run", "five.toml", "--out", "killed", "--save-every", "0s"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while !std::fs::read_to_string(&saved).is_ok_and(|t| t.contains(epoch)) {
-            assert!(
-                start.elapsed() < Duration::from_secs(300),
-                "never saved {epoch}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        run.kill().unwrap();
-        run.wait().unwrap();
+        kill_once_saved(dir.path(), |t| t.contains(epoch));
     }
     let o = run_to_the_end(dir.path(), "killed");
     // It resumed in the KD stage from the save, not from scratch.
