@@ -92,9 +92,10 @@ pub fn epoch_line(r: &EpochRecord, task: Task) -> String {
     );
     match task {
         Task::Vision => {
+            let test = r.test_error.map_or("    -".into(), |e| format!("{e:5.2}"));
             line.push_str(&format!(
-                "  train err {:5.2}%  test err {:5.2}%",
-                r.train_error, r.test_error
+                "  train err {:5.2}%  test err {test}%",
+                r.train_error
             ));
             if let Some(v) = r.validation_error {
                 line.push_str(&format!("  val err {v:5.2}%"));

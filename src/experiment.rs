@@ -258,8 +258,12 @@ impl Experiment {
         match self {
             Experiment::Vision(spec) => {
                 let s = &spec.schedule;
+                let evaluated = match s.evaluate_every {
+                    1 => String::new(),
+                    n => format!(", test set evaluated every {n} epochs and at the last"),
+                };
                 format!(
-                    "{} epochs, batch {}, SGD lr {} (x{} at {:?}), momentum {}{}, weight decay {}",
+                    "{} epochs, batch {}, SGD lr {} (x{} at {:?}), momentum {}{}, weight decay {}{evaluated}",
                     s.epochs,
                     s.batch_size,
                     s.lr,

@@ -446,3 +446,42 @@ fn two_stage_controls_train_their_stages_in_one_generation() {
         assert_eq!(results.generations.len(), 3, "{name}");
     }
 }
+
+/// `schedule.evaluate_every = 2` evaluates epochs 2 and 4 and the generation's last (5); the
+/// others record no test error, and the generation's results are those of its last epoch.
+#[test]
+fn evaluate_every_skips_the_test_set_between_evaluations() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = write(
+        dir.path(),
+        "every.toml",
+        &TINY
+            .replace("epochs = 1\n", "epochs = 5\nevaluate_every = 2\n")
+            .replace("count = 1", "count = 0")
+            .replace(
+                "[[ensemble]]\nname = \"Teacher+BAN-1\"\nmembers = [0, 1]\n",
+                "",
+            ),
+    );
+    let out = dir.path().join("run");
+    let o = banbench(&[
+        "run",
+        preset.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = RunDir::open(&out).unwrap();
+    let evaluated: Vec<bool> = run
+        .metrics()
+        .unwrap()
+        .iter()
+        .map(|r| r.test_error.is_some() && r.test_nll.is_some())
+        .collect();
+    assert_eq!(evaluated, [false, true, false, true, true]);
+    let last = run.metrics().unwrap()[4].test_error.unwrap();
+    let results = run.results().unwrap().unwrap();
+    assert_eq!(results.generations[0].metrics[&Metric::Top1Error], last);
+    let check = banbench(&["check", preset.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&check.stdout).contains("test set evaluated every 2 epochs"));
+}

@@ -111,6 +111,7 @@ fn shared_layers_stay_the_teachers_while_the_rest_learns() {
         weight_decay: 5e-4,
         milestones: vec![],
         lr_factor: 0.2,
+        evaluate_every: 1,
     };
     let mut optimizer = sgd(&schedule);
     let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -216,6 +217,7 @@ fn a_label_only_student_runs_no_teacher_forward() {
         weight_decay: 0.0,
         milestones: vec![],
         lr_factor: 0.2,
+        evaluate_every: 1,
     };
     let images = Tensor::<4>::random(
         [4, 1, 8, 8],

@@ -171,6 +171,11 @@ pub trait Trainer {
     fn save_carry(&self, carry: &Self::Carry) -> Result<serde_json::Value>;
     /// A carry saved by [`save_carry`](Trainer::save_carry), on the autodiff `device`.
     fn load_carry(&self, saved: &serde_json::Value, device: &Device) -> Result<Self::Carry>;
+    /// Whether generation `k`'s `epoch` (0-based) is evaluated on the held-out splits (the
+    /// last of a generation always is).
+    fn evaluates(&self, _k: usize, _epoch: usize) -> bool {
+        true
+    }
     /// The epoch's model (eval mode, on the plain `device`) on the held-out splits.
     fn evaluate_epoch(&self, model: &Self::Model, device: &Device) -> Result<EpochEval>;
     /// The generation's saved test outputs and its test metrics.
@@ -545,7 +550,10 @@ fn train_generation<T: Trainer>(
 
         let eval_started = Instant::now();
         let eval_model = model.valid();
-        let eval = trainer.evaluate_epoch(&eval_model, &chain.device)?;
+        let eval = trainer
+            .evaluates(k, epoch)
+            .then(|| trainer.evaluate_epoch(&eval_model, &chain.device))
+            .transpose()?;
         let mut time = EpochTime {
             evaluation: eval_started.elapsed().as_secs_f64(),
             ..train.time
@@ -560,11 +568,11 @@ fn train_generation<T: Trainer>(
             epochs,
             train_loss: train.loss,
             train_error: train.error,
-            test_error: eval.test_error,
-            test_nll: eval.test_nll,
-            validation_error: eval.validation_error,
-            validation_perplexity: eval.validation_perplexity,
-            test_perplexity: eval.test_perplexity,
+            test_error: eval.map(|e| e.test_error),
+            test_nll: eval.map(|e| e.test_nll),
+            validation_error: eval.and_then(|e| e.validation_error),
+            validation_perplexity: eval.and_then(|e| e.validation_perplexity),
+            test_perplexity: eval.and_then(|e| e.test_perplexity),
             train_perplexity: train.perplexity,
             lr,
             samples_per_sec,
@@ -577,7 +585,10 @@ fn train_generation<T: Trainer>(
                 name: name.into(),
             }),
         };
-        let improved = match (trainer.selection(), eval.validation_perplexity) {
+        let improved = match (
+            trainer.selection(),
+            eval.and_then(|e| e.validation_perplexity),
+        ) {
             (Selection::BestValidation, Some(v)) if best.as_ref().is_none_or(|b| v < b.2) => {
                 best = Some((eval_model, epoch + 1, v));
                 true

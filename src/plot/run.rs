@@ -82,7 +82,7 @@ fn curves(task: Task) -> [Curve; 3] {
                 file: "test-error.svg",
                 title: "test error per epoch",
                 y_label: "test top-1 error (%)",
-                value: |r| Some(r.test_error),
+                value: |r| r.test_error,
             },
             Curve {
                 file: "validation-error.svg",

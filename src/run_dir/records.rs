@@ -147,9 +147,12 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// Percent, on the (augmented) training batches in train mode.
     pub train_error: f64,
-    /// Percent, eval mode.
-    pub test_error: f64,
-    pub test_nll: f64,
+    /// Percent, eval mode; absent for an epoch that was not evaluated
+    /// (`schedule.evaluate_every`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_error: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_nll: Option<f64>,
     /// Percent, eval mode; present when the run holds out validation data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_error: Option<f64>,

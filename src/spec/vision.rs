@@ -112,6 +112,17 @@ pub struct Schedule {
     pub milestones: Vec<usize>,
     #[serde(default = "default_lr_factor")]
     pub lr_factor: f64,
+    /// Evaluate the test (and validation) images after every this many epochs, and after a
+    /// generation's last: evaluation is a large share of a short epoch.
+    #[serde(default = "default_evaluate_every", skip_serializing_if = "is_one")]
+    pub evaluate_every: usize,
+}
+
+fn default_evaluate_every() -> usize {
+    1
+}
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 fn default_momentum() -> f64 {
@@ -560,6 +571,13 @@ impl Spec {
                 "schedule",
                 "lr_factor",
                 format!("expected 0 < lr_factor <= 1, found {}", s.lr_factor),
+            ));
+        }
+        if s.evaluate_every == 0 {
+            return Err((
+                "schedule",
+                "evaluate_every",
+                "expected at least 1 (epochs between evaluations)".into(),
             ));
         }
         if let Some(&m) = s.milestones.iter().find(|&&m| m == 0 || m >= s.epochs) {

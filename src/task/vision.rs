@@ -340,6 +340,11 @@ impl Trainer for VisionTrainer {
         Ok(())
     }
 
+    fn evaluates(&self, k: usize, epoch: usize) -> bool {
+        let every = self.spec().schedule.evaluate_every.max(1);
+        (epoch + 1).is_multiple_of(every) || epoch + 1 == self.spec().epochs_of(k)
+    }
+
     fn evaluate_epoch(&self, model: &Classifier, device: &Device) -> Result<EpochEval> {
         let test = self.logits(model, &self.data.test, device);
         let test = ensemble::metrics(&test.probabilities(), test.classes, &self.data.test.labels);

@@ -58,7 +58,7 @@ pub fn draw(frame: &mut Frame, area: Rect, run: &RunView, theme: &Theme) {
             draw_curves(frame, areas[2], run, " Test perplexity ", test, theme);
         }
         Task::Vision => {
-            let error = points(&|r| Some(r.test_error));
+            let error = points(&|r| r.test_error);
             draw_curves(frame, areas[1], run, " Test error % ", error, theme);
         }
     }
