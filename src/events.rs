@@ -92,9 +92,10 @@ pub fn epoch_line(r: &EpochRecord, task: Task) -> String {
     );
     match task {
         Task::Vision => {
-            let test = r.test_error.map_or("    -".into(), |e| format!("{e:5.2}"));
+            // An epoch between evaluations (`schedule.evaluate_every`) has no test error.
+            let test = r.test_error.map_or("     - ".into(), |e| format!("{e:5.2}%"));
             line.push_str(&format!(
-                "  train err {:5.2}%  test err {test}%",
+                "  train err {:5.2}%  test err {test}",
                 r.train_error
             ));
             if let Some(v) = r.validation_error {
