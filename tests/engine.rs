@@ -484,4 +484,26 @@ fn evaluate_every_skips_the_test_set_between_evaluations() {
     assert_eq!(results.generations[0].metrics[&Metric::Top1Error], last);
     let check = banbench(&["check", preset.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&check.stdout).contains("test set evaluated every 2 epochs"));
+    // Training never reads the test set: evaluating every epoch trains the same network.
+    let every = write(
+        dir.path(),
+        "every1.toml",
+        &std::fs::read_to_string(&preset)
+            .unwrap()
+            .replace("evaluate_every = 2\n", ""),
+    );
+    let all = dir.path().join("all");
+    let o = banbench(&[
+        "run",
+        every.to_str().unwrap(),
+        "--out",
+        all.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let outputs =
+        |d: &Path| std::fs::read(RunDir::open(d).unwrap().outputs_path(Task::Vision, 0)).unwrap();
+    assert!(
+        outputs(&out) == outputs(&all),
+        "evaluating less changed the trained network"
+    );
 }
