@@ -93,7 +93,9 @@ pub fn epoch_line(r: &EpochRecord, task: Task) -> String {
     match task {
         Task::Vision => {
             // An epoch between evaluations (`schedule.evaluate_every`) has no test error.
-            let test = r.test_error.map_or("     - ".into(), |e| format!("{e:5.2}%"));
+            let test = r
+                .test_error
+                .map_or("     - ".into(), |e| format!("{e:5.2}%"));
             line.push_str(&format!(
                 "  train err {:5.2}%  test err {test}",
                 r.train_error
