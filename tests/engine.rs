@@ -56,6 +56,18 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `banbench run PRESET --out OUT`, which must succeed; its output, for the log.
+fn run_into(preset: &Path, out: &Path) -> Output {
+    let o = banbench(&[
+        "run",
+        preset.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}: {}", preset.display(), stderr(&o));
+    o
+}
+
 fn run_tiny_on(device: &str) {
     let dir = tempfile::tempdir().unwrap();
     let preset = write(dir.path(), "tiny.toml", TINY);
@@ -339,13 +351,7 @@ fn logit_matching_trains_a_student() {
             .replace("lr = 0.05", "lr = 0.005"),
     );
     let out = dir.path().join("run");
-    let o = banbench(&[
-        "run",
-        preset.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_into(&preset, &out);
     let run = RunDir::open(&out).unwrap();
     let results = run.results().unwrap().unwrap();
     let student = &results.generations[1];
@@ -394,13 +400,7 @@ fn two_stage_controls_train_their_stages_in_one_generation() {
         }
         let preset = write(dir.path(), &format!("{name}.toml"), &text);
         let out = dir.path().join(name);
-        let o = banbench(&[
-            "run",
-            preset.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let o = run_into(&preset, &out);
         let log = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr(&o);
         assert!(
             log.contains(&format!(
@@ -464,13 +464,7 @@ fn evaluate_every_skips_the_test_set_between_evaluations() {
             ),
     );
     let out = dir.path().join("run");
-    let o = banbench(&[
-        "run",
-        preset.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_into(&preset, &out);
     let run = RunDir::open(&out).unwrap();
     let evaluated: Vec<bool> = run
         .metrics()
@@ -493,13 +487,7 @@ fn evaluate_every_skips_the_test_set_between_evaluations() {
             .replace("evaluate_every = 2\n", ""),
     );
     let all = dir.path().join("all");
-    let o = banbench(&[
-        "run",
-        every.to_str().unwrap(),
-        "--out",
-        all.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_into(&every, &all);
     let outputs =
         |d: &Path| std::fs::read(RunDir::open(d).unwrap().outputs_path(Task::Vision, 0)).unwrap();
     assert!(

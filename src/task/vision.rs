@@ -153,13 +153,6 @@ impl VisionTrainer {
         self.control_of(k).first_stage()
     }
 
-    /// The stage (number, name) `epoch` of generation `k` trains, for a two-stage control.
-    fn stage(&self, k: usize, epoch: usize) -> Option<(usize, &'static str)> {
-        self.experiment
-            .stage_of(k, epoch)
-            .map(|(name, number)| (number, name))
-    }
-
     fn logits(&self, model: &Classifier, set: &ImageSet, device: &Device) -> Logits {
         predict(
             model,
@@ -231,8 +224,8 @@ impl Trainer for VisionTrainer {
         let spec = self.spec();
         let mut model = Classifier::new(spec.model_of(k), self.data.shape, device);
         // FitNets' student carries its regressor until its hint stage is over.
-        if let (Control::Fitnets { fitnets, .. }, Some((1, _))) =
-            (self.control_of(k), self.stage(k, epoch))
+        if let (Control::Fitnets { fitnets, .. }, Some((_, 1))) =
+            (self.control_of(k), self.experiment.stage_of(k, epoch))
         {
             let [guided, hint] = [
                 (spec.model_of(k), fitnets.guided),
@@ -304,8 +297,8 @@ impl Trainer for VisionTrainer {
             images_and_labels(&self.batcher, &self.data.train, indices, Some(rng), device);
         let data_seconds = data_started.elapsed().as_secs_f64();
         let control = self.control_of(k);
-        let step = match (self.stage(k, epoch), teacher) {
-            (Some((1, _)), Some(teacher)) => {
+        let step = match (self.experiment.stage_of(k, epoch), teacher) {
+            (Some((_, 1)), Some(teacher)) => {
                 first_stage_step(model, optimizer, images, labels, teacher, control, lr)
             }
             _ => {
