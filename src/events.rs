@@ -233,9 +233,11 @@ pub fn non_finite_loss_message(
     match experiment {
         Experiment::Vision(spec) => {
             // A first stage (FitNets' hint, FSP's) trains at a rate of its own.
-            if let Some((name, 1)) = experiment.stage_of(generation, epoch - 1) {
-                let table = if name == "hint" { "fitnets" } else { "fsp" };
-                fallback = format!("lower generations.{table}.lr (now {})", setting(lr));
+            let first = (generation > 0)
+                .then(|| spec.generations.control_of(generation).first_stage())
+                .flatten();
+            if let Some(stage) = first.filter(|s| epoch <= s.epochs) {
+                fallback = format!("lower generations.{}.lr (now {})", stage.table, setting(lr));
             }
             let control = if generation == 0 {
                 Control::Label

@@ -159,6 +159,29 @@ fn generations(control: &str, temperature: f64) -> String {
     format!("[generations]\ncount = 2\ncontrol = \"{control}\"\ntemperature = {temperature:e}\n")
 }
 
+/// In a first stage (FitNets' hint, FSP's) the rate to lower is that stage's own.
+#[test]
+fn a_non_finite_loss_in_a_first_stage_names_its_lr() {
+    for (control, table) in [("fitnets", "fitnets"), ("fsp", "fsp")] {
+        let text = schedule(0.1, 5e-4)
+            + &generations(control, 1.0)
+            + &format!("{table} = {{ epochs = 2, lr = 0.001 }}\n");
+        // Feature controls read a convolutional network's sections.
+        let source = format!(
+            "name = \"nan\"\n[data]\nsource = \"embedded\"\n[teacher]\narch = \"cnn\"\nwidth = 4\n{text}"
+        );
+        let e = Experiment::parse(&source, Path::new("nan.toml"), &Overrides::default()).unwrap();
+        let m = non_finite_loss_message(&e, 1, 2, 0.001, f32::NAN);
+        assert!(
+            m.ends_with(&format!("lower generations.{table}.lr (now 0.001)")),
+            "{m}"
+        );
+        // Epoch 3 is the schedule's first.
+        let m = non_finite_loss_message(&e, 1, 3, 0.1, f32::NAN);
+        assert!(m.ends_with("lower schedule.lr (now 0.1)"), "{m}");
+    }
+}
+
 #[test]
 fn a_non_finite_loss_names_the_likely_cause() {
     // A tiny temperature, printed as 1e-300, not as a 300-digit decimal.

@@ -109,6 +109,8 @@ pub struct FirstStage {
     pub name: &'static str,
     /// What stage 2, the schedule's epochs, trains on.
     pub then: &'static str,
+    /// The spec's table of the stage's parameters (`[generations.fitnets]`).
+    pub table: &'static str,
     pub epochs: usize,
     pub lr: f64,
 }

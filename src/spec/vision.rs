@@ -235,12 +235,14 @@ impl Control {
             Control::Fitnets { fitnets, .. } => Some(FirstStage {
                 name: "hint",
                 then: "KD",
+                table: "fitnets",
                 epochs: fitnets.epochs,
                 lr: fitnets.lr,
             }),
             Control::Fsp { epochs, lr, .. } => Some(FirstStage {
                 name: "FSP",
                 then: "labels",
+                table: "fsp",
                 epochs,
                 lr,
             }),
