@@ -1,0 +1,10 @@
+mod activation;
+mod base;
+mod bool_tensor;
+mod int_tensor;
+mod module;
+mod qtensor;
+mod tensor;
+mod transaction;
+
+pub(crate) use base::*;
