@@ -145,6 +145,9 @@ impl SystemInfo {
             "src/cuda_hack/fake_cuda_dependency.cpp"
         };
         println!("cargo:rerun-if-changed={cuda_dependency}");
+        // banbench's patch: LibTorch's backward kernels that tch does not bind (src/native_grad).
+        let native_grad = "src/native_grad/native_grad.cpp";
+        println!("cargo:rerun-if-changed={native_grad}");
 
         match self.os {
             Os::Linux | Os::Macos => {
@@ -156,7 +159,7 @@ impl SystemInfo {
                     .flag(format!("-Wl,-rpath={}", self.libtorch_lib_dir.display()))
                     .flag("-std=c++17")
                     .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={}", self.cxx11_abi))
-                    .files(&[cuda_dependency])
+                    .files(&[cuda_dependency, native_grad])
                     .compile("burn-tch");
             }
             Os::Windows => {
@@ -166,7 +169,7 @@ impl SystemInfo {
                     .warnings(false)
                     .includes(&self.libtorch_include_dirs)
                     .flag("/std:c++17")
-                    .files(&[cuda_dependency])
+                    .files(&[cuda_dependency, native_grad])
                     .compile("burn-tch");
             }
         };

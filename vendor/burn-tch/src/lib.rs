@@ -16,6 +16,7 @@
 
 mod backend;
 mod element;
+mod native_grad;
 mod ops;
 mod tensor;
 

@@ -1,8 +1,10 @@
+use crate::native_grad::{self, ConvolutionGrad};
 use crate::{IntoKind, LibTorch, TchTensor};
 use burn_backend::{
     IntDType, TensorMetadata,
     ops::{
-        AttentionModuleOptions, ConvOptions, ConvTransposeOptions, DeformConv2dBackward,
+        AttentionModuleOptions, BatchNormTrain, BatchNormTrainBackward, ConvOptions,
+        ConvTransposeOptions, DeformConv2dBackward,
         DeformConvOptions, InterpolateMode, InterpolateOptions, MaxPool1dWithIndices,
         MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps, attention::attention_fallback,
         conv::pad_asymmetric_conv_input,
@@ -79,6 +81,112 @@ impl ModuleOps<Self> for LibTorch {
         );
 
         TchTensor::new(tensor)
+    }
+
+    // banbench's patch: convolution gradients and batch norm through LibTorch's own kernels.
+    fn conv1d_x_backward(
+        x: TchTensor,
+        weight: TchTensor,
+        output_grad: TchTensor,
+        options: ConvOptions<1>,
+    ) -> TchTensor {
+        convolution_backward(x, weight, output_grad, options, ConvolutionGrad::Input)
+    }
+
+    fn conv1d_weight_backward(
+        x: TchTensor,
+        weight: TchTensor,
+        output_grad: TchTensor,
+        options: ConvOptions<1>,
+    ) -> TchTensor {
+        convolution_backward(x, weight, output_grad, options, ConvolutionGrad::Weight)
+    }
+
+    fn conv2d_x_backward(
+        x: TchTensor,
+        weight: TchTensor,
+        output_grad: TchTensor,
+        options: ConvOptions<2>,
+    ) -> TchTensor {
+        convolution_backward(x, weight, output_grad, options, ConvolutionGrad::Input)
+    }
+
+    fn conv2d_weight_backward(
+        x: TchTensor,
+        weight: TchTensor,
+        output_grad: TchTensor,
+        options: ConvOptions<2>,
+    ) -> TchTensor {
+        convolution_backward(x, weight, output_grad, options, ConvolutionGrad::Weight)
+    }
+
+    fn batch_norm(
+        x: TchTensor,
+        gamma: TchTensor,
+        beta: TchTensor,
+        mean: TchTensor,
+        variance: TchTensor,
+        epsilon: f64,
+    ) -> TchTensor {
+        let tensor = x.tensor.batch_norm(
+            Some(&gamma.tensor),
+            Some(&beta.tensor),
+            Some(&mean.tensor),
+            Some(&variance.tensor),
+            false,
+            0.0,
+            epsilon,
+            true,
+        );
+        TchTensor::new(tensor)
+    }
+
+    fn batch_norm_train(
+        x: TchTensor,
+        gamma: TchTensor,
+        beta: TchTensor,
+        epsilon: f64,
+    ) -> BatchNormTrain<Self> {
+        let (output, mean, invstd) = x.tensor.native_batch_norm(
+            Some(&gamma.tensor),
+            Some(&beta.tensor),
+            None::<&tch::Tensor>,
+            None,
+            true,
+            0.0,
+            epsilon,
+        );
+        // burn's contract returns the biased variance; LibTorch saves 1 / sqrt(variance + eps).
+        let variance = invstd.pow_tensor_scalar(-2) - epsilon;
+        BatchNormTrain::new(
+            TchTensor::new(output),
+            TchTensor::new(mean),
+            TchTensor::new(variance),
+        )
+    }
+
+    fn batch_norm_train_backward(
+        x: TchTensor,
+        gamma: TchTensor,
+        mean: TchTensor,
+        variance: TchTensor,
+        epsilon: f64,
+        output_grad: TchTensor,
+    ) -> BatchNormTrainBackward<Self> {
+        let invstd = (&variance.tensor + epsilon).rsqrt();
+        let [x_grad, gamma_grad, beta_grad] = native_grad::batch_norm_backward(
+            &output_grad.tensor,
+            &x.tensor,
+            &gamma.tensor,
+            &mean.tensor,
+            &invstd,
+            epsilon,
+        );
+        BatchNormTrainBackward::new(
+            TchTensor::new(x_grad),
+            TchTensor::new(gamma_grad),
+            TchTensor::new(beta_grad),
+        )
     }
 
     fn conv2d(
@@ -631,4 +739,37 @@ mod tests {
         let expected = TensorData::from([3.0f32 * 2.0f32.ln()]);
         out.assert_approx_eq::<f32>(&expected, Tolerance::rel_abs(1e-3, 1e-3));
     }
+}
+
+/// banbench's patch: a convolution's gradient from LibTorch's `convolution_backward`. Asymmetric
+/// padding is applied to the input first, as `conv{1,2}d` does, and cropped off its gradient.
+fn convolution_backward<const N: usize>(
+    x: TchTensor,
+    weight: TchTensor,
+    output_grad: TchTensor,
+    options: ConvOptions<N>,
+    wrt: ConvolutionGrad,
+) -> TchTensor {
+    let shape = x.shape();
+    let begins = options.padding_begin();
+    let asymmetric = options.is_asymmetric();
+    let (x, options) = pad_asymmetric_conv_input::<LibTorch, N>(x, options);
+    let mut grad = native_grad::convolution_backward::<N>(
+        &output_grad.tensor,
+        &x.tensor,
+        &weight.tensor,
+        [
+            options.stride.map(|i| i as i64),
+            options.padding_begin().map(|i| i as i64),
+            options.dilation.map(|i| i as i64),
+        ],
+        options.groups as i64,
+        wrt,
+    );
+    if asymmetric && wrt == ConvolutionGrad::Input {
+        for (d, begin) in begins.iter().enumerate() {
+            grad = grad.narrow(2 + d as i64, *begin as i64, shape[2 + d] as i64);
+        }
+    }
+    TchTensor::new(grad)
 }
