@@ -1,7 +1,7 @@
 //! The patched burn-tch (vendor/burn-tch) differentiates convolution and batch norm with
 //! LibTorch's own kernels; each must agree with burn's generic implementation, run on flex, for
 //! the forward values and every gradient, over the shapes banbench's networks use (padding,
-//! strides, groups, dilation, asymmetric padding, 1x1 shortcuts, the CharCNN's conv1d).
+//! strides, groups, dilation, asymmetric padding, 1x1 shortcuts, the CharCNN's conv1d) and ReLU.
 #![cfg(feature = "tch")]
 #![allow(deprecated)] // burn-tch is deprecated upstream but is the LibTorch path banbench offers.
 
@@ -165,4 +165,25 @@ fn batch_norm_in_training_and_inference_matches_burns_own() {
     assert_close(burn.4, torch.4, "gamma gradient");
     assert_close(burn.5, torch.5, "beta gradient");
     assert_close(burn.6, torch.6, "batch norm with given statistics");
+}
+
+#[test]
+fn relu_gradient_matches_burns_own() {
+    let (x_burn, x_torch) = pair([4, 3, 5, 5]);
+    let upstream = Tensor::<4>::random(
+        [4, 3, 5, 5],
+        Distribution::Normal(0.0, 1.0),
+        &Device::flex(),
+    );
+    let run = |x: &Tensor<4>| {
+        let y = burn::tensor::activation::relu(x.clone());
+        let grads = (y.clone() * Tensor::from_data(upstream.to_data(), &x.device()))
+            .sum()
+            .backward();
+        (y, x.grad(&grads).unwrap())
+    };
+    let (y, gx) = run(&x_burn);
+    let (y_t, gx_t) = run(&x_torch);
+    assert_close(y, y_t, "relu output");
+    assert_close(gx, gx_t, "relu input gradient");
 }

@@ -6,6 +6,12 @@ impl ActivationOps<Self> for LibTorch {
         tensor.unary_ops(|mut tensor| tensor.relu_(), |tensor| tensor.relu())
     }
 
+    // banbench's patch: one fused kernel, as PyTorch's autograd runs, instead of burn's generic
+    // comparison, copy and masked fill.
+    fn relu_backward(output: TchTensor, grad: TchTensor) -> TchTensor {
+        TchTensor::new(output.tensor.threshold_backward(&grad.tensor, 0.0))
+    }
+
     fn gelu(tensor: TchTensor) -> TchTensor {
         tensor.unary_ops(
             |mut tensor| tensor.gelu_("none"),
