@@ -6,6 +6,7 @@
 //! and arithmetic that both sides share. ARCHITECTURE.md draws the map.
 
 pub mod agreement;
+pub mod allocator;
 pub mod arch;
 pub mod bench;
 pub mod chain;

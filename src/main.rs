@@ -306,6 +306,7 @@ macro_rules! say {
 }
 
 fn main() -> ExitCode {
+    banbench::allocator::keep_tensor_memory();
     let cli = Cli::parse();
     let outcome = match cli.command {
         None => tui(None, DeviceChoice::default()),

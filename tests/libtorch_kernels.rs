@@ -1,7 +1,8 @@
 //! The patched burn-tch (vendor/burn-tch) differentiates convolution and batch norm with
 //! LibTorch's own kernels; each must agree with burn's generic implementation, run on flex, for
 //! the forward values and every gradient, over the shapes banbench's networks use (padding,
-//! strides, groups, dilation, asymmetric padding, 1x1 shortcuts, the CharCNN's conv1d) and ReLU.
+//! strides, groups, dilation, asymmetric padding, 1x1 shortcuts, the CharCNN's conv1d), ReLU, and
+//! max/min along a dimension.
 #![cfg(feature = "tch")]
 #![allow(deprecated)] // burn-tch is deprecated upstream but is the LibTorch path banbench offers.
 
@@ -186,4 +187,21 @@ fn relu_gradient_matches_burns_own() {
     let (y_t, gx_t) = run(&x_torch);
     assert_close(y, y_t, "relu output");
     assert_close(gx, gx_t, "relu input gradient");
+}
+
+#[test]
+fn max_and_min_along_a_dimension_match_burns_own() {
+    let (x_burn, x_torch) = pair([6, 301]);
+    for dim in [0, 1] {
+        assert_close(
+            x_burn.clone().max_dim(dim).detach(),
+            x_torch.clone().max_dim(dim).detach(),
+            &format!("max_dim({dim})"),
+        );
+        assert_close(
+            x_burn.clone().min_dim(dim).detach(),
+            x_torch.clone().min_dim(dim).detach(),
+            &format!("min_dim({dim})"),
+        );
+    }
 }

@@ -9,10 +9,10 @@
 //! [`GradientSplit`] is the epoch's means.
 
 use burn::prelude::*;
-use burn::tensor::Int;
 use burn::tensor::activation::softmax;
+use burn::tensor::{Bool, Int};
 
-use super::teacher_distribution;
+use super::{teacher_distribution, tempered};
 pub use crate::run_dir::gradient_split::{GradientSplit, split_slot};
 
 /// The smallest normal f32: denominators are clamped to it so that a zero vector gives 0 / tiny =
@@ -32,7 +32,7 @@ pub fn gradient_split_sums(
 ) -> Tensor<1> {
     let [batch, classes] = student_logits.dims();
     let device = student_logits.device();
-    let q = softmax(student_logits / temperature, 1);
+    let q = softmax(tempered(student_logits, temperature), 1);
     let p = teacher_distribution(teacher_logits.clone(), temperature);
 
     let label = labels.reshape([batch, 1]);
@@ -40,12 +40,21 @@ pub fn gradient_split_sums(
     let label_mask = class_mask(label.clone(), classes, &device);
     let argmax_mask = class_mask(argmax.clone(), classes, &device);
 
+    // Each full-width pass is a pass over a language model's whole vocabulary per token, so the
+    // squares are taken once and the entries at k are gathered rather than masked and summed.
     let (g, g_scale, g_nonzero) = scaled(q.clone() - p.clone());
-    let (at_label, at_label_share) = split(g.clone(), g_scale.clone(), label_mask.clone());
-    let (at_argmax, argmax_share) = split(g.clone(), g_scale, argmax_mask);
+    let g_sq = g.clone().square();
+    let (at_label, at_label_share) = split(
+        &g,
+        &g_sq,
+        g_scale.clone(),
+        label.clone(),
+        label_mask.clone(),
+    );
+    let (at_argmax, argmax_share) = split(&g, &g_sq, g_scale, argmax.clone(), argmax_mask);
 
-    let (h, _, h_nonzero) = scaled(q - label_mask.clone());
-    let g_norm_sq = g.clone().square().sum_dim(1);
+    let (h, _, h_nonzero) = scaled(q - label_mask.float());
+    let g_norm_sq = g_sq.sum_dim(1);
     let h_norm_sq = h.clone().square().sum_dim(1);
     let cosine = (g * h).sum_dim(1) / (g_norm_sq * h_norm_sq).sqrt().clamp_min(TINY);
 
@@ -59,7 +68,7 @@ pub fn gradient_split_sums(
             at_argmax[0].clone(),
             at_argmax[1].clone(),
             argmax_share,
-            argmax.not_equal(label).float(),
+            argmax.not_equal(label.clone()).float(),
             cosine,
             g_nonzero * h_nonzero,
         ],
@@ -71,7 +80,7 @@ pub fn gradient_split_sums(
 
     // The ESS is invariant to the weights' scale, so the label probabilities are divided by
     // their batch maximum rather than their sum: the squares then cannot underflow.
-    let (p_label, _, p_label_nonzero) = scaled((p * label_mask).sum_dim(1).reshape([1, batch]));
+    let (p_label, _, p_label_nonzero) = scaled(p.gather(1, label).reshape([1, batch]));
     let ess =
         p_label.clone().sum().square() / (p_label.square().sum() * batch as f64).clamp_min(TINY);
     Tensor::cat(
@@ -85,15 +94,14 @@ pub fn gradient_split_sums(
     )
 }
 
-/// The one-hot rows of `index` (`[batch, 1]`) over `classes`, as floats; built by comparison with
-/// a range because burn's `one_hot` checks its indices with a host read.
-fn class_mask(index: Tensor<2, Int>, classes: usize, device: &Device) -> Tensor<2> {
+/// The one-hot rows of `index` (`[batch, 1]`) over `classes`; built by comparison with a range
+/// because burn's `one_hot` checks its indices with a host read.
+fn class_mask(index: Tensor<2, Int>, classes: usize, device: &Device) -> Tensor<2, Bool> {
     let [batch, _] = index.dims();
     Tensor::<1, Int>::arange(0..classes as i64, device)
         .reshape([1, classes])
         .expand([batch, classes])
         .equal(index.expand([batch, classes]))
-        .float()
 }
 
 /// Each row divided by its largest absolute entry (so squares cannot underflow in f32: a g of
@@ -105,18 +113,20 @@ fn scaled(rows: Tensor<2>) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
 }
 
 /// Per sample (`[batch, 1]` each): [|g_k|, ||g_{i != k}||_2] and ||g_{i != k}||^2 / ||g||^2, from
-/// the scaled g, its scale and the one-hot mask of k.
-fn split(g: Tensor<2>, scale: Tensor<2>, mask: Tensor<2>) -> ([Tensor<2>; 2], Tensor<2>) {
-    let on = g.clone() * mask;
-    // Exact: the mask is 0 or 1, so g - g * 1 is 0 and g - g * 0 is g.
-    let off = g - on.clone();
-    let on_sq = on.clone().square().sum_dim(1);
-    let off_sq = off.square().sum_dim(1);
+/// the scaled g, its squares, its scale, k and k's one-hot mask.
+fn split(
+    g: &Tensor<2>,
+    g_sq: &Tensor<2>,
+    scale: Tensor<2>,
+    k: Tensor<2, Int>,
+    mask: Tensor<2, Bool>,
+) -> ([Tensor<2>; 2], Tensor<2>) {
+    let on = g.clone().gather(1, k);
+    let on_sq = on.clone().square();
+    // The squares with k's set to 0, summed: exactly the sum over i != k.
+    let off_sq = g_sq.clone().mask_fill(mask, 0.0).sum_dim(1);
     let share = off_sq.clone() / (on_sq + off_sq.clone()).clamp_min(TINY);
-    (
-        [on.abs().sum_dim(1) * scale.clone(), off_sq.sqrt() * scale],
-        share,
-    )
+    ([on.abs() * scale.clone(), off_sq.sqrt() * scale], share)
 }
 
 #[cfg(test)]

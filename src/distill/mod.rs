@@ -77,7 +77,10 @@ fn label_nll(log_q: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 /// -(1/b) sum_s sum_i p_i log q_i. Its gradient with respect to the (tempered) student logits is
 /// (q - p)/b, the identity the paper's Section 3.1 builds on.
 fn soft_cross_entropy(target: Tensor<2>, student_logits: Tensor<2>, temperature: f64) -> Tensor<1> {
-    soft_nll(target, log_softmax(student_logits / temperature, 1))
+    soft_nll(
+        target,
+        log_softmax(tempered(student_logits, temperature), 1),
+    )
 }
 
 /// -(1/b) sum_s sum_i p_i log q_i from the student's log-probabilities.
@@ -86,7 +89,18 @@ fn soft_nll(target: Tensor<2>, log_q: Tensor<2>) -> Tensor<1> {
 }
 
 fn teacher_distribution(teacher_logits: Tensor<2>, temperature: f64) -> Tensor<2> {
-    softmax(teacher_logits / temperature, 1)
+    softmax(tempered(teacher_logits, temperature), 1)
+}
+
+/// Logits divided by the temperature. At T = 1 the division is skipped: it is exact there, and
+/// otherwise a full pass over the logits (and another in the backward pass), which for a
+/// language model's per-token vocabulary is a noticeable share of a step.
+fn tempered(logits: Tensor<2>, temperature: f64) -> Tensor<2> {
+    if temperature == 1.0 {
+        logits
+    } else {
+        logits / temperature
+    }
 }
 
 /// Generation 0 and plain retraining: the label cross-entropy (paper Section 3, Eq. 1's
@@ -122,7 +136,7 @@ pub fn ban_l_loss(
     let log_q_t = if temperature == 1.0 {
         log_q.clone()
     } else {
-        log_softmax(student_logits / temperature, 1)
+        log_softmax(tempered(student_logits, temperature), 1)
     };
     label_nll(log_q, labels).mean()
         + soft_nll(teacher_distribution(teacher_logits, temperature), log_q_t)

@@ -367,7 +367,10 @@ impl Trainer for LanguageTrainer {
         };
         let (logits, next) = model.forward(inputs, carried.student.take());
         carried.student = Some(model::detach(next));
-        let label_nll: f32 = label_loss(logits.clone().detach(), targets.clone()).into_scalar();
+        // Without a teacher the loss is the label NLL itself: no second pass over the vocabulary.
+        let label_nll = teacher_logits
+            .as_ref()
+            .map(|_| label_loss(logits.clone().detach(), targets.clone()));
         let wrong: i64 = logits
             .clone()
             .detach()
@@ -389,6 +392,7 @@ impl Trainer for LanguageTrainer {
         let loss = sequence_loss(logits, teacher_logits, targets);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let loss: f32 = loss.into_scalar();
+        let label_nll: f32 = label_nll.map_or(loss, Tensor::into_scalar);
         let norm = global_norm(&model, &grads);
         let clip = self.spec().schedule.clip;
         let scale = if norm > clip { clip / norm } else { 1.0 };

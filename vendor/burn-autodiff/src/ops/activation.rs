@@ -14,6 +14,79 @@ use crate::{
 use burn_backend::{Backend, ops::ActivationOps, tensor::FloatTensor};
 
 impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodiff<B, C> {
+    // banbench's patch: softmax and log-softmax as one node each, whose forward is the
+    // backend's (LibTorch's fused kernel on tch) and whose backward is the closed form, instead
+    // of the default composition's five or six tracked operations over the whole tensor.
+    fn softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct Softmax;
+
+        impl<B: Backend> Backward<B, 1> for Softmax {
+            type State = (FloatTensor<B>, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (output, dim) = ops.state;
+                // d/dx softmax: y * (grad - sum(grad * y)).
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    let dot = B::float_sum_dim(B::float_mul(grad.clone(), output.clone()), dim);
+                    B::float_mul(output, B::float_sub(grad, dot))
+                });
+            }
+        }
+
+        match Softmax
+            .prepare::<C>([tensor.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let output = B::softmax(tensor.primitive, dim);
+                prep.finish((output.clone(), dim), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::softmax(tensor.primitive, dim)),
+        }
+    }
+
+    fn log_softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct LogSoftmax;
+
+        impl<B: Backend> Backward<B, 1> for LogSoftmax {
+            type State = (FloatTensor<B>, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (output, dim) = ops.state;
+                // d/dx log_softmax: grad - exp(y) * sum(grad).
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    let sum = B::float_sum_dim(grad.clone(), dim);
+                    B::float_sub(grad, B::float_mul(B::float_exp(output), sum))
+                });
+            }
+        }
+
+        match LogSoftmax
+            .prepare::<C>([tensor.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let output = B::log_softmax(tensor.primitive, dim);
+                prep.finish((output.clone(), dim), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::log_softmax(tensor.primitive, dim)),
+        }
+    }
+
     fn gelu(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct Gelu;
