@@ -7,6 +7,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::{log_softmax, softmax};
 
+#[allow(deprecated)] // burn-tch is deprecated upstream but is the LibTorch path banbench offers.
 fn devices() -> Vec<Device> {
     #[allow(unused_mut)]
     let mut devices = vec![Device::flex()];
