@@ -521,6 +521,8 @@ def main():
     with open(args.preset, "rb") as f:
         preset = tomllib.load(f)
     device = torch.device(args.device)
+    # banbench sets cuDNN's benchmark mode on CUDA (src/device.rs); the reference does the same.
+    torch.backends.cudnn.benchmark = device.type == "cuda"
     task = language if "corpus" in preset else vision
     for line in task(preset, args, device):
         line = {"preset": preset["name"], "device": f"torch-{device.type}", **line,

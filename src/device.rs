@@ -124,7 +124,13 @@ fn libtorch_available(choice: DeviceChoice) -> Result<(), String> {
 #[allow(deprecated)] // burn-tch is deprecated upstream but is the LibTorch path this tool offers.
 fn libtorch_device(choice: DeviceChoice) -> Device {
     match choice {
-        DeviceChoice::Cuda(n) => Device::libtorch_cuda(n),
+        DeviceChoice::Cuda(n) => {
+            // cuDNN times its convolution algorithms on each new shape once and keeps the
+            // fastest; a run's shapes are fixed, so the search pays for itself within an epoch.
+            // (The price: the chosen algorithms, and so the low bits, may differ between runs.)
+            tch::Cuda::cudnn_set_benchmark(true);
+            Device::libtorch_cuda(n)
+        }
         _ => Device::libtorch(),
     }
 }

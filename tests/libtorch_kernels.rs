@@ -11,6 +11,9 @@ use burn::tensor::Distribution;
 use burn::tensor::module::{batch_norm, batch_norm_train, conv1d, conv2d};
 use burn::tensor::ops::ConvOptions;
 
+mod tensor_common;
+use tensor_common::assert_close;
+
 /// The same random values on both devices, tracked for gradients.
 fn pair<const D: usize>(shape: [usize; D]) -> (Tensor<D>, Tensor<D>) {
     let values = Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), &Device::flex());
@@ -19,25 +22,8 @@ fn pair<const D: usize>(shape: [usize; D]) -> (Tensor<D>, Tensor<D>) {
     (on(Device::flex()), on(Device::libtorch()))
 }
 
-fn assert_close<const D: usize>(burn: Tensor<D>, libtorch: Tensor<D>, what: &str) {
-    let burn: Vec<f32> = burn.into_data().convert::<f32>().try_into_vec().unwrap();
-    let libtorch: Vec<f32> = libtorch
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .unwrap();
-    assert_eq!(burn.len(), libtorch.len(), "{what}: sizes differ");
-    let scale = burn.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-    let worst = burn
-        .iter()
-        .zip(&libtorch)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(
-        worst <= 2e-5 * scale,
-        "{what}: LibTorch differs from burn by {worst} (values up to {scale})"
-    );
-}
+/// LibTorch's kernels against burn's generic ones: the same sums in another order.
+const TOLERANCE: f32 = 2e-5;
 
 /// conv2d's output and its input, weight and bias gradients under a random output gradient.
 fn check_conv2d(x_shape: [usize; 4], w_shape: [usize; 4], options: ConvOptions<2>) {
@@ -58,10 +44,10 @@ fn check_conv2d(x_shape: [usize; 4], w_shape: [usize; 4], options: ConvOptions<2
     let (y, gx, gw, gb, upstream) = run(&x_burn, &w_burn, &b_burn, None);
     let (y_t, gx_t, gw_t, gb_t, _) = run(&x_torch, &w_torch, &b_torch, Some(upstream));
     let case = format!("conv2d {x_shape:?} * {w_shape:?} {options:?}");
-    assert_close(y, y_t, &format!("{case}: output"));
-    assert_close(gx, gx_t, &format!("{case}: input gradient"));
-    assert_close(gw, gw_t, &format!("{case}: weight gradient"));
-    assert_close(gb, gb_t, &format!("{case}: bias gradient"));
+    assert_close(y, y_t, TOLERANCE, &format!("{case}: output"));
+    assert_close(gx, gx_t, TOLERANCE, &format!("{case}: input gradient"));
+    assert_close(gw, gw_t, TOLERANCE, &format!("{case}: weight gradient"));
+    assert_close(gb, gb_t, TOLERANCE, &format!("{case}: bias gradient"));
 }
 
 #[test]
@@ -116,9 +102,9 @@ fn conv1d_gradients_match_burns_own() {
     };
     let (y, gx, gw) = run(&x_burn, &w_burn);
     let (y_t, gx_t, gw_t) = run(&x_torch, &w_torch);
-    assert_close(y, y_t, "conv1d output");
-    assert_close(gx, gx_t, "conv1d input gradient");
-    assert_close(gw, gw_t, "conv1d weight gradient");
+    assert_close(y, y_t, TOLERANCE, "conv1d output");
+    assert_close(gx, gx_t, TOLERANCE, "conv1d input gradient");
+    assert_close(gw, gw_t, TOLERANCE, "conv1d weight gradient");
 }
 
 #[test]
@@ -159,13 +145,18 @@ fn batch_norm_in_training_and_inference_matches_burns_own() {
     };
     let burn = run(&x_burn, &gamma_burn, &beta_burn);
     let torch = run(&x_torch, &gamma_torch, &beta_torch);
-    assert_close(burn.0, torch.0, "batch norm output");
-    assert_close(burn.1, torch.1, "batch mean");
-    assert_close(burn.2, torch.2, "batch variance (biased)");
-    assert_close(burn.3, torch.3, "batch norm input gradient");
-    assert_close(burn.4, torch.4, "gamma gradient");
-    assert_close(burn.5, torch.5, "beta gradient");
-    assert_close(burn.6, torch.6, "batch norm with given statistics");
+    assert_close(burn.0, torch.0, TOLERANCE, "batch norm output");
+    assert_close(burn.1, torch.1, TOLERANCE, "batch mean");
+    assert_close(burn.2, torch.2, TOLERANCE, "batch variance (biased)");
+    assert_close(burn.3, torch.3, TOLERANCE, "batch norm input gradient");
+    assert_close(burn.4, torch.4, TOLERANCE, "gamma gradient");
+    assert_close(burn.5, torch.5, TOLERANCE, "beta gradient");
+    assert_close(
+        burn.6,
+        torch.6,
+        TOLERANCE,
+        "batch norm with given statistics",
+    );
 }
 
 #[test]
@@ -185,8 +176,8 @@ fn relu_gradient_matches_burns_own() {
     };
     let (y, gx) = run(&x_burn);
     let (y_t, gx_t) = run(&x_torch);
-    assert_close(y, y_t, "relu output");
-    assert_close(gx, gx_t, "relu input gradient");
+    assert_close(y, y_t, TOLERANCE, "relu output");
+    assert_close(gx, gx_t, TOLERANCE, "relu input gradient");
 }
 
 #[test]
@@ -196,11 +187,13 @@ fn max_and_min_along_a_dimension_match_burns_own() {
         assert_close(
             x_burn.clone().max_dim(dim).detach(),
             x_torch.clone().max_dim(dim).detach(),
+            TOLERANCE,
             &format!("max_dim({dim})"),
         );
         assert_close(
             x_burn.clone().min_dim(dim).detach(),
             x_torch.clone().min_dim(dim).detach(),
+            TOLERANCE,
             &format!("min_dim({dim})"),
         );
     }

@@ -7,6 +7,9 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::{log_softmax, softmax};
 
+mod tensor_common;
+use tensor_common::assert_close;
+
 #[allow(deprecated)] // burn-tch is deprecated upstream but is the LibTorch path banbench offers.
 fn devices() -> Vec<Device> {
     #[allow(unused_mut)]
@@ -27,23 +30,8 @@ fn composed_softmax(x: Tensor<2>) -> Tensor<2> {
     e.clone() / e.sum_dim(1)
 }
 
-fn values(t: Tensor<2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec().unwrap()
-}
-
-fn assert_close(patched: Tensor<2>, composed: Tensor<2>, what: &str) {
-    let (patched, composed) = (values(patched), values(composed));
-    let scale = composed.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-    let worst = patched
-        .iter()
-        .zip(&composed)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(
-        worst <= 1e-5 * scale,
-        "{what}: patched differs from composed by {worst} (values up to {scale})"
-    );
-}
+/// The fused node against the composed operations: the same sums in another order.
+const TOLERANCE: f32 = 1e-5;
 
 /// The function's output and its input gradient under a random upstream gradient.
 fn output_and_gradient(
@@ -74,8 +62,18 @@ fn softmax_and_log_softmax_gradients_match_their_composition() {
         ] {
             let (y, g) = output_and_gradient(patched, &x, &upstream);
             let (y_ref, g_ref) = output_and_gradient(composed, &x, &upstream);
-            assert_close(y, y_ref, &format!("{name} on {device:?}: output"));
-            assert_close(g, g_ref, &format!("{name} on {device:?}: input gradient"));
+            assert_close(
+                y_ref,
+                y,
+                TOLERANCE,
+                &format!("{name} on {device:?}: output"),
+            );
+            assert_close(
+                g_ref,
+                g,
+                TOLERANCE,
+                &format!("{name} on {device:?}: input gradient"),
+            );
         }
     }
 }

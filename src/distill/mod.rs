@@ -161,29 +161,35 @@ pub fn cwtm_loss(
     (label_cross_entropy(student_logits, labels) * weights).sum()
 }
 
-/// DKPP's permutation (paper Section 3.2, Eq. 11), in place on one row-major `[batch, classes]`
-/// block of probabilities: per sample, the non-argmax entries are shuffled among the non-argmax
-/// positions; the argmax entry stays. Moments survive, class similarities do not.
-pub fn permute_dark_knowledge(probs: &mut [f32], classes: usize, rng: &mut ChaCha8Rng) {
-    for row in probs.chunks_mut(classes) {
-        let argmax = row
-            .iter()
-            .enumerate()
-            .fold(0, |best, (i, &p)| if p > row[best] { i } else { best });
-        let mut rest: Vec<f32> = row
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != argmax)
-            .map(|(_, &p)| p)
-            .collect();
-        rest.shuffle(rng);
-        let mut rest = rest.into_iter();
-        for (i, p) in row.iter_mut().enumerate() {
-            if i != argmax {
-                *p = rest.next().expect("one value per non-argmax position");
-            }
-        }
+/// DKPP's permutation (paper Section 3.2, Eq. 11) of `[batch, classes]` probabilities: per
+/// sample, the non-argmax entries are shuffled among the non-argmax positions; the argmax entry
+/// stays. Moments survive, class similarities do not. Each row's shuffle depends only on the
+/// class count, so it is drawn on the host from `rng` and applied on the device by one gather:
+/// the teacher's probabilities never travel to the host (a synchronisation per batch on a GPU).
+pub fn permute_dark_knowledge(probs: Tensor<2>, rng: &mut ChaCha8Rng) -> Tensor<2> {
+    let [batch, classes] = probs.dims();
+    let device = probs.device();
+    // Row by row, the k-th non-argmax slot takes the value of slot shuffle[k]; a last column
+    // pads the rows to `classes` and is never read.
+    let mut shuffles: Vec<i64> = Vec::with_capacity(batch * classes);
+    for _ in 0..batch {
+        let mut shuffle: Vec<i64> = (0..classes as i64 - 1).collect();
+        shuffle.shuffle(rng);
+        shuffles.extend(shuffle);
+        shuffles.push(0);
     }
+    let shuffle = Tensor::<2, Int>::from_data(TensorData::new(shuffles, [batch, classes]), &device);
+    let argmax = probs.clone().argmax(1).expand([batch, classes]);
+    let positions = Tensor::<1, Int>::arange(0..classes as i64, &device)
+        .reshape([1, classes])
+        .expand([batch, classes]);
+    // Slot k sits at position k + [k >= argmax]; position j != argmax holds slot j - [j > argmax].
+    let source_of_slot = shuffle.clone() + shuffle.greater_equal(argmax.clone()).int();
+    let slot = positions.clone() - positions.clone().greater(argmax.clone()).int();
+    let source = source_of_slot
+        .gather(1, slot)
+        .mask_where(positions.equal(argmax.clone()), argmax);
+    probs.gather(1, source)
 }
 
 /// DKPP, Dark Knowledge with Permuted Predictions (paper Eq. 11): the BAN loss against the
@@ -194,14 +200,7 @@ pub fn dkpp_loss(
     temperature: f64,
     rng: &mut ChaCha8Rng,
 ) -> Tensor<1> {
-    let [batch, classes] = teacher_logits.dims();
-    let device = teacher_logits.device();
-    let mut probs: Vec<f32> = teacher_distribution(teacher_logits, temperature)
-        .into_data()
-        .try_into_vec()
-        .expect("teacher probabilities are f32");
-    permute_dark_knowledge(&mut probs, classes, rng);
-    let target = Tensor::from_data(TensorData::new(probs, [batch, classes]), &device);
+    let target = permute_dark_knowledge(teacher_distribution(teacher_logits, temperature), rng);
     soft_cross_entropy(target, student_logits, temperature)
 }
 
@@ -385,15 +384,41 @@ mod tests {
         assert!((loss - expected).abs() < 1e-5);
     }
 
+    /// The host shuffle DKPP used before its permutation moved to the device: the reference
+    /// its gather must reproduce exactly, from the same random stream.
+    fn permute_on_host(probs: &mut [f32], classes: usize, rng: &mut ChaCha8Rng) {
+        for row in probs.chunks_mut(classes) {
+            let argmax = row
+                .iter()
+                .enumerate()
+                .fold(0, |best, (i, &p)| if p > row[best] { i } else { best });
+            let mut rest: Vec<f32> = (0..classes)
+                .filter(|&i| i != argmax)
+                .map(|i| row[i])
+                .collect();
+            rest.shuffle(rng);
+            let mut rest = rest.into_iter();
+            for (i, p) in row.iter_mut().enumerate() {
+                if i != argmax {
+                    *p = rest.next().expect("one value per non-argmax position");
+                }
+            }
+        }
+    }
+
     #[test]
     fn dkpp_keeps_argmax_and_multiset_and_changes_order() {
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let d = device();
         let classes = 10;
         let row: Vec<f32> = (0..classes).map(|i| (i as f32 + 1.0) / 55.0).collect();
-        let mut probs: Vec<f32> = row.iter().chain(&row).copied().collect();
-        permute_dark_knowledge(&mut probs, classes, &mut rng);
+        let probs: Vec<f32> = row.iter().chain(&row).copied().collect();
+        let probs = Tensor::<2>::from_data(TensorData::new(probs, [2, classes]), &d);
+        let out: Vec<f32> = permute_dark_knowledge(probs, &mut ChaCha8Rng::seed_from_u64(3))
+            .into_data()
+            .try_into_vec()
+            .unwrap();
         let mut any_moved = false;
-        for out in probs.chunks(classes) {
+        for out in out.chunks(classes) {
             assert_eq!(out[classes - 1], row[classes - 1], "argmax entry stays");
             let mut a = out.to_vec();
             let mut b = row.clone();
@@ -403,6 +428,35 @@ mod tests {
             any_moved |= out != row.as_slice();
         }
         assert!(any_moved, "the permutation changes the order");
+    }
+
+    #[test]
+    #[allow(deprecated)] // burn-tch is deprecated upstream but is the LibTorch path banbench offers.
+    fn dkpp_permutes_on_the_device_as_the_host_shuffle_did() {
+        #[allow(unused_mut)]
+        let mut devices = vec![device()];
+        #[cfg(feature = "tch")]
+        devices.push(Device::libtorch());
+        let (batch, classes) = (33, 7);
+        let mut draw = ChaCha8Rng::seed_from_u64(11);
+        // Distinct values, with the argmax at every position somewhere, first and last included.
+        let mut probs: Vec<f32> = (0..batch * classes)
+            .map(|_| rand::Rng::random::<f32>(&mut draw))
+            .collect();
+        for b in 0..batch {
+            probs[b * classes + b % classes] = 2.0;
+        }
+        let mut expected = probs.clone();
+        permute_on_host(&mut expected, classes, &mut ChaCha8Rng::seed_from_u64(5));
+        for d in devices {
+            let tensor =
+                Tensor::<2>::from_data(TensorData::new(probs.clone(), [batch, classes]), &d);
+            let out: Vec<f32> = permute_dark_knowledge(tensor, &mut ChaCha8Rng::seed_from_u64(5))
+                .into_data()
+                .try_into_vec()
+                .unwrap();
+            assert_eq!(out, expected, "on {d:?}");
+        }
     }
 
     #[test]
